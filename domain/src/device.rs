@@ -1,0 +1,274 @@
+//! The Device aggregate: `decide` turns a command into events or refuses it; `evolve` folds an
+//! event into the state. Both are pure, so every rule is tested without I/O.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::event::{
+    DeviceDecommissioned, DeviceEvent, DeviceKeyRotated, DeviceRegistered, ReadingsRecorded,
+};
+use crate::ids::Label;
+use crate::reading::ReadingBatch;
+
+/// SHA-256 of a device key. Keys are 256-bit random strings, so a fast hash is enough: there is
+/// nothing to brute-force, and ingest pays for this on every request.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct KeyHash([u8; 32]);
+
+impl KeyHash {
+    pub fn of(key: &str) -> Self {
+        Self(Sha256::digest(key.as_bytes()).into())
+    }
+
+    /// Compares in constant time so response timing tells nothing about the stored hash.
+    pub fn matches(&self, other: &KeyHash) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl std::fmt::Debug for KeyHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyHash(…)")
+    }
+}
+
+impl TryFrom<String> for KeyHash {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(&s, &mut bytes).map_err(|e| format!("key hash: {e}"))?;
+        Ok(Self(bytes))
+    }
+}
+
+impl From<KeyHash> for String {
+    fn from(h: KeyHash) -> Self {
+        hex::encode(h.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceStatus {
+    #[default]
+    Unregistered,
+    Active,
+    Decommissioned,
+}
+
+/// What `decide` needs to know about one device, folded from its stream.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Device {
+    /// The stream's last sequence; 0 before registration.
+    pub version: u64,
+    pub status: DeviceStatus,
+    key_hash: Option<KeyHash>,
+}
+
+/// What may be asked of a device.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Register {
+        name: Option<Label>,
+        kind: Option<Label>,
+        location: Option<Label>,
+        key_hash: KeyHash,
+    },
+    RotateKey {
+        key_hash: KeyHash,
+    },
+    /// `presented_key` is the hash of the key the caller authenticated with.
+    RecordReadings {
+        presented_key: KeyHash,
+        batch: ReadingBatch,
+    },
+    Decommission {
+        reason: Option<Label>,
+    },
+}
+
+/// Why a command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    #[error("the device is already registered")]
+    AlreadyRegistered,
+    #[error("the device is not registered")]
+    NotRegistered,
+    #[error("the device is decommissioned")]
+    Decommissioned,
+    #[error("the device key is not valid for this device")]
+    InvalidKey,
+}
+
+pub fn decide(device: &Device, command: Command) -> Result<Vec<DeviceEvent>, DomainError> {
+    match (device.status, command) {
+        (
+            DeviceStatus::Unregistered,
+            Command::Register {
+                name,
+                kind,
+                location,
+                key_hash,
+            },
+        ) => Ok(vec![DeviceEvent::Registered(DeviceRegistered {
+            name,
+            kind,
+            location,
+            key_hash,
+        })]),
+        (_, Command::Register { .. }) => Err(DomainError::AlreadyRegistered),
+        (DeviceStatus::Unregistered, _) => Err(DomainError::NotRegistered),
+        (DeviceStatus::Decommissioned, _) => Err(DomainError::Decommissioned),
+        (DeviceStatus::Active, Command::RotateKey { key_hash }) => {
+            Ok(vec![DeviceEvent::KeyRotated(DeviceKeyRotated { key_hash })])
+        }
+        (
+            DeviceStatus::Active,
+            Command::RecordReadings {
+                presented_key,
+                batch,
+            },
+        ) => {
+            let valid = device
+                .key_hash
+                .as_ref()
+                .is_some_and(|k| k.matches(&presented_key));
+            if !valid {
+                return Err(DomainError::InvalidKey);
+            }
+            let (batch_id, readings) = batch.into_parts();
+            Ok(vec![DeviceEvent::ReadingsRecorded(ReadingsRecorded {
+                batch_id,
+                readings,
+            })])
+        }
+        (DeviceStatus::Active, Command::Decommission { reason }) => {
+            Ok(vec![DeviceEvent::Decommissioned(DeviceDecommissioned {
+                reason,
+            })])
+        }
+    }
+}
+
+/// Folds one stored event (at `stream_seq`) into the state.
+pub fn evolve(mut device: Device, stream_seq: u64, event: &DeviceEvent) -> Device {
+    device.version = stream_seq;
+    match event {
+        DeviceEvent::Registered(e) => {
+            device.status = DeviceStatus::Active;
+            device.key_hash = Some(e.key_hash.clone());
+        }
+        DeviceEvent::KeyRotated(e) => device.key_hash = Some(e.key_hash.clone()),
+        DeviceEvent::ReadingsRecorded(_) => {}
+        DeviceEvent::Decommissioned(_) => device.status = DeviceStatus::Decommissioned,
+    }
+    device
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+    use crate::ids::{BatchId, SensorName};
+    use crate::reading::{Reading, Value};
+
+    fn register(key: &str) -> Command {
+        Command::Register {
+            name: Some(Label::parse("Pump 1").unwrap()),
+            kind: None,
+            location: None,
+            key_hash: KeyHash::of(key),
+        }
+    }
+
+    fn record(key: &str) -> Command {
+        let now = Utc::now();
+        let reading = Reading {
+            sensor: SensorName::parse("temperature").unwrap(),
+            value: Value::try_from(20.0).unwrap(),
+            unit: None,
+            measured_at: now,
+        };
+        Command::RecordReadings {
+            presented_key: KeyHash::of(key),
+            batch: ReadingBatch::new(BatchId::parse("b").unwrap(), vec![reading], now).unwrap(),
+        }
+    }
+
+    /// Given these commands were accepted in order, the resulting state.
+    fn given(commands: Vec<Command>) -> Device {
+        commands.into_iter().fold(Device::default(), |device, cmd| {
+            let events = decide(&device, cmd).expect("given commands are accepted");
+            events.iter().fold(device, |d, e| {
+                let seq = d.version + 1;
+                evolve(d, seq, e)
+            })
+        })
+    }
+
+    #[test]
+    fn registering_a_new_device_records_it() {
+        let events = decide(&Device::default(), register("k")).unwrap();
+        assert!(matches!(events.as_slice(), [DeviceEvent::Registered(e)] if e.name.as_ref().unwrap().as_str() == "Pump 1"));
+    }
+
+    #[test]
+    fn a_device_is_registered_once() {
+        let device = given(vec![register("k")]);
+        assert_eq!(
+            decide(&device, register("other")),
+            Err(DomainError::AlreadyRegistered)
+        );
+    }
+
+    #[test]
+    fn readings_from_an_unknown_device_are_refused() {
+        assert_eq!(
+            decide(&Device::default(), record("k")),
+            Err(DomainError::NotRegistered)
+        );
+    }
+
+    #[test]
+    fn readings_need_the_devices_current_key() {
+        let device = given(vec![register("k")]);
+        assert_eq!(decide(&device, record("wrong")), Err(DomainError::InvalidKey));
+        let events = decide(&device, record("k")).unwrap();
+        assert_eq!(events[0].event_type(), "ReadingsRecorded");
+    }
+
+    #[test]
+    fn a_rotated_key_replaces_the_old_one() {
+        let device = given(vec![
+            register("old"),
+            Command::RotateKey {
+                key_hash: KeyHash::of("new"),
+            },
+        ]);
+        assert_eq!(decide(&device, record("old")), Err(DomainError::InvalidKey));
+        assert!(decide(&device, record("new")).is_ok());
+        assert_eq!(device.version, 2);
+    }
+
+    #[test]
+    fn a_decommissioned_device_accepts_nothing_more() {
+        let device = given(vec![register("k"), Command::Decommission { reason: None }]);
+        assert_eq!(device.status, DeviceStatus::Decommissioned);
+        assert_eq!(decide(&device, record("k")), Err(DomainError::Decommissioned));
+        assert_eq!(
+            decide(&device, Command::Decommission { reason: None }),
+            Err(DomainError::Decommissioned)
+        );
+    }
+
+    #[test]
+    fn key_hashes_round_trip_as_hex_and_hide_in_debug() {
+        let h = KeyHash::of("secret");
+        let s: String = h.clone().into();
+        assert_eq!(s.len(), 64);
+        assert_eq!(KeyHash::try_from(s).unwrap(), h);
+        assert_eq!(format!("{h:?}"), "KeyHash(…)");
+    }
+}

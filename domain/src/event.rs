@@ -1,0 +1,236 @@
+//! Events and their envelope. A stored event's meaning never changes: a new meaning gets a new
+//! schema version, and [`DeviceEvent::decode`] upcasts older versions when reading.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::device::KeyHash;
+use crate::ids::{BatchId, DeviceId, Label};
+use crate::reading::Reading;
+
+/// The schema version every event is written with today.
+pub const DECODE_VERSION: u16 = 1;
+
+/// Everything that can happen to a device. One stream per device; the stream id is the device id.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeviceEvent {
+    Registered(DeviceRegistered),
+    KeyRotated(DeviceKeyRotated),
+    ReadingsRecorded(ReadingsRecorded),
+    Decommissioned(DeviceDecommissioned),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceRegistered {
+    pub name: Option<Label>,
+    pub kind: Option<Label>,
+    pub location: Option<Label>,
+    /// SHA-256 of the device key; the key itself is shown once and never stored.
+    pub key_hash: KeyHash,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceKeyRotated {
+    pub key_hash: KeyHash,
+}
+
+/// One accepted ingest batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReadingsRecorded {
+    pub batch_id: BatchId,
+    pub readings: Vec<Reading>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceDecommissioned {
+    pub reason: Option<Label>,
+}
+
+/// A stored payload that this version of Watershed cannot read.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("unknown event type {event_type:?} version {schema_version}")]
+    Unknown {
+        event_type: String,
+        schema_version: u16,
+    },
+    #[error("malformed {event_type} payload: {source}")]
+    Malformed {
+        event_type: String,
+        source: serde_json::Error,
+    },
+}
+
+impl DeviceEvent {
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Self::Registered(_) => "DeviceRegistered",
+            Self::KeyRotated(_) => "DeviceKeyRotated",
+            Self::ReadingsRecorded(_) => "ReadingsRecorded",
+            Self::Decommissioned(_) => "DeviceDecommissioned",
+        }
+    }
+
+    /// The payload as stored: the variant's fields as a JSON object.
+    pub fn encode_payload(&self) -> String {
+        let encoded = match self {
+            Self::Registered(e) => serde_json::to_string(e),
+            Self::KeyRotated(e) => serde_json::to_string(e),
+            Self::ReadingsRecorded(e) => serde_json::to_string(e),
+            Self::Decommissioned(e) => serde_json::to_string(e),
+        };
+        encoded.expect("event payloads are plain data with string keys and finite numbers")
+    }
+
+    /// Reads a stored payload, upcasting older schema versions to today's shape.
+    pub fn decode(
+        event_type: &str,
+        schema_version: u16,
+        payload: &str,
+    ) -> Result<Self, DecodeError> {
+        fn parse<'a, T: Deserialize<'a>>(
+            event_type: &str,
+            payload: &'a str,
+        ) -> Result<T, DecodeError> {
+            serde_json::from_str(payload).map_err(|source| DecodeError::Malformed {
+                event_type: event_type.to_owned(),
+                source,
+            })
+        }
+        match (event_type, schema_version) {
+            ("DeviceRegistered", 1) => parse(event_type, payload).map(Self::Registered),
+            ("DeviceKeyRotated", 1) => parse(event_type, payload).map(Self::KeyRotated),
+            ("ReadingsRecorded", 1) => parse(event_type, payload).map(Self::ReadingsRecorded),
+            ("DeviceDecommissioned", 1) => parse(event_type, payload).map(Self::Decommissioned),
+            _ => Err(DecodeError::Unknown {
+                event_type: event_type.to_owned(),
+                schema_version,
+            }),
+        }
+    }
+}
+
+/// Envelope fields chosen by the writer before the store assigns a sequence and position.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventMeta {
+    /// UUIDv7: sortable by creation time.
+    pub event_id: Uuid,
+    /// The device clock's view: for readings, the newest `measured_at` of the batch.
+    pub occurred_at: DateTime<Utc>,
+    /// The server clock when the command was accepted.
+    pub recorded_at: DateTime<Utc>,
+    pub correlation_id: Option<Uuid>,
+    pub causation_id: Option<Uuid>,
+}
+
+/// An event ready to append, its payload already encoded so the store's writer does no serde work.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub meta: EventMeta,
+    pub event_type: &'static str,
+    pub schema_version: u16,
+    pub payload: String,
+    /// At most one event per (stream, key) is ever stored; appending a known key answers with the
+    /// event already stored instead. Ingest uses the client's batch id.
+    pub idempotency_key: Option<String>,
+}
+
+impl NewEvent {
+    pub fn new(meta: EventMeta, event: &DeviceEvent, idempotency_key: Option<String>) -> Self {
+        Self {
+            meta,
+            event_type: event.event_type(),
+            schema_version: DECODE_VERSION,
+            payload: event.encode_payload(),
+            idempotency_key,
+        }
+    }
+}
+
+/// A stored event with its full envelope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedEvent {
+    /// The store's global commit order, 1, 2, 3 … (where the store has one).
+    pub position: u64,
+    pub stream_id: DeviceId,
+    /// 1, 2, 3 … gap-free within the stream.
+    pub stream_seq: u64,
+    pub event_type: String,
+    pub schema_version: u16,
+    #[serde(flatten)]
+    pub meta: EventMeta,
+    /// The payload as stored (a JSON object).
+    pub payload: String,
+}
+
+impl RecordedEvent {
+    pub fn decode(&self) -> Result<DeviceEvent, DecodeError> {
+        DeviceEvent::decode(&self.event_type, self.schema_version, &self.payload)
+    }
+}
+
+/// What the writer believes the stream's version is; the append fails with a conflict otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    /// The stream must not exist yet.
+    NoStream,
+    /// The stream's last sequence must be exactly this.
+    Exactly(u64),
+}
+
+impl ExpectedVersion {
+    pub fn as_u64(self) -> u64 {
+        match self {
+            Self::NoStream => 0,
+            Self::Exactly(v) => v,
+        }
+    }
+}
+
+/// Where a stored event landed; what ingest answers with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Committed {
+    pub event_id: Uuid,
+    pub stream_seq: u64,
+    pub position: u64,
+}
+
+/// The result of an append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppendOutcome {
+    /// All events were stored, in order.
+    Appended(Vec<Committed>),
+    /// The idempotency key was already stored: nothing was written; this is the earlier event.
+    Duplicate(Committed),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::SensorName;
+    use crate::reading::Value;
+
+    #[test]
+    fn payloads_round_trip_through_decode() {
+        let event = DeviceEvent::ReadingsRecorded(ReadingsRecorded {
+            batch_id: BatchId::parse("b-9").unwrap(),
+            readings: vec![Reading {
+                sensor: SensorName::parse("rpm").unwrap(),
+                value: Value::try_from(1200.0).unwrap(),
+                unit: None,
+                measured_at: "2026-11-23T10:00:00.123456Z".parse().unwrap(),
+            }],
+        });
+        let decoded =
+            DeviceEvent::decode(event.event_type(), DECODE_VERSION, &event.encode_payload())
+                .unwrap();
+        assert_eq!(decoded, event);
+    }
+
+    #[test]
+    fn unknown_versions_are_refused_not_guessed() {
+        let err = DeviceEvent::decode("ReadingsRecorded", 99, "{}").unwrap_err();
+        assert!(matches!(err, DecodeError::Unknown { schema_version: 99, .. }));
+    }
+}

@@ -1,0 +1,302 @@
+//! What the read side answers with, and the changes a projection hands to a read-model store.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{DeviceId, Label, SensorName, Unit};
+
+/// A device counts as online while its newest reading is at most this old.
+pub const ONLINE_WINDOW: Duration = Duration::minutes(5);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SensorLatest {
+    pub sensor: SensorName,
+    pub value: f64,
+    pub unit: Option<Unit>,
+    pub measured_at: DateTime<Utc>,
+}
+
+/// One device as the dashboard lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceView {
+    pub device_id: DeviceId,
+    pub name: Option<Label>,
+    pub kind: Option<Label>,
+    pub location: Option<Label>,
+    pub registered_at: DateTime<Utc>,
+    pub decommissioned_at: Option<DateTime<Utc>>,
+    /// Sorted by sensor name.
+    pub sensors: Vec<SensorLatest>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Presence {
+    Online,
+    Silent,
+    Decommissioned,
+}
+
+impl DeviceView {
+    /// The newest `measured_at` of any sensor.
+    pub fn last_seen(&self) -> Option<DateTime<Utc>> {
+        self.sensors.iter().map(|s| s.measured_at).max()
+    }
+
+    pub fn presence(&self, now: DateTime<Utc>) -> Presence {
+        match (self.decommissioned_at, self.last_seen()) {
+            (Some(_), _) => Presence::Decommissioned,
+            (None, Some(seen)) if now - seen <= ONLINE_WINDOW => Presence::Online,
+            _ => Presence::Silent,
+        }
+    }
+}
+
+/// How finely a series is answered: every reading, or 1-minute / 1-hour buckets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Resolution {
+    #[serde(rename = "raw")]
+    Raw,
+    #[serde(rename = "1m")]
+    Minute,
+    #[serde(rename = "1h")]
+    Hour,
+}
+
+impl Resolution {
+    /// The rollup resolutions a projection maintains.
+    pub const BUCKETED: [Resolution; 2] = [Resolution::Minute, Resolution::Hour];
+
+    pub fn bucket_seconds(self) -> Option<i64> {
+        match self {
+            Self::Raw => None,
+            Self::Minute => Some(60),
+            Self::Hour => Some(3600),
+        }
+    }
+
+    /// The start of the bucket holding `t`, in Unix seconds (floor, also before 1970).
+    pub fn bucket_start(self, t: DateTime<Utc>) -> Option<i64> {
+        self.bucket_seconds()
+            .map(|width| t.timestamp().div_euclid(width) * width)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesQuery {
+    pub device_id: DeviceId,
+    pub sensor: SensorName,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub resolution: Resolution,
+    /// At most this many points; the answer says when it stopped early.
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RawPoint {
+    pub t: DateTime<Utc>,
+    pub value: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BucketPoint {
+    pub t: DateTime<Utc>,
+    pub count: u64,
+    pub min: f64,
+    pub max: f64,
+    pub avg: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Points {
+    Raw(Vec<RawPoint>),
+    Buckets(Vec<BucketPoint>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub unit: Option<Unit>,
+    pub points: Points,
+    pub truncated: bool,
+}
+
+/// Count, min, max and sum of the readings in one bucket; merging two is exact.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BucketStats {
+    pub count: u64,
+    pub min: f64,
+    pub max: f64,
+    pub sum: f64,
+}
+
+impl BucketStats {
+    pub fn of(value: f64) -> Self {
+        Self {
+            count: 1,
+            min: value,
+            max: value,
+            sum: value,
+        }
+    }
+
+    pub fn merge(&mut self, other: BucketStats) {
+        self.count += other.count;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        self.sum += other.sum;
+    }
+}
+
+/// Index of a (device, sensor) series within one [`ReadModelDelta`].
+pub type SeriesIdx = u32;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registration {
+    pub device_id: DeviceId,
+    pub name: Option<Label>,
+    pub kind: Option<Label>,
+    pub location: Option<Label>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatestValue {
+    pub value: f64,
+    pub unit: Option<Unit>,
+    pub measured_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RawRow {
+    pub series: SeriesIdx,
+    pub measured_at: DateTime<Utc>,
+    pub value: f64,
+    pub stream_seq: u64,
+    /// Position of the reading within its batch, so equal timestamps never collide.
+    pub index: u32,
+}
+
+/// How far one stream moves: the store applies the delta only if the stream is still at `from`,
+/// which makes a redelivered or concurrently applied batch fail instead of counting twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamAdvance {
+    pub from: u64,
+    pub to: u64,
+}
+
+/// Every change a batch of events makes to the read models, pre-aggregated so that a batch of
+/// thousands of readings becomes a handful of bucket upserts. Applied atomically with its positions.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReadModelDelta {
+    pub registrations: Vec<Registration>,
+    pub decommissions: Vec<(DeviceId, DateTime<Utc>)>,
+    /// The distinct series this delta touches; rows refer to them by index.
+    pub series: Vec<(DeviceId, SensorName)>,
+    series_index: HashMap<(DeviceId, SensorName), SeriesIdx>,
+    /// The newest reading per series in this delta.
+    pub latest: HashMap<SeriesIdx, LatestValue>,
+    /// Keyed by series, resolution and bucket start (Unix seconds).
+    pub buckets: HashMap<(SeriesIdx, Resolution, i64), BucketStats>,
+    pub raw: Vec<RawRow>,
+    pub streams: HashMap<DeviceId, StreamAdvance>,
+    /// The highest store position this delta covers (0 when the source has no global order).
+    pub checkpoint: u64,
+}
+
+impl ReadModelDelta {
+    pub fn is_empty(&self) -> bool {
+        self.streams.is_empty() && self.checkpoint == 0
+    }
+
+    /// The index of a series, adding it on first use.
+    pub fn series_idx(&mut self, device: &DeviceId, sensor: &SensorName) -> SeriesIdx {
+        if let Some(&idx) = self.series_index.get(&(device.clone(), sensor.clone())) {
+            return idx;
+        }
+        let idx = SeriesIdx::try_from(self.series.len()).expect("fewer than 2^32 series per batch");
+        self.series.push((device.clone(), sensor.clone()));
+        self.series_index
+            .insert((device.clone(), sensor.clone()), idx);
+        idx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(seen: Option<DateTime<Utc>>, decommissioned: bool) -> DeviceView {
+        DeviceView {
+            device_id: DeviceId::parse("d").unwrap(),
+            name: None,
+            kind: None,
+            location: None,
+            registered_at: Utc::now(),
+            decommissioned_at: decommissioned.then(Utc::now),
+            sensors: seen
+                .map(|t| SensorLatest {
+                    sensor: SensorName::parse("s").unwrap(),
+                    value: 1.0,
+                    unit: None,
+                    measured_at: t,
+                })
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn presence_follows_last_seen() {
+        let now = Utc::now();
+        assert_eq!(view(Some(now), false).presence(now), Presence::Online);
+        assert_eq!(
+            view(Some(now - ONLINE_WINDOW - Duration::seconds(1)), false).presence(now),
+            Presence::Silent
+        );
+        assert_eq!(view(None, false).presence(now), Presence::Silent);
+        assert_eq!(view(Some(now), true).presence(now), Presence::Decommissioned);
+    }
+
+    #[test]
+    fn buckets_floor_also_before_the_epoch() {
+        let t: DateTime<Utc> = "1969-12-31T23:59:30Z".parse().unwrap();
+        assert_eq!(Resolution::Minute.bucket_start(t), Some(-60));
+        let t: DateTime<Utc> = "2026-11-23T10:59:59.9Z".parse().unwrap();
+        assert_eq!(
+            Resolution::Hour.bucket_start(t),
+            Some("2026-11-23T10:00:00Z".parse::<DateTime<Utc>>().unwrap().timestamp())
+        );
+        assert_eq!(Resolution::Raw.bucket_start(t), None);
+    }
+
+    #[test]
+    fn merged_stats_equal_stats_of_all_values() {
+        let mut a = BucketStats::of(3.0);
+        a.merge(BucketStats::of(-1.0));
+        a.merge(BucketStats::of(10.0));
+        assert_eq!(
+            a,
+            BucketStats {
+                count: 3,
+                min: -1.0,
+                max: 10.0,
+                sum: 12.0
+            }
+        );
+    }
+
+    #[test]
+    fn series_indexes_are_stable_per_pair() {
+        let mut delta = ReadModelDelta::default();
+        let d = DeviceId::parse("d").unwrap();
+        let a = delta.series_idx(&d, &SensorName::parse("a").unwrap());
+        let b = delta.series_idx(&d, &SensorName::parse("b").unwrap());
+        assert_ne!(a, b);
+        assert_eq!(delta.series_idx(&d, &SensorName::parse("a").unwrap()), a);
+        assert_eq!(delta.series.len(), 2);
+    }
+}
