@@ -66,6 +66,13 @@ pub struct Device {
     key_hash: Option<KeyHash>,
 }
 
+impl Device {
+    /// The event types that change this state; every other event only advances the version, so a
+    /// device with millions of readings is rebuilt from a handful of events.
+    pub const STATE_EVENT_TYPES: &'static [&'static str] =
+        &["DeviceRegistered", "DeviceKeyRotated", "DeviceDecommissioned"];
+}
+
 /// What may be asked of a device.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {

@@ -31,6 +31,27 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// Which events of a stream to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamQuery {
+    /// The first `stream_seq` wanted.
+    pub from_seq: u64,
+    /// At most this many, oldest first.
+    pub limit: usize,
+    /// Only these event types, or all. Rebuilding a device's state skips the readings this way.
+    pub only_types: Option<&'static [&'static str]>,
+}
+
+impl StreamQuery {
+    pub fn from(from_seq: u64, limit: usize) -> Self {
+        Self {
+            from_seq,
+            limit,
+            only_types: None,
+        }
+    }
+}
+
 /// The source of truth: append-only streams, one per device.
 #[async_trait]
 pub trait EventStore: Send + Sync + 'static {
@@ -43,12 +64,11 @@ pub trait EventStore: Send + Sync + 'static {
         events: Vec<NewEvent>,
     ) -> Result<AppendOutcome, StoreError>;
 
-    /// Events of one stream with `stream_seq >= from_seq`, oldest first, at most `limit`.
+    /// Events of one stream, oldest first, as `query` selects.
     async fn read_stream(
         &self,
         stream: &DeviceId,
-        from_seq: u64,
-        limit: usize,
+        query: StreamQuery,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
 
     /// The stream's last sequence, 0 when it does not exist.

@@ -44,11 +44,19 @@ impl From<Value> for f64 {
 /// One measurement. Every field is valid by its type; whether its time is acceptable depends on the
 /// server clock and is checked by [`ReadingBatch::new`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Reading {
+    /// 1–64 of `A-Z a-z 0-9 - _ . /`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "temperature"))]
     pub sensor: SensorName,
+    /// A finite number.
+    #[cfg_attr(feature = "openapi", schema(value_type = f64, example = 21.5))]
     pub value: Value,
+    /// Up to 16 characters, e.g. `C`, `%`, `km/h`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "C"))]
     pub unit: Option<Unit>,
+    /// RFC 3339; at most 5 minutes ahead of the server clock.
     pub measured_at: DateTime<Utc>,
 }
 

@@ -1,0 +1,43 @@
+//! The command side: devices send readings, operators register and decommission devices. Every
+//! accepted command becomes events appended to the event store with optimistic concurrency.
+
+pub mod device_states;
+pub mod handler;
+pub mod routes;
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use utoipa_axum::router::OpenApiRouter;
+use watershed_domain::ports::EventStore;
+use watershed_http_edge::ApiTokens;
+
+pub use device_states::DeviceStates;
+pub use handler::CommandHandler;
+
+/// Everything the command routes need.
+#[derive(Clone)]
+pub struct CommandState {
+    pub handler: Arc<CommandHandler>,
+    pub tokens: ApiTokens,
+}
+
+impl FromRef<CommandState> for ApiTokens {
+    fn from_ref(state: &CommandState) -> Self {
+        state.tokens.clone()
+    }
+}
+
+impl CommandState {
+    pub fn new(store: Arc<dyn EventStore>, tokens: ApiTokens) -> Self {
+        Self {
+            handler: Arc::new(CommandHandler::new(store)),
+            tokens,
+        }
+    }
+}
+
+/// The command routes with their OpenAPI descriptions.
+pub fn router(state: CommandState) -> OpenApiRouter {
+    routes::router().with_state(state)
+}

@@ -1,0 +1,185 @@
+//! Device administration (admin token): register, rotate a key, decommission.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use base64::Engine;
+use chrono::Utc;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+use watershed_domain::{Command, KeyHash, Label};
+use watershed_http_edge::{AdminAccess, ApiError, ApiJson, ErrorBody};
+
+use super::{api_error, correlation_id, device_id};
+use crate::handler::CommandContext;
+use crate::CommandState;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterDevice {
+    /// 1–64 of `A-Z a-z 0-9 - _ . :`.
+    #[schema(example = "pump-0042")]
+    pub device_id: String,
+    #[schema(value_type = Option<String>, example = "Pump 42")]
+    pub name: Option<Label>,
+    #[schema(value_type = Option<String>, example = "pump")]
+    pub kind: Option<Label>,
+    #[schema(value_type = Option<String>, example = "Hall B")]
+    pub location: Option<Label>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeviceKeyIssued {
+    pub device_id: String,
+    /// The device's bearer key. Shown once: only its hash is stored.
+    pub device_key: String,
+    pub event_id: Uuid,
+    pub stream_seq: u64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Decommission {
+    #[schema(value_type = Option<String>)]
+    pub reason: Option<Label>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeviceChanged {
+    pub device_id: String,
+    pub event_id: Uuid,
+    pub stream_seq: u64,
+}
+
+/// A fresh 256-bit device key, URL-safe.
+fn new_key() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    format!(
+        "wsk_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+fn context(headers: &HeaderMap) -> CommandContext {
+    CommandContext {
+        now: Utc::now(),
+        correlation_id: correlation_id(headers),
+        idempotency_key: None,
+    }
+}
+
+/// Register a device; the answer carries its key, shown only this once.
+#[utoipa::path(post, path = "/v1/devices", tag = "devices",
+    request_body = RegisterDevice,
+    security(("admin_token" = [])),
+    responses(
+        (status = 201, body = DeviceKeyIssued),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "the read-only token cannot register"),
+        (status = 409, body = ErrorBody, description = "the id is taken"),
+    ))]
+pub async fn register(
+    State(state): State<CommandState>,
+    _: AdminAccess,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<RegisterDevice>,
+) -> Result<(StatusCode, Json<DeviceKeyIssued>), ApiError> {
+    let id = device_id(body.device_id)?;
+    let key = new_key();
+    let command = Command::Register {
+        name: body.name,
+        kind: body.kind,
+        location: body.location,
+        key_hash: KeyHash::of(&key),
+    };
+    let outcome = state
+        .handler
+        .execute(&id, command, context(&headers))
+        .await
+        .map_err(|e| api_error(&id, e))?;
+    tracing::info!(device_id = %id, "device registered");
+    Ok((
+        StatusCode::CREATED,
+        Json(DeviceKeyIssued {
+            device_id: id.to_string(),
+            device_key: key,
+            event_id: outcome.committed.event_id,
+            stream_seq: outcome.committed.stream_seq,
+        }),
+    ))
+}
+
+/// Issue a new key for a device; the old key stops working at once.
+#[utoipa::path(post, path = "/v1/devices/{device_id}/key", tag = "devices",
+    params(("device_id" = String, Path)),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, body = DeviceKeyIssued),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
+pub async fn rotate_key(
+    State(state): State<CommandState>,
+    _: AdminAccess,
+    headers: HeaderMap,
+    Path(raw_id): Path<String>,
+) -> Result<Json<DeviceKeyIssued>, ApiError> {
+    let id = device_id(raw_id)?;
+    let key = new_key();
+    let command = Command::RotateKey {
+        key_hash: KeyHash::of(&key),
+    };
+    let outcome = state
+        .handler
+        .execute(&id, command, context(&headers))
+        .await
+        .map_err(|e| api_error(&id, e))?;
+    tracing::info!(device_id = %id, "device key rotated");
+    Ok(Json(DeviceKeyIssued {
+        device_id: id.to_string(),
+        device_key: key,
+        event_id: outcome.committed.event_id,
+        stream_seq: outcome.committed.stream_seq,
+    }))
+}
+
+/// Decommission a device: it accepts no more readings; its history stays.
+#[utoipa::path(post, path = "/v1/devices/{device_id}/decommission", tag = "devices",
+    params(("device_id" = String, Path)),
+    request_body(content = Option<Decommission>),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, body = DeviceChanged),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
+pub async fn decommission(
+    State(state): State<CommandState>,
+    _: AdminAccess,
+    headers: HeaderMap,
+    Path(raw_id): Path<String>,
+    body: Bytes,
+) -> Result<Json<DeviceChanged>, ApiError> {
+    let id = device_id(raw_id)?;
+    // The body is optional: an empty one decommissions without a reason.
+    let reason = if body.is_empty() {
+        None
+    } else {
+        watershed_http_edge::json::parse::<Decommission>(&body)?.reason
+    };
+    let outcome = state
+        .handler
+        .execute(&id, Command::Decommission { reason }, context(&headers))
+        .await
+        .map_err(|e| api_error(&id, e))?;
+    tracing::info!(device_id = %id, "device decommissioned");
+    Ok(Json(DeviceChanged {
+        device_id: id.to_string(),
+        event_id: outcome.committed.event_id,
+        stream_seq: outcome.committed.stream_seq,
+    }))
+}

@@ -1,0 +1,57 @@
+//! The command routes: device administration and ingest.
+
+mod devices;
+mod readings;
+
+use axum::http::HeaderMap;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+use watershed_domain::ports::StoreError;
+use watershed_domain::{DeviceId, DomainError};
+use watershed_http_edge::ApiError;
+
+use crate::handler::CommandError;
+use crate::CommandState;
+
+pub fn router() -> OpenApiRouter<CommandState> {
+    OpenApiRouter::new()
+        .routes(routes!(devices::register))
+        .routes(routes!(devices::rotate_key))
+        .routes(routes!(devices::decommission))
+        .routes(routes!(readings::record))
+}
+
+fn device_id(raw: String) -> Result<DeviceId, ApiError> {
+    DeviceId::parse(raw).map_err(ApiError::invalid)
+}
+
+/// `X-Correlation-Id`, when it is a UUID, links the events to the caller's own trace.
+fn correlation_id(headers: &HeaderMap) -> Option<Uuid> {
+    headers
+        .get("x-correlation-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| Uuid::parse_str(v).ok())
+}
+
+fn api_error(device: &DeviceId, e: CommandError) -> ApiError {
+    match e {
+        CommandError::Refused(DomainError::AlreadyRegistered) => ApiError::Conflict {
+            code: "device_exists",
+            message: format!("device {device} is already registered"),
+        },
+        CommandError::Refused(DomainError::NotRegistered) => ApiError::device_not_found(device),
+        CommandError::Refused(DomainError::Decommissioned) => ApiError::Forbidden {
+            code: "device_decommissioned",
+            message: format!("device {device} is decommissioned and accepts no commands"),
+        },
+        CommandError::Refused(DomainError::InvalidKey) => {
+            ApiError::Unauthorized(format!("the key is not valid for device {device}"))
+        }
+        CommandError::Store(StoreError::Conflict { .. }) | CommandError::Contended(_) => {
+            ApiError::Unavailable(e.to_string())
+        }
+        CommandError::Store(StoreError::Unavailable(m)) => ApiError::Unavailable(m),
+        CommandError::Store(StoreError::Corrupt(m)) => ApiError::Internal(m),
+    }
+}

@@ -1,0 +1,92 @@
+//! Ingest: a device sends a batch of readings with its own key.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+use watershed_domain::{BatchId, Command, KeyHash, Reading, ReadingBatch};
+use watershed_http_edge::{ApiError, ApiJson, BearerToken, ErrorBody};
+
+use super::{api_error, correlation_id, device_id};
+use crate::handler::CommandContext;
+use crate::CommandState;
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RecordReadings {
+    /// The client's id for this batch: sending it again answers as the first time and stores
+    /// nothing new. 1–128 of `A-Z a-z 0-9 - _ . : / + =`.
+    #[schema(value_type = String, example = "b-000123")]
+    pub batch_id: BatchId,
+    /// 1 to 1000 readings.
+    pub readings: Vec<Reading>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadingsAccepted {
+    pub device_id: String,
+    pub batch_id: String,
+    pub event_id: Uuid,
+    /// The event's place in the device's stream.
+    pub stream_seq: u64,
+    /// The event's place in the store's global order.
+    pub position: u64,
+}
+
+/// Record a batch of readings. Success means the batch is durable in the event store.
+#[utoipa::path(post, path = "/v1/devices/{device_id}/readings", tag = "ingest",
+    params(("device_id" = String, Path)),
+    request_body = RecordReadings,
+    security(("device_key" = [])),
+    responses(
+        (status = 201, body = ReadingsAccepted, description = "stored; a repeated batch_id answers the same, with `Idempotent-Replayed: true`"),
+        (status = 400, body = ErrorBody, description = "invalid input; `field` names it"),
+        (status = 401, body = ErrorBody, description = "missing key, or not this device's key"),
+        (status = 403, body = ErrorBody, description = "the device is decommissioned"),
+        (status = 404, body = ErrorBody, description = "no such device"),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "the event store is unavailable; nothing was stored"),
+    ))]
+pub async fn record(
+    State(state): State<CommandState>,
+    BearerToken(key): BearerToken,
+    headers: HeaderMap,
+    Path(raw_id): Path<String>,
+    ApiJson(body): ApiJson<RecordReadings>,
+) -> Result<Response, ApiError> {
+    let id = device_id(raw_id)?;
+    let now = Utc::now();
+    let batch = ReadingBatch::new(body.batch_id, body.readings, now).map_err(ApiError::invalid)?;
+    let batch_id = batch.batch_id().clone();
+    let command = Command::RecordReadings {
+        presented_key: KeyHash::of(&key),
+        batch,
+    };
+    let context = CommandContext {
+        now,
+        correlation_id: correlation_id(&headers),
+        idempotency_key: Some(batch_id.to_string()),
+    };
+    let outcome = state
+        .handler
+        .execute(&id, command, context)
+        .await
+        .map_err(|e| api_error(&id, e))?;
+    let body = ReadingsAccepted {
+        device_id: id.to_string(),
+        batch_id: batch_id.to_string(),
+        event_id: outcome.committed.event_id,
+        stream_seq: outcome.committed.stream_seq,
+        position: outcome.committed.position,
+    };
+    let mut response = (StatusCode::CREATED, Json(body)).into_response();
+    if outcome.duplicate {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}

@@ -1,0 +1,12 @@
+//! The HTTP edge both APIs share: one error type with its JSON body, a JSON extractor that names
+//! the offending field, and bearer-token authentication.
+
+pub mod auth;
+pub mod error;
+pub mod json;
+pub mod query;
+
+pub use auth::{AdminAccess, ApiTokens, BearerToken, ReadAccess};
+pub use error::{ApiError, ErrorBody};
+pub use json::ApiJson;
+pub use query::ApiQuery;

@@ -1,0 +1,171 @@
+//! The embedded event store: SQLite in WAL mode. Appends go through the group-commit writer;
+//! reads use a pool of read-only connections that never wait for it.
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqlitePool, SqlitePoolOptions, SqliteRow};
+use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
+use tokio::sync::{mpsc, oneshot, watch};
+use watershed_domain::event::{AppendOutcome, EventMeta, ExpectedVersion, NewEvent, RecordedEvent};
+use watershed_domain::ports::{EventStore, StoreError, StreamQuery};
+use watershed_domain::DeviceId;
+
+use super::group_commit::{AppendRequest, GroupCommitter};
+use super::time::from_micros;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite_events");
+
+/// How many appends may wait for the writer before callers feel back-pressure.
+const QUEUE_DEPTH: usize = 4096;
+
+const COLUMNS: &str = "position, event_id, stream_id, stream_seq, event_type, schema_version, \
+     occurred_at_us, recorded_at_us, correlation_id, causation_id, payload";
+
+pub struct SqliteEventStore {
+    readers: SqlitePool,
+    appends: mpsc::Sender<AppendRequest>,
+    head: watch::Receiver<u64>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+impl SqliteEventStore {
+    /// Opens (creating if needed) the store file, applies migrations and starts the writer.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let options = super::connect_options(path);
+        let mut writer = SqliteConnection::connect_with(&options)
+            .await
+            .map_err(unavailable)?;
+        MIGRATOR.run(&mut writer).await.map_err(unavailable)?;
+        let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
+            .fetch_one(&mut writer)
+            .await
+            .map_err(unavailable)?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(unavailable)?;
+        let (appends, queue) = mpsc::channel(QUEUE_DEPTH);
+        let (head_tx, head_rx) = watch::channel(head as u64);
+        tokio::spawn(GroupCommitter::new(writer, head_tx).run(queue));
+        Ok(Self {
+            readers,
+            appends,
+            head: head_rx,
+        })
+    }
+}
+
+fn decode_row(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
+    let corrupt = |e: sqlx::Error| StoreError::Corrupt(e.to_string());
+    let stream_id: String = row.try_get("stream_id").map_err(corrupt)?;
+    Ok(RecordedEvent {
+        position: row.try_get::<i64, _>("position").map_err(corrupt)? as u64,
+        stream_id: DeviceId::parse(stream_id)
+            .map_err(|e| StoreError::Corrupt(format!("stream id: {e}")))?,
+        stream_seq: row.try_get::<i64, _>("stream_seq").map_err(corrupt)? as u64,
+        event_type: row.try_get("event_type").map_err(corrupt)?,
+        schema_version: row.try_get::<i64, _>("schema_version").map_err(corrupt)? as u16,
+        meta: EventMeta {
+            event_id: row.try_get("event_id").map_err(corrupt)?,
+            occurred_at: from_micros(row.try_get("occurred_at_us").map_err(corrupt)?),
+            recorded_at: from_micros(row.try_get("recorded_at_us").map_err(corrupt)?),
+            correlation_id: row.try_get("correlation_id").map_err(corrupt)?,
+            causation_id: row.try_get("causation_id").map_err(corrupt)?,
+        },
+        payload: row.try_get("payload").map_err(corrupt)?,
+    })
+}
+
+fn limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl EventStore for SqliteEventStore {
+    async fn append(
+        &self,
+        stream: &DeviceId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let request = AppendRequest {
+            stream: stream.clone(),
+            expected,
+            events,
+            reply,
+        };
+        self.appends
+            .send(request)
+            .await
+            .map_err(|_| unavailable("the event store writer has stopped"))?;
+        answer
+            .await
+            .map_err(|_| unavailable("the event store writer stopped before answering"))?
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &DeviceId,
+        query: StreamQuery,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut sql = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM events WHERE stream_id = "));
+        sql.push_bind(stream.as_str())
+            .push(" AND stream_seq >= ")
+            .push_bind(limit(query.from_seq as usize));
+        if let Some(types) = query.only_types {
+            sql.push(" AND event_type IN (");
+            let mut list = sql.separated(", ");
+            for t in types {
+                list.push_bind(*t);
+            }
+            sql.push(")");
+        }
+        sql.push(" ORDER BY stream_seq LIMIT ")
+            .push_bind(limit(query.limit));
+        let rows = sql
+            .build()
+            .fetch_all(&self.readers)
+            .await
+            .map_err(unavailable)?;
+        rows.iter().map(decode_row).collect()
+    }
+
+    async fn stream_version(&self, stream: &DeviceId) -> Result<u64, StoreError> {
+        let v: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(stream_seq), 0) FROM events WHERE stream_id = ?",
+        )
+        .bind(stream.as_str())
+        .fetch_one(&self.readers)
+        .await
+        .map_err(unavailable)?;
+        Ok(v as u64)
+    }
+
+    async fn read_all(&self, after: u64, max: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?"
+        ))
+        .bind(after as i64)
+        .bind(limit(max))
+        .fetch_all(&self.readers)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(decode_row).collect()
+    }
+
+    async fn head_position(&self) -> Result<u64, StoreError> {
+        Ok(*self.head.borrow())
+    }
+
+    async fn wait_for_new(&self, after: u64) {
+        let mut head = self.head.clone();
+        // An error means the writer is gone; returning lets the caller read and see that.
+        let _ = head.wait_for(|&h| h > after).await;
+    }
+}

@@ -1,0 +1,492 @@
+//! The embedded read models on SQLite: device registry, latest value per series, 1-minute and
+//! 1-hour rollups, and raw readings for a recent window. A delta and its stream positions and
+//! checkpoint commit in one transaction, so a crash never double-counts or skips an event.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use watershed_domain::ports::{ReadModel, ReadModelError};
+use watershed_domain::read_model::{
+    BucketPoint, DeviceView, Points, RawPoint, ReadModelDelta, Resolution, SensorLatest, Series,
+    SeriesQuery,
+};
+use watershed_domain::{DeviceId, Label, SensorName, Unit};
+
+use super::time::{from_micros, to_micros};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite_read_model");
+
+/// Rows per multi-row INSERT: big enough to amortise a statement, small enough for SQLite's
+/// bound-parameter limit (5 columns × 1000 rows).
+const ROWS_PER_STATEMENT: usize = 1000;
+
+const CHECKPOINT_NAME: &str = "projections";
+
+pub struct SqliteReadModel {
+    /// One connection: SQLite has one writer per file anyway, and this keeps commits in order.
+    writer: SqlitePool,
+    readers: SqlitePool,
+    /// series_id per (device, sensor); ids are never reused, so a cached id stays right.
+    series_ids: Mutex<HashMap<(DeviceId, SensorName), i64>>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> ReadModelError {
+    ReadModelError::Unavailable(e.to_string())
+}
+
+impl SqliteReadModel {
+    pub async fn open(path: &Path) -> Result<Self, ReadModelError> {
+        // NORMAL is enough here: a commit lost to power failure takes its checkpoint with it and
+        // is projected again from the event store, which is the durable one.
+        let options = super::connect_options(path).synchronous(SqliteSynchronous::Normal);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(unavailable)?;
+        MIGRATOR.run(&writer).await.map_err(unavailable)?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(unavailable)?;
+        Ok(Self {
+            writer,
+            readers,
+            series_ids: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The database id of every series in the delta, creating missing ones in their own small
+    /// transaction: an unused series row is harmless, and the cache never holds a rolled-back id.
+    async fn series_ids(
+        &self,
+        conn: &mut SqliteConnection,
+        delta: &ReadModelDelta,
+    ) -> Result<Vec<i64>, ReadModelError> {
+        let missing: Vec<&(DeviceId, SensorName)> = {
+            let cache = self.series_ids.lock().expect("series id cache lock poisoned");
+            delta.series.iter().filter(|k| !cache.contains_key(k)).collect()
+        };
+        for (device, sensor) in missing {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO series (device_id, sensor) VALUES (?, ?)
+                 ON CONFLICT (device_id, sensor) DO UPDATE SET sensor = excluded.sensor
+                 RETURNING series_id",
+            )
+            .bind(device.as_str())
+            .bind(sensor.as_str())
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(unavailable)?;
+            self.series_ids
+                .lock()
+                .expect("series id cache lock poisoned")
+                .insert((device.clone(), sensor.clone()), id);
+        }
+        let cache = self.series_ids.lock().expect("series id cache lock poisoned");
+        Ok(delta.series.iter().map(|k| cache[k]).collect())
+    }
+
+    async fn apply(
+        conn: &mut SqliteConnection,
+        delta: &ReadModelDelta,
+        ids: &[i64],
+    ) -> Result<(), ReadModelError> {
+        for (device, advance) in &delta.streams {
+            let moved = if advance.from == 0 {
+                sqlx::query(
+                    "INSERT INTO stream_positions (device_id, stream_seq) VALUES (?, ?)
+                     ON CONFLICT (device_id) DO NOTHING",
+                )
+                .bind(device.as_str())
+                .bind(advance.to as i64)
+            } else {
+                sqlx::query(
+                    "UPDATE stream_positions SET stream_seq = ? WHERE device_id = ? AND stream_seq = ?",
+                )
+                .bind(advance.to as i64)
+                .bind(device.as_str())
+                .bind(advance.from as i64)
+            }
+            .execute(&mut *conn)
+            .await
+            .map_err(unavailable)?;
+            if moved.rows_affected() != 1 {
+                return Err(ReadModelError::Conflict(format!(
+                    "stream {device} is no longer at {}",
+                    advance.from
+                )));
+            }
+        }
+
+        for r in &delta.registrations {
+            sqlx::query(
+                "INSERT INTO devices (device_id, name, kind, location, registered_at_us)
+                 VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT (device_id) DO UPDATE SET name = excluded.name, kind = excluded.kind,
+                     location = excluded.location, registered_at_us = excluded.registered_at_us",
+            )
+            .bind(r.device_id.as_str())
+            .bind(r.name.as_ref().map(Label::as_str))
+            .bind(r.kind.as_ref().map(Label::as_str))
+            .bind(r.location.as_ref().map(Label::as_str))
+            .bind(to_micros(r.at))
+            .execute(&mut *conn)
+            .await
+            .map_err(unavailable)?;
+        }
+        for (device, at) in &delta.decommissions {
+            sqlx::query("UPDATE devices SET decommissioned_at_us = ? WHERE device_id = ?")
+                .bind(to_micros(*at))
+                .bind(device.as_str())
+                .execute(&mut *conn)
+                .await
+                .map_err(unavailable)?;
+        }
+
+        let latest: Vec<_> = delta.latest.iter().collect();
+        for chunk in latest.chunks(ROWS_PER_STATEMENT) {
+            let mut sql = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO latest (series_id, value, unit, measured_at_us) ",
+            );
+            sql.push_values(chunk, |mut row, (idx, v)| {
+                row.push_bind(ids[**idx as usize])
+                    .push_bind(v.value)
+                    .push_bind(v.unit.as_ref().map(|u| u.as_str().to_owned()))
+                    .push_bind(to_micros(v.measured_at));
+            });
+            sql.push(
+                " ON CONFLICT (series_id) DO UPDATE SET value = excluded.value,
+                     unit = excluded.unit, measured_at_us = excluded.measured_at_us
+                 WHERE excluded.measured_at_us >= latest.measured_at_us",
+            );
+            sql.build().execute(&mut *conn).await.map_err(unavailable)?;
+        }
+
+        let buckets: Vec<_> = delta.buckets.iter().collect();
+        for chunk in buckets.chunks(ROWS_PER_STATEMENT / 2) {
+            let mut sql = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO rollups (series_id, width_s, bucket_start, count, min, max, sum) ",
+            );
+            sql.push_values(chunk, |mut row, ((idx, resolution, start), stats)| {
+                row.push_bind(ids[*idx as usize])
+                    .push_bind(resolution.bucket_seconds().unwrap_or(0))
+                    .push_bind(*start)
+                    .push_bind(stats.count as i64)
+                    .push_bind(stats.min)
+                    .push_bind(stats.max)
+                    .push_bind(stats.sum);
+            });
+            sql.push(
+                " ON CONFLICT (series_id, width_s, bucket_start) DO UPDATE SET
+                     count = count + excluded.count, min = MIN(min, excluded.min),
+                     max = MAX(max, excluded.max), sum = sum + excluded.sum",
+            );
+            sql.build().execute(&mut *conn).await.map_err(unavailable)?;
+        }
+
+        for chunk in delta.raw.chunks(ROWS_PER_STATEMENT) {
+            let mut sql = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO raw_readings (series_id, measured_at_us, stream_seq, idx, value) ",
+            );
+            sql.push_values(chunk, |mut row, r| {
+                row.push_bind(ids[r.series as usize])
+                    .push_bind(to_micros(r.measured_at))
+                    .push_bind(r.stream_seq as i64)
+                    .push_bind(i64::from(r.index))
+                    .push_bind(r.value);
+            });
+            sql.build().execute(&mut *conn).await.map_err(unavailable)?;
+        }
+
+        if delta.checkpoint > 0 {
+            sqlx::query(
+                "INSERT INTO checkpoints (name, position) VALUES (?, ?)
+                 ON CONFLICT (name) DO UPDATE SET position = MAX(position, excluded.position)",
+            )
+            .bind(CHECKPOINT_NAME)
+            .bind(delta.checkpoint as i64)
+            .execute(&mut *conn)
+            .await
+            .map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
+    async fn query_devices(
+        &self,
+        only: Option<&[DeviceId]>,
+    ) -> Result<Vec<DeviceView>, ReadModelError> {
+        let mut sql = QueryBuilder::<Sqlite>::new(
+            "SELECT d.device_id, d.name, d.kind, d.location, d.registered_at_us,
+                    d.decommissioned_at_us, s.sensor, l.value, l.unit, l.measured_at_us
+             FROM devices d
+             LEFT JOIN series s ON s.device_id = d.device_id
+             LEFT JOIN latest l ON l.series_id = s.series_id",
+        );
+        if let Some(ids) = only {
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            sql.push(" WHERE d.device_id IN (");
+            let mut list = sql.separated(", ");
+            for id in ids {
+                list.push_bind(id.as_str());
+            }
+            sql.push(")");
+        }
+        sql.push(" ORDER BY d.device_id, s.sensor");
+        let rows = sql
+            .build()
+            .fetch_all(&self.readers)
+            .await
+            .map_err(unavailable)?;
+        let mut views: Vec<DeviceView> = Vec::new();
+        for row in &rows {
+            let id = parse_device_id(row)?;
+            if views.last().is_none_or(|v| v.device_id != id) {
+                views.push(device_from_row(row, id)?);
+            }
+            if let Some(sensor) = sensor_from_row(row)? {
+                views
+                    .last_mut()
+                    .expect("a view was pushed for this row")
+                    .sensors
+                    .push(sensor);
+            }
+        }
+        Ok(views)
+    }
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> ReadModelError {
+    ReadModelError::Unavailable(format!("unreadable {what} in the read model: {e}"))
+}
+
+fn parse_device_id(row: &SqliteRow) -> Result<DeviceId, ReadModelError> {
+    let id: String = row.try_get("device_id").map_err(|e| corrupt("device id", e))?;
+    DeviceId::parse(id).map_err(|e| corrupt("device id", e))
+}
+
+fn label(row: &SqliteRow, column: &str) -> Result<Option<Label>, ReadModelError> {
+    let text: Option<String> = row.try_get(column).map_err(|e| corrupt(column, e))?;
+    text.map(Label::parse)
+        .transpose()
+        .map_err(|e| corrupt(column, e))
+}
+
+fn device_from_row(row: &SqliteRow, device_id: DeviceId) -> Result<DeviceView, ReadModelError> {
+    let registered: i64 = row
+        .try_get("registered_at_us")
+        .map_err(|e| corrupt("registered_at", e))?;
+    let decommissioned: Option<i64> = row
+        .try_get("decommissioned_at_us")
+        .map_err(|e| corrupt("decommissioned_at", e))?;
+    Ok(DeviceView {
+        device_id,
+        name: label(row, "name")?,
+        kind: label(row, "kind")?,
+        location: label(row, "location")?,
+        registered_at: from_micros(registered),
+        decommissioned_at: decommissioned.map(from_micros),
+        sensors: Vec::new(),
+    })
+}
+
+/// The row's sensor with its latest value, if the series has one yet.
+fn sensor_from_row(row: &SqliteRow) -> Result<Option<SensorLatest>, ReadModelError> {
+    let sensor: Option<String> = row.try_get("sensor").map_err(|e| corrupt("sensor", e))?;
+    let value: Option<f64> = row.try_get("value").map_err(|e| corrupt("value", e))?;
+    let (Some(sensor), Some(value)) = (sensor, value) else {
+        return Ok(None);
+    };
+    let unit: Option<String> = row.try_get("unit").map_err(|e| corrupt("unit", e))?;
+    let measured: i64 = row
+        .try_get("measured_at_us")
+        .map_err(|e| corrupt("measured_at", e))?;
+    Ok(Some(SensorLatest {
+        sensor: SensorName::parse(sensor).map_err(|e| corrupt("sensor", e))?,
+        value,
+        unit: unit.map(Unit::parse).transpose().map_err(|e| corrupt("unit", e))?,
+        measured_at: from_micros(measured),
+    }))
+}
+
+#[async_trait]
+impl ReadModel for SqliteReadModel {
+    async fn stream_positions(
+        &self,
+        streams: &[DeviceId],
+    ) -> Result<HashMap<DeviceId, u64>, ReadModelError> {
+        if streams.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut sql = QueryBuilder::<Sqlite>::new(
+            "SELECT device_id, stream_seq FROM stream_positions WHERE device_id IN (",
+        );
+        let mut list = sql.separated(", ");
+        for id in streams {
+            list.push_bind(id.as_str());
+        }
+        sql.push(")");
+        let rows = sql
+            .build()
+            .fetch_all(&self.writer)
+            .await
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| {
+                let seq: i64 = row.try_get("stream_seq").map_err(|e| corrupt("stream_seq", e))?;
+                Ok((parse_device_id(row)?, seq as u64))
+            })
+            .collect()
+    }
+
+    async fn commit(&self, delta: &ReadModelDelta) -> Result<(), ReadModelError> {
+        let mut conn = self.writer.acquire().await.map_err(unavailable)?;
+        let ids = self.series_ids(&mut conn, delta).await?;
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *conn)
+            .await
+            .map_err(unavailable)?;
+        let applied = Self::apply(&mut conn, delta, &ids).await;
+        let finish = if applied.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        let finished = sqlx::query(finish).execute(&mut *conn).await;
+        applied?;
+        finished.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn checkpoint(&self) -> Result<u64, ReadModelError> {
+        let position: Option<i64> =
+            sqlx::query_scalar("SELECT position FROM checkpoints WHERE name = ?")
+                .bind(CHECKPOINT_NAME)
+                .fetch_optional(&self.readers)
+                .await
+                .map_err(unavailable)?;
+        Ok(position.unwrap_or(0) as u64)
+    }
+
+    async fn devices(&self) -> Result<Vec<DeviceView>, ReadModelError> {
+        self.query_devices(None).await
+    }
+
+    async fn devices_by_id(&self, ids: &[DeviceId]) -> Result<Vec<DeviceView>, ReadModelError> {
+        self.query_devices(Some(ids)).await
+    }
+
+    async fn series(&self, query: &SeriesQuery) -> Result<Series, ReadModelError> {
+        let found: Option<(i64, Option<String>)> = sqlx::query_as(
+            "SELECT s.series_id, l.unit FROM series s
+             LEFT JOIN latest l ON l.series_id = s.series_id
+             WHERE s.device_id = ? AND s.sensor = ?",
+        )
+        .bind(query.device_id.as_str())
+        .bind(query.sensor.as_str())
+        .fetch_optional(&self.readers)
+        .await
+        .map_err(unavailable)?;
+        let empty = match query.resolution {
+            Resolution::Raw => Points::Raw(Vec::new()),
+            _ => Points::Buckets(Vec::new()),
+        };
+        let Some((series_id, unit)) = found else {
+            return Ok(Series {
+                unit: None,
+                points: empty,
+                truncated: false,
+            });
+        };
+        let unit = unit.map(Unit::parse).transpose().map_err(|e| corrupt("unit", e))?;
+        // One more than asked tells whether the answer was cut short.
+        let fetch = i64::try_from(query.limit).unwrap_or(i64::MAX - 1) + 1;
+        let (points, truncated) = match query.resolution.bucket_seconds() {
+            None => {
+                let rows: Vec<(i64, f64)> = sqlx::query_as(
+                    "SELECT measured_at_us, value FROM raw_readings
+                     WHERE series_id = ? AND measured_at_us >= ? AND measured_at_us < ?
+                     ORDER BY measured_at_us, stream_seq, idx LIMIT ?",
+                )
+                .bind(series_id)
+                .bind(to_micros(query.from))
+                .bind(to_micros(query.to))
+                .bind(fetch)
+                .fetch_all(&self.readers)
+                .await
+                .map_err(unavailable)?;
+                let truncated = rows.len() > query.limit;
+                let points = rows
+                    .into_iter()
+                    .take(query.limit)
+                    .map(|(t, value)| RawPoint {
+                        t: from_micros(t),
+                        value,
+                    })
+                    .collect();
+                (Points::Raw(points), truncated)
+            }
+            Some(width) => {
+                let first = query.resolution.bucket_start(query.from).unwrap_or(0);
+                let rows: Vec<(i64, i64, f64, f64, f64)> = sqlx::query_as(
+                    "SELECT bucket_start, count, min, max, sum FROM rollups
+                     WHERE series_id = ? AND width_s = ? AND bucket_start >= ? AND bucket_start < ?
+                     ORDER BY bucket_start LIMIT ?",
+                )
+                .bind(series_id)
+                .bind(width)
+                .bind(first)
+                .bind(query.to.timestamp())
+                .bind(fetch)
+                .fetch_all(&self.readers)
+                .await
+                .map_err(unavailable)?;
+                let truncated = rows.len() > query.limit;
+                let points = rows
+                    .into_iter()
+                    .take(query.limit)
+                    .map(|(start, count, min, max, sum)| BucketPoint {
+                        t: DateTime::<Utc>::from_timestamp(start, 0)
+                            .expect("bucket starts come from valid timestamps"),
+                        count: count as u64,
+                        min,
+                        max,
+                        avg: sum / count as f64,
+                    })
+                    .collect();
+                (Points::Buckets(points), truncated)
+            }
+        };
+        Ok(Series {
+            unit,
+            points,
+            truncated,
+        })
+    }
+
+    async fn prune_raw(&self, cutoff: DateTime<Utc>) -> Result<u64, ReadModelError> {
+        // Per series, so each delete walks the primary key instead of scanning the table.
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT series_id FROM series")
+            .fetch_all(&self.readers)
+            .await
+            .map_err(unavailable)?;
+        let mut removed = 0;
+        for id in ids {
+            removed += sqlx::query(
+                "DELETE FROM raw_readings WHERE series_id = ? AND measured_at_us < ?",
+            )
+            .bind(id)
+            .bind(to_micros(cutoff))
+            .execute(&self.writer)
+            .await
+            .map_err(unavailable)?
+            .rows_affected();
+        }
+        Ok(removed)
+    }
+}

@@ -1,0 +1,213 @@
+//! The projector runner: takes batches from a bus subscription, projects them, commits the delta
+//! with its positions in one read-model transaction, then refreshes the cache and tells live
+//! clients. Delivery is at least once; the positions make it effectively once.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{Duration as Age, Utc};
+use tokio_util::sync::CancellationToken;
+use watershed_domain::event::RecordedEvent;
+use watershed_domain::ports::{
+    BusError, DeviceCache, EventBus, EventSubscription, LiveFeed, LiveUpdate, ReadModel,
+    ReadModelError,
+};
+use watershed_domain::DeviceId;
+
+use crate::projection::{project, ProjectionError};
+
+/// How long to wait between attempts when a dependency is down: doubling, capped.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub first: Duration,
+    pub max: Duration,
+}
+
+impl RetryPolicy {
+    fn next(&self, current: Duration) -> Duration {
+        (current * 2).min(self.max)
+    }
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            first: Duration::from_millis(50),
+            max: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ProjectorConfig {
+    /// Consumer group name on the bus.
+    pub group: String,
+    /// Events per read-model transaction.
+    pub batch_size: usize,
+    /// How long raw readings are kept; older ones only feed the rollups.
+    pub raw_retention: Age,
+    pub retry: RetryPolicy,
+}
+
+impl Default for ProjectorConfig {
+    fn default() -> Self {
+        Self {
+            group: "read-models".to_owned(),
+            batch_size: 500,
+            raw_retention: Age::hours(48),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectorError {
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    #[error(transparent)]
+    ReadModel(#[from] ReadModelError),
+    #[error(transparent)]
+    Projection(#[from] ProjectionError),
+}
+
+impl ProjectorError {
+    /// Whether waiting and trying the same batch again can help.
+    fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Bus(BusError::Unavailable(_))
+                | Self::ReadModel(ReadModelError::Unavailable(_) | ReadModelError::Conflict(_))
+        )
+    }
+}
+
+pub struct Projector {
+    pub bus: Arc<dyn EventBus>,
+    pub read_model: Arc<dyn ReadModel>,
+    pub cache: Arc<dyn DeviceCache>,
+    pub live: Arc<dyn LiveFeed>,
+    pub config: ProjectorConfig,
+}
+
+impl Projector {
+    /// Opens a subscription resuming after the read model's checkpoint.
+    pub async fn subscribe(&self) -> Result<Box<dyn EventSubscription>, ProjectorError> {
+        let after = self.read_model.checkpoint().await?;
+        Ok(self.bus.subscribe(&self.config.group, after).await?)
+    }
+
+    /// Runs until cancelled. Transient failures are retried with backoff on the same batch, so a
+    /// read model that is down delays projection but never drops an event; a permanent failure
+    /// (a gap, an undecodable event) stops the runner with the error.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), ProjectorError> {
+        let mut subscription = self.subscribe().await?;
+        let mut cache_stale = true;
+        loop {
+            let events = tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                batch = subscription.next_batch(self.config.batch_size) => batch,
+            };
+            let events = match events {
+                Ok(events) => events,
+                Err(e) => {
+                    tracing::warn!(error = %e, "bus unavailable; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep(self.config.retry.max) => continue,
+                    }
+                }
+            };
+            let mut wait = self.config.retry.first;
+            let touched = loop {
+                match self.apply(&events).await {
+                    Ok(touched) => break touched,
+                    Err(e) if e.is_transient() => {
+                        tracing::warn!(error = %e, retry_in = ?wait, "projection batch failed; retrying");
+                        tokio::select! {
+                            _ = shutdown.cancelled() => return Ok(()),
+                            _ = tokio::time::sleep(wait) => {}
+                        }
+                        wait = self.config.retry.next(wait);
+                    }
+                    Err(e) => return Err(e),
+                }
+            };
+            subscription.commit().await?;
+            cache_stale = self.refresh_cache(&touched, cache_stale).await;
+        }
+    }
+
+    /// Projects and commits one batch; returns the devices whose views changed, and publishes
+    /// live updates. Tests call this directly instead of running the loop.
+    pub async fn apply(&self, events: &[RecordedEvent]) -> Result<Touched, ProjectorError> {
+        let mut streams: Vec<DeviceId> = events.iter().map(|e| e.stream_id.clone()).collect();
+        streams.sort_unstable();
+        streams.dedup();
+        let applied: HashMap<DeviceId, u64> = self.read_model.stream_positions(&streams).await?;
+        let raw_since = Utc::now() - self.config.raw_retention;
+        let projected = project(events, &applied, raw_since)?;
+        if projected.delta.is_empty() {
+            return Ok(Touched::default());
+        }
+        self.read_model.commit(&projected.delta).await?;
+        tracing::debug!(
+            events = events.len(),
+            readings = projected.delta.raw.len(),
+            checkpoint = projected.delta.checkpoint,
+            "projected"
+        );
+        self.live.publish(projected.live).await;
+        Ok(Touched {
+            devices: projected.touched,
+            lifecycle: projected.lifecycle,
+        })
+    }
+
+    /// Writes the changed views through to the cache and announces lifecycle changes. When the
+    /// cache failed before, it is refilled whole, since it missed updates meanwhile. Returns
+    /// whether the cache is still stale.
+    async fn refresh_cache(&self, touched: &Touched, stale: bool) -> bool {
+        let views = if stale {
+            self.read_model.devices().await
+        } else if touched.devices.is_empty() {
+            return false;
+        } else {
+            self.read_model.devices_by_id(&touched.devices).await
+        };
+        let views = match views {
+            Ok(views) => views,
+            Err(e) => {
+                tracing::warn!(error = %e, "device views not readable; the cache will be refilled");
+                return true;
+            }
+        };
+        let lifecycle = views
+            .iter()
+            .filter(|v| touched.lifecycle.contains(&v.device_id))
+            .cloned()
+            .map(LiveUpdate::Device)
+            .collect::<Vec<_>>();
+        if !lifecycle.is_empty() {
+            self.live.publish(lifecycle).await;
+        }
+        let written = if stale {
+            self.cache.replace_all(&views).await
+        } else {
+            self.cache.put(&views).await
+        };
+        match written {
+            Ok(()) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "device cache not updated; it will be refilled");
+                true
+            }
+        }
+    }
+}
+/// Devices a committed batch changed.
+#[derive(Debug, Default, Clone)]
+pub struct Touched {
+    pub devices: Vec<DeviceId>,
+    pub lifecycle: Vec<DeviceId>,
+}

@@ -1,0 +1,132 @@
+//! The JSON shapes the query API answers with.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+use watershed_domain::event::RecordedEvent;
+use watershed_domain::read_model::{DeviceView, Presence};
+use watershed_domain::Reading;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SensorDto {
+    pub sensor: String,
+    pub value: f64,
+    pub unit: Option<String>,
+    pub measured_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeviceDto {
+    pub device_id: String,
+    pub name: Option<String>,
+    pub kind: Option<String>,
+    pub location: Option<String>,
+    /// `online` while the newest reading is at most 5 minutes old, else `silent`; or `decommissioned`.
+    #[schema(value_type = String, example = "online")]
+    pub status: Presence,
+    pub registered_at: DateTime<Utc>,
+    pub decommissioned_at: Option<DateTime<Utc>>,
+    /// The newest `measured_at` of any sensor.
+    pub last_seen: Option<DateTime<Utc>>,
+    /// Latest value per sensor, sorted by sensor name.
+    pub sensors: Vec<SensorDto>,
+}
+
+impl DeviceDto {
+    pub fn new(view: DeviceView, now: DateTime<Utc>) -> Self {
+        Self {
+            status: view.presence(now),
+            last_seen: view.last_seen(),
+            device_id: view.device_id.to_string(),
+            name: view.name.map(|l| l.as_str().to_owned()),
+            kind: view.kind.map(|l| l.as_str().to_owned()),
+            location: view.location.map(|l| l.as_str().to_owned()),
+            registered_at: view.registered_at,
+            decommissioned_at: view.decommissioned_at,
+            sensors: view
+                .sensors
+                .into_iter()
+                .map(|s| SensorDto {
+                    sensor: s.sensor.to_string(),
+                    value: s.value,
+                    unit: s.unit.map(|u| u.as_str().to_owned()),
+                    measured_at: s.measured_at,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeviceList {
+    pub devices: Vec<DeviceDto>,
+}
+
+/// One stored event with its envelope, as analysts see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EnvelopeDto {
+    pub event_id: Uuid,
+    pub stream_id: String,
+    pub stream_seq: u64,
+    pub position: u64,
+    pub event_type: String,
+    pub schema_version: u16,
+    pub occurred_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+    pub correlation_id: Option<Uuid>,
+    pub causation_id: Option<Uuid>,
+    /// The payload as stored, less credentials (key hashes).
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+}
+
+impl EnvelopeDto {
+    pub fn new(event: RecordedEvent) -> Self {
+        let mut payload = serde_json::from_str(&event.payload)
+            .unwrap_or_else(|_| serde_json::Value::String(event.payload.clone()));
+        if let Some(object) = payload.as_object_mut() {
+            object.remove("key_hash");
+        }
+        Self {
+            event_id: event.meta.event_id,
+            stream_id: event.stream_id.to_string(),
+            stream_seq: event.stream_seq,
+            position: event.position,
+            event_type: event.event_type,
+            schema_version: event.schema_version,
+            occurred_at: event.meta.occurred_at,
+            recorded_at: event.meta.recorded_at,
+            correlation_id: event.meta.correlation_id,
+            causation_id: event.meta.causation_id,
+            payload,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventList {
+    /// Newest first.
+    pub events: Vec<EnvelopeDto>,
+}
+
+/// A batch of readings as live clients receive it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LiveReadings {
+    pub device_id: String,
+    pub stream_seq: u64,
+    #[schema(value_type = Vec<Object>)]
+    pub readings: Vec<Reading>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Status {
+    /// The event store's newest position.
+    pub head_position: u64,
+    /// The newest position the read models contain.
+    pub projected_position: u64,
+    pub lag_events: u64,
+    /// How long the oldest event not yet projected has waited (0 when caught up).
+    pub lag_seconds: f64,
+    pub devices: usize,
+}

@@ -1,0 +1,33 @@
+//! The query side: what the dashboard and analysts read. Device views come from the cache first
+//! and the read model when the cache misses or is down; series from the read model; history from
+//! the event store.
+
+pub mod dto;
+pub mod routes;
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use utoipa_axum::router::OpenApiRouter;
+use watershed_domain::ports::{DeviceCache, EventStore, LiveFeed, ReadModel};
+use watershed_http_edge::ApiTokens;
+
+#[derive(Clone)]
+pub struct QueryState {
+    pub store: Arc<dyn EventStore>,
+    pub read_model: Arc<dyn ReadModel>,
+    pub cache: Arc<dyn DeviceCache>,
+    pub live: Arc<dyn LiveFeed>,
+    pub tokens: ApiTokens,
+}
+
+impl FromRef<QueryState> for ApiTokens {
+    fn from_ref(state: &QueryState) -> Self {
+        state.tokens.clone()
+    }
+}
+
+/// The query routes with their OpenAPI descriptions.
+pub fn router(state: QueryState) -> OpenApiRouter {
+    routes::router().with_state(state)
+}

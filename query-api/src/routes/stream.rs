@@ -1,0 +1,84 @@
+//! Server-Sent Events for the dashboard: readings as they are projected, and device changes.
+//! Updates are coalesced per device over a short window, so a busy fleet sends a browser a few
+//! events per device per second rather than one per batch.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use chrono::Utc;
+use futures::{stream, Stream, StreamExt};
+use watershed_domain::ports::LiveUpdate;
+use watershed_domain::DeviceId;
+use watershed_http_edge::{ErrorBody, ReadAccess};
+
+use crate::dto::{DeviceDto, LiveReadings};
+use crate::QueryState;
+
+const WINDOW: Duration = Duration::from_millis(250);
+const MAX_PER_WINDOW: usize = 4096;
+
+/// Live updates as `text/event-stream`: `event: readings` with `{device_id, stream_seq, readings}`
+/// and `event: device` with a device. Authenticate with `?access_token=`, since browsers'
+/// EventSource cannot send headers.
+#[utoipa::path(get, path = "/v1/stream", tag = "live",
+    params(("access_token" = Option<String>, Query, description = "read or admin token")),
+    responses(
+        (status = 200, content_type = "text/event-stream", description = "the live stream"),
+        (status = 401, body = ErrorBody)))]
+pub async fn stream(
+    State(state): State<QueryState>,
+    _: ReadAccess,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let windows = tokio_stream::StreamExt::chunks_timeout(state.live.subscribe(), MAX_PER_WINDOW, WINDOW);
+    let events = windows
+        .flat_map(|window| stream::iter(coalesce(window)))
+        .map(Ok);
+    Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+/// Merges a window of updates: all readings of a device become one event; the newest view of a
+/// device wins.
+fn coalesce(window: Vec<LiveUpdate>) -> Vec<Event> {
+    let now = Utc::now();
+    let mut readings: BTreeMap<DeviceId, LiveReadings> = BTreeMap::new();
+    let mut devices = BTreeMap::new();
+    for update in window {
+        match update {
+            LiveUpdate::Readings {
+                device_id,
+                stream_seq,
+                readings: batch,
+            } => {
+                let entry = readings
+                    .entry(device_id.clone())
+                    .or_insert_with(|| LiveReadings {
+                        device_id: device_id.to_string(),
+                        stream_seq,
+                        readings: Vec::new(),
+                    });
+                entry.stream_seq = entry.stream_seq.max(stream_seq);
+                entry.readings.extend(batch);
+            }
+            LiveUpdate::Device(view) => {
+                devices.insert(view.device_id.clone(), view);
+            }
+        }
+    }
+    let device_events = devices.into_values().map(|view| {
+        json_event("device", &DeviceDto::new(view, now))
+    });
+    let reading_events = readings
+        .into_values()
+        .map(|batch| json_event("readings", &batch));
+    device_events.chain(reading_events).collect()
+}
+
+fn json_event(name: &str, data: &impl serde::Serialize) -> Event {
+    Event::default()
+        .event(name)
+        .json_data(data)
+        .expect("live payloads serialize: plain data with string keys")
+}
