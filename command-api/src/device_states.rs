@@ -58,7 +58,13 @@ impl DeviceStates {
     }
 
     /// Folds events just appended at `first_seq…` into the state.
-    pub fn applied(&self, id: &DeviceId, mut device: Device, first_seq: u64, events: &[DeviceEvent]) {
+    pub fn applied(
+        &self,
+        id: &DeviceId,
+        mut device: Device,
+        first_seq: u64,
+        events: &[DeviceEvent],
+    ) {
         for (seq, event) in (first_seq..).zip(events) {
             device = evolve(device, seq, event);
         }
@@ -77,6 +83,8 @@ impl DeviceStates {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<DeviceId, Device>> {
-        self.cached.lock().expect("device state cache lock poisoned")
+        self.cached
+            .lock()
+            .expect("device state cache lock poisoned")
     }
 }

@@ -79,8 +79,7 @@ impl CommandHandler {
                     let (Some(first), Some(last)) = (committed.first(), committed.last()) else {
                         unreachable!("decide returns at least one event for an accepted command");
                     };
-                    self.states
-                        .applied(id, device, first.stream_seq, &events);
+                    self.states.applied(id, device, first.stream_seq, &events);
                     return Ok(Outcome {
                         committed: last.clone(),
                         duplicate: false,

@@ -69,8 +69,11 @@ pub struct Device {
 impl Device {
     /// The event types that change this state; every other event only advances the version, so a
     /// device with millions of readings is rebuilt from a handful of events.
-    pub const STATE_EVENT_TYPES: &'static [&'static str] =
-        &["DeviceRegistered", "DeviceKeyRotated", "DeviceDecommissioned"];
+    pub const STATE_EVENT_TYPES: &'static [&'static str] = &[
+        "DeviceRegistered",
+        "DeviceKeyRotated",
+        "DeviceDecommissioned",
+    ];
 }
 
 /// What may be asked of a device.
@@ -218,7 +221,9 @@ mod tests {
     #[test]
     fn registering_a_new_device_records_it() {
         let events = decide(&Device::default(), register("k")).unwrap();
-        assert!(matches!(events.as_slice(), [DeviceEvent::Registered(e)] if e.name.as_ref().unwrap().as_str() == "Pump 1"));
+        assert!(
+            matches!(events.as_slice(), [DeviceEvent::Registered(e)] if e.name.as_ref().unwrap().as_str() == "Pump 1")
+        );
     }
 
     #[test]
@@ -241,7 +246,10 @@ mod tests {
     #[test]
     fn readings_need_the_devices_current_key() {
         let device = given(vec![register("k")]);
-        assert_eq!(decide(&device, record("wrong")), Err(DomainError::InvalidKey));
+        assert_eq!(
+            decide(&device, record("wrong")),
+            Err(DomainError::InvalidKey)
+        );
         let events = decide(&device, record("k")).unwrap();
         assert_eq!(events[0].event_type(), "ReadingsRecorded");
     }
@@ -263,7 +271,10 @@ mod tests {
     fn a_decommissioned_device_accepts_nothing_more() {
         let device = given(vec![register("k"), Command::Decommission { reason: None }]);
         assert_eq!(device.status, DeviceStatus::Decommissioned);
-        assert_eq!(decide(&device, record("k")), Err(DomainError::Decommissioned));
+        assert_eq!(
+            decide(&device, record("k")),
+            Err(DomainError::Decommissioned)
+        );
         assert_eq!(
             decide(&device, Command::Decommission { reason: None }),
             Err(DomainError::Decommissioned)

@@ -231,6 +231,12 @@ mod tests {
     #[test]
     fn unknown_versions_are_refused_not_guessed() {
         let err = DeviceEvent::decode("ReadingsRecorded", 99, "{}").unwrap_err();
-        assert!(matches!(err, DecodeError::Unknown { schema_version: 99, .. }));
+        assert!(matches!(
+            err,
+            DecodeError::Unknown {
+                schema_version: 99,
+                ..
+            }
+        ));
     }
 }

@@ -258,7 +258,10 @@ mod tests {
             Presence::Silent
         );
         assert_eq!(view(None, false).presence(now), Presence::Silent);
-        assert_eq!(view(Some(now), true).presence(now), Presence::Decommissioned);
+        assert_eq!(
+            view(Some(now), true).presence(now),
+            Presence::Decommissioned
+        );
     }
 
     #[test]
@@ -268,7 +271,12 @@ mod tests {
         let t: DateTime<Utc> = "2026-11-23T10:59:59.9Z".parse().unwrap();
         assert_eq!(
             Resolution::Hour.bucket_start(t),
-            Some("2026-11-23T10:00:00Z".parse::<DateTime<Utc>>().unwrap().timestamp())
+            Some(
+                "2026-11-23T10:00:00Z"
+                    .parse::<DateTime<Utc>>()
+                    .unwrap()
+                    .timestamp()
+            )
         );
         assert_eq!(Resolution::Raw.bucket_start(t), None);
     }

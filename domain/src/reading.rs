@@ -89,10 +89,7 @@ impl ReadingBatch {
             ));
         }
         let latest_allowed = now + MAX_CLOCK_SKEW;
-        if let Some(i) = readings
-            .iter()
-            .position(|r| r.measured_at > latest_allowed)
-        {
+        if let Some(i) = readings.iter().position(|r| r.measured_at > latest_allowed) {
             return Err(ValidationError::new(
                 format!("readings[{i}].measured_at"),
                 format!(
@@ -156,8 +153,8 @@ mod tests {
     fn readings_from_the_future_are_refused_and_named() {
         let now = Utc::now();
         let skewed = now + MAX_CLOCK_SKEW + Duration::seconds(1);
-        let err = ReadingBatch::new(batch_id(), vec![reading(now), reading(skewed)], now)
-            .unwrap_err();
+        let err =
+            ReadingBatch::new(batch_id(), vec![reading(now), reading(skewed)], now).unwrap_err();
         assert_eq!(err.field, "readings[1].measured_at");
         let within_skew = now + MAX_CLOCK_SKEW;
         assert!(ReadingBatch::new(batch_id(), vec![reading(within_skew)], now).is_ok());

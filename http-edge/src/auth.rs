@@ -109,7 +109,9 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).or_else(|| query_token(parts)).ok_or_else(missing)?;
+        let token = bearer(parts)
+            .or_else(|| query_token(parts))
+            .ok_or_else(missing)?;
         match ApiTokens::from_ref(state).role(token) {
             Some(_) => Ok(ReadAccess),
             None => Err(ApiError::Unauthorized("unknown token".to_owned())),

@@ -113,7 +113,9 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self {
-            Self::Unavailable(detail) => tracing::warn!(%detail, "request failed: dependency unavailable"),
+            Self::Unavailable(detail) => {
+                tracing::warn!(%detail, "request failed: dependency unavailable")
+            }
             Self::Internal(detail) => tracing::error!(%detail, "request failed: internal error"),
             _ => {}
         }

@@ -31,18 +31,16 @@ where
         if !is_json {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| match e {
-                BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => {
-                    ApiError::PayloadTooLarge { limit: BODY_LIMIT }
-                }
-                other => ApiError::Invalid {
-                    code: "unreadable_body",
-                    message: other.body_text(),
-                    field: None,
-                },
-            })?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| match e {
+            BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => {
+                ApiError::PayloadTooLarge { limit: BODY_LIMIT }
+            }
+            other => ApiError::Invalid {
+                code: "unreadable_body",
+                message: other.body_text(),
+                field: None,
+            },
+        })?;
         parse(&bytes).map(ApiJson)
     }
 }
@@ -61,7 +59,8 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         ApiError::Invalid {
             code,
             message: inner.to_string(),
-            field: (path != ".").then_some(path),
+            // A syntax error's path ends in `?`: it names no field the client could fix.
+            field: (path != "." && !path.contains('?')).then_some(path),
         }
     })?;
     de.end().map_err(|e| ApiError::Invalid {

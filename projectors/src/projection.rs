@@ -64,11 +64,13 @@ pub fn project(
                 got: event.stream_seq,
             });
         }
-        let decoded = event.decode().map_err(|source| ProjectionError::Undecodable {
-            stream: stream.clone(),
-            position: event.position,
-            source,
-        })?;
+        let decoded = event
+            .decode()
+            .map_err(|source| ProjectionError::Undecodable {
+                stream: stream.clone(),
+                position: event.position,
+                source,
+            })?;
         apply(&mut out, event, decoded, raw_since);
         out.delta.streams.insert(
             stream.clone(),
@@ -84,7 +86,12 @@ pub fn project(
     Ok(out)
 }
 
-fn apply(out: &mut Projected, event: &RecordedEvent, decoded: DeviceEvent, raw_since: DateTime<Utc>) {
+fn apply(
+    out: &mut Projected,
+    event: &RecordedEvent,
+    decoded: DeviceEvent,
+    raw_since: DateTime<Utc>,
+) {
     let device = &event.stream_id;
     let delta = &mut out.delta;
     match decoded {
@@ -241,12 +248,19 @@ mod tests {
             }
         );
         assert_eq!(delta.buckets[&minute("2026-11-23T10:01:00Z")].count, 1);
-        let hour = (series, Resolution::Hour, t("2026-11-23T10:00:00Z").timestamp());
+        let hour = (
+            series,
+            Resolution::Hour,
+            t("2026-11-23T10:00:00Z").timestamp(),
+        );
         assert_eq!(delta.buckets[&hour].count, 3);
         assert_eq!(delta.latest[&series].value, 20.0);
         assert_eq!(delta.raw.len(), 3);
         assert_eq!(delta.checkpoint, 2);
-        assert_eq!(delta.streams[&DeviceId::parse("d").unwrap()], StreamAdvance { from: 0, to: 2 });
+        assert_eq!(
+            delta.streams[&DeviceId::parse("d").unwrap()],
+            StreamAdvance { from: 0, to: 2 }
+        );
         assert_eq!(out.lifecycle.len(), 1);
         assert_eq!(out.live.len(), 1);
     }
@@ -255,22 +269,42 @@ mod tests {
     fn events_already_applied_are_skipped() {
         let events = vec![
             recorded("d", 1, 1, registered()),
-            recorded("d", 2, 2, readings(&[("temp", 1.0, "2026-11-23T10:00:00Z")])),
+            recorded(
+                "d",
+                2,
+                2,
+                readings(&[("temp", 1.0, "2026-11-23T10:00:00Z")]),
+            ),
         ];
         let applied = HashMap::from([(DeviceId::parse("d").unwrap(), 2)]);
         let out = project(&events, &applied, long_ago()).unwrap();
         assert!(out.delta.raw.is_empty());
         assert!(out.delta.registrations.is_empty());
         assert!(out.delta.streams.is_empty());
-        assert_eq!(out.delta.checkpoint, 2, "the checkpoint still moves past them");
+        assert_eq!(
+            out.delta.checkpoint, 2,
+            "the checkpoint still moves past them"
+        );
     }
 
     #[test]
     fn a_gap_in_a_stream_is_refused() {
-        let events = vec![recorded("d", 3, 3, readings(&[("temp", 1.0, "2026-11-23T10:00:00Z")]))];
+        let events = vec![recorded(
+            "d",
+            3,
+            3,
+            readings(&[("temp", 1.0, "2026-11-23T10:00:00Z")]),
+        )];
         let applied = HashMap::from([(DeviceId::parse("d").unwrap(), 1)]);
         let err = project(&events, &applied, long_ago()).unwrap_err();
-        assert!(matches!(err, ProjectionError::Gap { expected: 2, got: 3, .. }));
+        assert!(matches!(
+            err,
+            ProjectionError::Gap {
+                expected: 2,
+                got: 3,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -279,7 +313,10 @@ mod tests {
             "d",
             1,
             1,
-            readings(&[("temp", 1.0, "2026-11-20T10:00:00Z"), ("temp", 2.0, "2026-11-23T10:00:00Z")]),
+            readings(&[
+                ("temp", 1.0, "2026-11-20T10:00:00Z"),
+                ("temp", 2.0, "2026-11-23T10:00:00Z"),
+            ]),
         )];
         let since = t("2026-11-23T10:00:00Z") - Duration::hours(1);
         let out = project(&events, &HashMap::new(), since).unwrap();

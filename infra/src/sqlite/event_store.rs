@@ -114,7 +114,8 @@ impl EventStore for SqliteEventStore {
         stream: &DeviceId,
         query: StreamQuery,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let mut sql = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM events WHERE stream_id = "));
+        let mut sql =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM events WHERE stream_id = "));
         sql.push_bind(stream.as_str())
             .push(" AND stream_seq >= ")
             .push_bind(limit(query.from_seq as usize));

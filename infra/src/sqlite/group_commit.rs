@@ -117,7 +117,11 @@ impl GroupCommitter {
         staged: &mut HashMap<DeviceId, u64>,
     ) -> Result<Result<AppendOutcome, StoreError>, StoreError> {
         let stream = request.stream.as_str();
-        if let Some(key) = request.events.first().and_then(|e| e.idempotency_key.as_deref()) {
+        if let Some(key) = request
+            .events
+            .first()
+            .and_then(|e| e.idempotency_key.as_deref())
+        {
             let known: Option<(uuid::Uuid, i64, i64)> = sqlx::query_as(
                 "SELECT event_id, stream_seq, position FROM events
                  WHERE stream_id = ? AND idempotency_key = ?",
@@ -136,7 +140,10 @@ impl GroupCommitter {
             }
         }
 
-        let actual = match staged.get(&request.stream).or(self.versions.get(&request.stream)) {
+        let actual = match staged
+            .get(&request.stream)
+            .or(self.versions.get(&request.stream))
+        {
             Some(&v) => v,
             None => {
                 let v: i64 = sqlx::query_scalar(

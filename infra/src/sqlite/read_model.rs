@@ -70,8 +70,15 @@ impl SqliteReadModel {
         delta: &ReadModelDelta,
     ) -> Result<Vec<i64>, ReadModelError> {
         let missing: Vec<&(DeviceId, SensorName)> = {
-            let cache = self.series_ids.lock().expect("series id cache lock poisoned");
-            delta.series.iter().filter(|k| !cache.contains_key(k)).collect()
+            let cache = self
+                .series_ids
+                .lock()
+                .expect("series id cache lock poisoned");
+            delta
+                .series
+                .iter()
+                .filter(|k| !cache.contains_key(k))
+                .collect()
         };
         for (device, sensor) in missing {
             let id: i64 = sqlx::query_scalar(
@@ -89,7 +96,10 @@ impl SqliteReadModel {
                 .expect("series id cache lock poisoned")
                 .insert((device.clone(), sensor.clone()), id);
         }
-        let cache = self.series_ids.lock().expect("series id cache lock poisoned");
+        let cache = self
+            .series_ids
+            .lock()
+            .expect("series id cache lock poisoned");
         Ok(delta.series.iter().map(|k| cache[k]).collect())
     }
 
@@ -270,7 +280,9 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> ReadModelError {
 }
 
 fn parse_device_id(row: &SqliteRow) -> Result<DeviceId, ReadModelError> {
-    let id: String = row.try_get("device_id").map_err(|e| corrupt("device id", e))?;
+    let id: String = row
+        .try_get("device_id")
+        .map_err(|e| corrupt("device id", e))?;
     DeviceId::parse(id).map_err(|e| corrupt("device id", e))
 }
 
@@ -313,7 +325,10 @@ fn sensor_from_row(row: &SqliteRow) -> Result<Option<SensorLatest>, ReadModelErr
     Ok(Some(SensorLatest {
         sensor: SensorName::parse(sensor).map_err(|e| corrupt("sensor", e))?,
         value,
-        unit: unit.map(Unit::parse).transpose().map_err(|e| corrupt("unit", e))?,
+        unit: unit
+            .map(Unit::parse)
+            .transpose()
+            .map_err(|e| corrupt("unit", e))?,
         measured_at: from_micros(measured),
     }))
 }
@@ -342,7 +357,9 @@ impl ReadModel for SqliteReadModel {
             .map_err(unavailable)?;
         rows.iter()
             .map(|row| {
-                let seq: i64 = row.try_get("stream_seq").map_err(|e| corrupt("stream_seq", e))?;
+                let seq: i64 = row
+                    .try_get("stream_seq")
+                    .map_err(|e| corrupt("stream_seq", e))?;
                 Ok((parse_device_id(row)?, seq as u64))
             })
             .collect()
@@ -356,7 +373,11 @@ impl ReadModel for SqliteReadModel {
             .await
             .map_err(unavailable)?;
         let applied = Self::apply(&mut conn, delta, &ids).await;
-        let finish = if applied.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        let finish = if applied.is_ok() {
+            "COMMIT"
+        } else {
+            "ROLLBACK"
+        };
         let finished = sqlx::query(finish).execute(&mut *conn).await;
         applied?;
         finished.map_err(unavailable)?;
@@ -403,7 +424,10 @@ impl ReadModel for SqliteReadModel {
                 truncated: false,
             });
         };
-        let unit = unit.map(Unit::parse).transpose().map_err(|e| corrupt("unit", e))?;
+        let unit = unit
+            .map(Unit::parse)
+            .transpose()
+            .map_err(|e| corrupt("unit", e))?;
         // One more than asked tells whether the answer was cut short.
         let fetch = i64::try_from(query.limit).unwrap_or(i64::MAX - 1) + 1;
         let (points, truncated) = match query.resolution.bucket_seconds() {
@@ -477,15 +501,14 @@ impl ReadModel for SqliteReadModel {
             .map_err(unavailable)?;
         let mut removed = 0;
         for id in ids {
-            removed += sqlx::query(
-                "DELETE FROM raw_readings WHERE series_id = ? AND measured_at_us < ?",
-            )
-            .bind(id)
-            .bind(to_micros(cutoff))
-            .execute(&self.writer)
-            .await
-            .map_err(unavailable)?
-            .rows_affected();
+            removed +=
+                sqlx::query("DELETE FROM raw_readings WHERE series_id = ? AND measured_at_us < ?")
+                    .bind(id)
+                    .bind(to_micros(cutoff))
+                    .execute(&self.writer)
+                    .await
+                    .map_err(unavailable)?
+                    .rows_affected();
         }
         Ok(removed)
     }

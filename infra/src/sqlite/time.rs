@@ -7,5 +7,6 @@ pub(crate) fn to_micros(t: DateTime<Utc>) -> i64 {
 }
 
 pub(crate) fn from_micros(us: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(us).expect("stored timestamps were valid DateTimes when written")
+    DateTime::from_timestamp_micros(us)
+        .expect("stored timestamps were valid DateTimes when written")
 }

@@ -85,7 +85,10 @@ impl ReadingsParams {
         };
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(invalid("limit", format!("must be between 1 and {MAX_LIMIT}")));
+            return Err(invalid(
+                "limit",
+                format!("must be between 1 and {MAX_LIMIT}"),
+            ));
         }
         Ok(SeriesQuery {
             device_id,

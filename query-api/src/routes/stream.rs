@@ -32,7 +32,8 @@ pub async fn stream(
     State(state): State<QueryState>,
     _: ReadAccess,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let windows = tokio_stream::StreamExt::chunks_timeout(state.live.subscribe(), MAX_PER_WINDOW, WINDOW);
+    let windows =
+        tokio_stream::StreamExt::chunks_timeout(state.live.subscribe(), MAX_PER_WINDOW, WINDOW);
     let events = windows
         .flat_map(|window| stream::iter(coalesce(window)))
         .map(Ok);
@@ -67,9 +68,9 @@ fn coalesce(window: Vec<LiveUpdate>) -> Vec<Event> {
             }
         }
     }
-    let device_events = devices.into_values().map(|view| {
-        json_event("device", &DeviceDto::new(view, now))
-    });
+    let device_events = devices
+        .into_values()
+        .map(|view| json_event("device", &DeviceDto::new(view, now)));
     let reading_events = readings
         .into_values()
         .map(|batch| json_event("readings", &batch));

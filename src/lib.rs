@@ -1,0 +1,11 @@
+//! Watershed's wiring: which adapters serve which ports in each target, the command line, the
+//! device simulator and the benchmarks. Application logic lives in the workspace crates.
+
+pub mod app;
+pub mod bench;
+pub mod cli;
+mod health;
+pub mod simulate;
+pub mod telemetry;
+mod tokens;
+mod web;

@@ -1,0 +1,66 @@
+//! What every device cache promises: a put is read back, and the fleet list is offered only once
+//! the cache was filled whole.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use watershed_domain::ports::DeviceCache;
+use watershed_domain::read_model::DeviceView;
+use watershed_domain::{DeviceId, Label};
+
+use crate::events::unique_device;
+
+fn view(id: &DeviceId, location: &str) -> DeviceView {
+    DeviceView {
+        device_id: id.clone(),
+        name: None,
+        kind: None,
+        location: Some(Label::parse(location).unwrap()),
+        registered_at: Utc::now(),
+        decommissioned_at: None,
+        sensors: Vec::new(),
+    }
+}
+
+/// Run against an empty cache: it checks that an unfilled cache offers no fleet list.
+pub async fn device_cache_contract(cache: Arc<dyn DeviceCache>) {
+    let (a, b) = (unique_device("cache-a"), unique_device("cache-b"));
+    let a1 = view(&a, "one");
+    assert_eq!(cache.get(&a).await.unwrap(), None);
+    assert_eq!(
+        cache.all().await.unwrap(),
+        None,
+        "never filled whole: no fleet list"
+    );
+
+    cache.put(std::slice::from_ref(&a1)).await.unwrap();
+    assert_eq!(cache.get(&a).await.unwrap(), Some(a1.clone()));
+    assert_eq!(
+        cache.all().await.unwrap(),
+        None,
+        "a put does not make the cache complete"
+    );
+
+    let b1 = view(&b, "two");
+    cache.replace_all(&[b1.clone(), a1.clone()]).await.unwrap();
+    let mut expected = vec![a1.clone(), b1.clone()];
+    expected.sort_by(|x, y| x.device_id.cmp(&y.device_id));
+    assert_eq!(cache.all().await.unwrap(), Some(expected));
+
+    let a2 = view(&a, "moved");
+    cache.put(std::slice::from_ref(&a2)).await.unwrap();
+    assert_eq!(cache.get(&a).await.unwrap(), Some(a2.clone()));
+    let all = cache
+        .all()
+        .await
+        .unwrap()
+        .expect("still complete after a put");
+    assert!(all.contains(&a2) && !all.contains(&a1));
+
+    cache.replace_all(std::slice::from_ref(&b1)).await.unwrap();
+    assert_eq!(
+        cache.get(&a).await.unwrap(),
+        None,
+        "replace_all drops what it does not name"
+    );
+}

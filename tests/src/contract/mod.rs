@@ -1,0 +1,8 @@
+//! One suite per port. Each is a public async function that an adapter's test calls with a fresh
+//! instance; a suite uses ids no other suite uses, so adapters may share a server.
+
+pub mod bus;
+pub mod cache;
+pub mod event_store;
+pub mod live_feed;
+pub mod read_model;

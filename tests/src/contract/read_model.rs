@@ -1,0 +1,277 @@
+//! What every read-model store promises: a delta lands whole with its stream positions (so a
+//! redelivered batch changes nothing), rollups merge exactly, latest keeps the newest reading,
+//! series answer raw or bucketed, and retention drops only raw rows.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use watershed_domain::ports::{ReadModel, ReadModelError};
+use watershed_domain::read_model::{Points, ReadModelDelta, Resolution, SeriesQuery};
+use watershed_domain::{DeviceEvent, DeviceId, RecordedEvent, SensorName};
+use watershed_projectors::project;
+
+use crate::events::{reading, readings, recorded, registered, unique_device};
+
+pub async fn read_model_contract(read_model: Arc<dyn ReadModel>) {
+    a_delta_lands_with_its_positions_and_a_replay_conflicts(&*read_model).await;
+    rollups_merge_across_batches_and_latest_keeps_the_newest(&*read_model).await;
+    series_are_cut_at_the_limit_and_say_so(&*read_model).await;
+    retention_drops_raw_rows_only(&*read_model).await;
+    decommissioning_shows_in_the_view(&*read_model).await;
+}
+
+/// An hour boundary two hours ago: every test reading falls in known buckets.
+fn base() -> DateTime<Utc> {
+    (Utc::now() - Duration::hours(2))
+        .duration_trunc(Duration::hours(1))
+        .expect("truncating to an hour")
+}
+
+async fn delta_for(
+    read_model: &dyn ReadModel,
+    device: &DeviceId,
+    events: &[(u64, DeviceEvent)],
+) -> ReadModelDelta {
+    let recorded: Vec<RecordedEvent> = events
+        .iter()
+        .map(|(seq, e)| recorded(device, *seq, 0, e))
+        .collect();
+    let applied = read_model
+        .stream_positions(std::slice::from_ref(device))
+        .await
+        .unwrap();
+    project(&recorded, &applied, Utc::now() - Duration::days(2))
+        .unwrap()
+        .delta
+}
+
+fn query(
+    device: &DeviceId,
+    sensor: &str,
+    resolution: Resolution,
+    from: DateTime<Utc>,
+) -> SeriesQuery {
+    SeriesQuery {
+        device_id: device.clone(),
+        sensor: SensorName::parse(sensor).unwrap(),
+        from,
+        to: from + Duration::hours(1),
+        resolution,
+        limit: 1000,
+    }
+}
+
+async fn a_delta_lands_with_its_positions_and_a_replay_conflicts(read_model: &dyn ReadModel) {
+    let d = unique_device("rm-land");
+    let t0 = base();
+    let events = [
+        (1, registered()),
+        (
+            2,
+            readings(
+                "b1",
+                vec![
+                    reading("temp", 20.0, t0 + Duration::seconds(10)),
+                    reading("temp", 22.0, t0 + Duration::seconds(70)),
+                ],
+            ),
+        ),
+    ];
+    let delta = delta_for(read_model, &d, &events).await;
+    read_model.commit(&delta).await.unwrap();
+    assert_eq!(
+        read_model
+            .stream_positions(std::slice::from_ref(&d))
+            .await
+            .unwrap(),
+        HashMap::from([(d.clone(), 2)])
+    );
+
+    // The same delta again (a redelivery that skipped the position check) must not count twice.
+    let replay = read_model.commit(&delta).await;
+    assert!(
+        matches!(replay, Err(ReadModelError::Conflict(_))),
+        "{replay:?}"
+    );
+    let series = read_model
+        .series(&query(&d, "temp", Resolution::Hour, t0))
+        .await
+        .unwrap();
+    let Points::Buckets(hours) = series.points else {
+        panic!("bucketed query answers buckets")
+    };
+    assert_eq!(hours.len(), 1);
+    assert_eq!(hours[0].count, 2);
+    assert_eq!(series.unit.as_ref().map(|u| u.as_str()), Some("C"));
+
+    // Projecting the same events on top of the stored positions yields nothing to apply.
+    let again = delta_for(read_model, &d, &events).await;
+    assert!(again.streams.is_empty());
+
+    let views = read_model
+        .devices_by_id(std::slice::from_ref(&d))
+        .await
+        .unwrap();
+    assert_eq!(views.len(), 1);
+    assert_eq!(views[0].sensors.len(), 1);
+    assert_eq!(views[0].sensors[0].value, 22.0);
+    assert!(read_model
+        .devices()
+        .await
+        .unwrap()
+        .iter()
+        .any(|v| v.device_id == d));
+}
+
+async fn rollups_merge_across_batches_and_latest_keeps_the_newest(read_model: &dyn ReadModel) {
+    let d = unique_device("rm-merge");
+    let t0 = base();
+    let first = [
+        (1, registered()),
+        (
+            2,
+            readings(
+                "b1",
+                vec![reading("temp", 10.0, t0 + Duration::seconds(130))],
+            ),
+        ),
+    ];
+    read_model
+        .commit(&delta_for(read_model, &d, &first).await)
+        .await
+        .unwrap();
+    // An older reading arriving later: its bucket grows, the latest value does not change.
+    let late = [(
+        3,
+        readings(
+            "b2",
+            vec![
+                reading("temp", 4.0, t0 + Duration::seconds(125)),
+                reading("temp", 30.0, t0 + Duration::seconds(5)),
+            ],
+        ),
+    )];
+    read_model
+        .commit(&delta_for(read_model, &d, &late).await)
+        .await
+        .unwrap();
+
+    let minutes = read_model
+        .series(&query(&d, "temp", Resolution::Minute, t0))
+        .await
+        .unwrap();
+    let Points::Buckets(minutes) = minutes.points else {
+        panic!("bucketed query answers buckets")
+    };
+    let summary: Vec<(i64, u64, f64, f64, f64)> = minutes
+        .iter()
+        .map(|b| ((b.t - t0).num_seconds(), b.count, b.min, b.max, b.avg))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![(0, 1, 30.0, 30.0, 30.0), (120, 2, 4.0, 10.0, 7.0)]
+    );
+
+    let raw = read_model
+        .series(&query(&d, "temp", Resolution::Raw, t0))
+        .await
+        .unwrap();
+    let Points::Raw(raw) = raw.points else {
+        panic!("raw query answers points")
+    };
+    let values: Vec<f64> = raw.iter().map(|p| p.value).collect();
+    assert_eq!(
+        values,
+        vec![30.0, 4.0, 10.0],
+        "raw points are sorted by time"
+    );
+
+    let view = read_model
+        .devices_by_id(std::slice::from_ref(&d))
+        .await
+        .unwrap();
+    assert_eq!(
+        view[0].sensors[0].value, 10.0,
+        "the newest measurement stays latest"
+    );
+    assert_eq!(view[0].sensors[0].measured_at, t0 + Duration::seconds(130));
+}
+
+async fn series_are_cut_at_the_limit_and_say_so(read_model: &dyn ReadModel) {
+    let d = unique_device("rm-limit");
+    let t0 = base();
+    let many = (0..5)
+        .map(|i| reading("temp", f64::from(i), t0 + Duration::seconds(i64::from(i))))
+        .collect();
+    let events = [(1, registered()), (2, readings("b", many))];
+    read_model
+        .commit(&delta_for(read_model, &d, &events).await)
+        .await
+        .unwrap();
+    let mut q = query(&d, "temp", Resolution::Raw, t0);
+    q.limit = 3;
+    let cut = read_model.series(&q).await.unwrap();
+    assert!(cut.truncated);
+    assert!(matches!(&cut.points, Points::Raw(p) if p.len() == 3));
+    q.limit = 5;
+    assert!(!read_model.series(&q).await.unwrap().truncated);
+    let none = read_model
+        .series(&query(&d, "no-such-sensor", Resolution::Raw, t0))
+        .await
+        .unwrap();
+    assert!(matches!(none.points, Points::Raw(p) if p.is_empty()));
+}
+
+async fn retention_drops_raw_rows_only(read_model: &dyn ReadModel) {
+    let d = unique_device("rm-retention");
+    let t0 = base();
+    let events = [
+        (1, registered()),
+        (
+            2,
+            readings(
+                "b",
+                vec![
+                    reading("temp", 1.0, t0),
+                    reading("temp", 2.0, t0 + Duration::minutes(50)),
+                ],
+            ),
+        ),
+    ];
+    read_model
+        .commit(&delta_for(read_model, &d, &events).await)
+        .await
+        .unwrap();
+    let removed = read_model
+        .prune_raw(t0 + Duration::minutes(30))
+        .await
+        .unwrap();
+    assert!(removed >= 1);
+    let raw = read_model
+        .series(&query(&d, "temp", Resolution::Raw, t0))
+        .await
+        .unwrap();
+    assert!(matches!(&raw.points, Points::Raw(p) if p.len() == 1 && p[0].value == 2.0));
+    let hours = read_model
+        .series(&query(&d, "temp", Resolution::Hour, t0))
+        .await
+        .unwrap();
+    assert!(matches!(&hours.points, Points::Buckets(b) if b[0].count == 2));
+}
+
+async fn decommissioning_shows_in_the_view(read_model: &dyn ReadModel) {
+    let d = unique_device("rm-decom");
+    let decommissioned =
+        DeviceEvent::Decommissioned(watershed_domain::event::DeviceDecommissioned { reason: None });
+    let events = [(1, registered()), (2, decommissioned)];
+    read_model
+        .commit(&delta_for(read_model, &d, &events).await)
+        .await
+        .unwrap();
+    let view = read_model
+        .devices_by_id(std::slice::from_ref(&d))
+        .await
+        .unwrap();
+    assert!(view[0].decommissioned_at.is_some());
+}

@@ -1,0 +1,68 @@
+//! Builders for events and readings, so suites read as the rule they check.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+use watershed_domain::event::{DeviceRegistered, EventMeta, ReadingsRecorded};
+use watershed_domain::{
+    BatchId, DeviceEvent, DeviceId, KeyHash, NewEvent, Reading, RecordedEvent, SensorName, Unit,
+    Value,
+};
+
+/// A device id no other test uses.
+pub fn unique_device(prefix: &str) -> DeviceId {
+    DeviceId::parse(format!("{prefix}-{}", Uuid::now_v7().simple())).expect("valid test id")
+}
+
+pub fn reading(sensor: &str, value: f64, at: DateTime<Utc>) -> Reading {
+    Reading {
+        sensor: SensorName::parse(sensor).expect("valid test sensor"),
+        value: Value::try_from(value).expect("finite test value"),
+        unit: Some(Unit::parse("C").expect("valid unit")),
+        measured_at: at,
+    }
+}
+
+pub fn registered() -> DeviceEvent {
+    DeviceEvent::Registered(DeviceRegistered {
+        name: None,
+        kind: None,
+        location: None,
+        key_hash: KeyHash::of("test-key"),
+    })
+}
+
+pub fn readings(batch: &str, readings: Vec<Reading>) -> DeviceEvent {
+    DeviceEvent::ReadingsRecorded(ReadingsRecorded {
+        batch_id: BatchId::parse(batch).expect("valid test batch id"),
+        readings,
+    })
+}
+
+fn meta() -> EventMeta {
+    let now = Utc::now();
+    EventMeta {
+        event_id: Uuid::now_v7(),
+        occurred_at: now,
+        recorded_at: now,
+        correlation_id: None,
+        causation_id: None,
+    }
+}
+
+/// An event ready to append, with an optional idempotency key.
+pub fn new_event(event: &DeviceEvent, key: Option<&str>) -> NewEvent {
+    NewEvent::new(meta(), event, key.map(str::to_owned))
+}
+
+/// An event as a store would hand it out, for projection suites that need no store.
+pub fn recorded(device: &DeviceId, seq: u64, position: u64, event: &DeviceEvent) -> RecordedEvent {
+    RecordedEvent {
+        position,
+        stream_id: device.clone(),
+        stream_seq: seq,
+        event_type: event.event_type().to_owned(),
+        schema_version: 1,
+        meta: meta(),
+        payload: event.encode_payload(),
+    }
+}

@@ -1,0 +1,82 @@
+//! The embedded adapters pass their ports' contract suites.
+
+use std::sync::Arc;
+
+use watershed_infra::{
+    BroadcastLiveFeed, MemoryDeviceCache, SqliteEventStore, SqliteReadModel, StoreTailBus,
+};
+use watershed_tests::contract::{bus, cache, event_store, live_feed, read_model};
+
+async fn sqlite_store(dir: &tempfile::TempDir) -> Arc<SqliteEventStore> {
+    Arc::new(
+        SqliteEventStore::open(&dir.path().join("events.db"))
+            .await
+            .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn sqlite_event_store_keeps_the_event_store_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    event_store::event_store_contract(sqlite_store(&dir).await).await;
+}
+
+#[tokio::test]
+async fn sqlite_event_store_keeps_every_event_across_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(&dir).await;
+    event_store::event_store_contract(store.clone()).await;
+    let before = watershed_domain::ports::EventStore::read_all(&*store, 0, 10_000)
+        .await
+        .unwrap();
+    drop(store);
+    let reopened = sqlite_store(&dir).await;
+    let after = watershed_domain::ports::EventStore::read_all(&*reopened, 0, 10_000)
+        .await
+        .unwrap();
+    assert!(!before.is_empty());
+    assert_eq!(before, after);
+    // The reopened writer knows the streams' versions: it refuses a stale append.
+    let last = after.last().unwrap();
+    let stale = watershed_domain::ports::EventStore::append(
+        &*reopened,
+        &last.stream_id,
+        watershed_domain::ExpectedVersion::Exactly(last.stream_seq - 1),
+        vec![watershed_tests::events::new_event(
+            &watershed_tests::events::registered(),
+            None,
+        )],
+    )
+    .await;
+    assert!(matches!(
+        stale,
+        Err(watershed_domain::ports::StoreError::Conflict { .. })
+    ));
+}
+
+#[tokio::test]
+async fn sqlite_read_model_keeps_the_read_model_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let rm = SqliteReadModel::open(&dir.path().join("read-model.db"))
+        .await
+        .unwrap();
+    read_model::read_model_contract(Arc::new(rm)).await;
+}
+
+#[tokio::test]
+async fn memory_cache_keeps_the_cache_contract() {
+    cache::device_cache_contract(Arc::new(MemoryDeviceCache::default())).await;
+}
+
+#[tokio::test]
+async fn broadcast_feed_keeps_the_live_feed_contract() {
+    live_feed::live_feed_contract(Arc::new(BroadcastLiveFeed::default())).await;
+}
+
+#[tokio::test]
+async fn store_tail_bus_keeps_the_bus_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(&dir).await;
+    let bus = Arc::new(StoreTailBus::new(store.clone()));
+    bus::event_bus_contract(store, bus).await;
+}

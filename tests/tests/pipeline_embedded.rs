@@ -1,0 +1,396 @@
+//! The whole embedded pipeline through its HTTP API: known readings in (with duplicates, readings
+//! out of order and invalid batches), exact answers out — and the same answers after a restart.
+
+use chrono::{DateTime, Duration, DurationRound, SecondsFormat, Utc};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use watershed_tests::harness::{spawn_app, spawn_app_on, TestApp, ADMIN_TOKEN, READ_TOKEN};
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// An hour boundary two hours back: the test's readings fall in buckets known in advance.
+fn base() -> DateTime<Utc> {
+    (Utc::now() - Duration::hours(2))
+        .duration_trunc(Duration::hours(1))
+        .unwrap()
+}
+
+fn batch(id: &str, readings: &[(&str, f64, &str, DateTime<Utc>)]) -> Value {
+    json!({
+        "batch_id": id,
+        "readings": readings.iter().map(|(sensor, value, unit, at)| json!({
+            "sensor": sensor, "value": value, "unit": unit, "measured_at": ts(*at)
+        })).collect::<Vec<_>>()
+    })
+}
+
+async fn error_of(response: reqwest::Response) -> (StatusCode, String, Option<String>) {
+    let status = response.status();
+    let body: Value = response.json().await.expect("errors have JSON bodies");
+    let error = &body["error"];
+    (
+        status,
+        error["code"].as_str().expect("an error code").to_owned(),
+        error["field"].as_str().map(str::to_owned),
+    )
+}
+
+fn series_path(device: &str, sensor: &str, t0: DateTime<Utc>, resolution: &str) -> String {
+    format!(
+        "/v1/devices/{device}/readings?sensor={sensor}&from={}&to={}&resolution={resolution}",
+        ts(t0).replace('+', "%2B"),
+        ts(t0 + Duration::hours(1)).replace('+', "%2B"),
+    )
+}
+
+/// Points as (seconds after t0, value) or (seconds after t0, count, min, max, avg).
+fn raw_points(body: &Value, t0: DateTime<Utc>) -> Vec<(i64, f64)> {
+    body["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let t: DateTime<Utc> = p["t"].as_str().unwrap().parse().unwrap();
+            ((t - t0).num_seconds(), p["value"].as_f64().unwrap())
+        })
+        .collect()
+}
+
+fn bucket_points(body: &Value, t0: DateTime<Utc>) -> Vec<(i64, u64, f64, f64, f64)> {
+    body["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let t: DateTime<Utc> = p["t"].as_str().unwrap().parse().unwrap();
+            (
+                (t - t0).num_seconds(),
+                p["count"].as_u64().unwrap(),
+                p["min"].as_f64().unwrap(),
+                p["max"].as_f64().unwrap(),
+                p["avg"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Every answer the read side must give after the test's writes (before any write after restart).
+async fn check_answers(app: &TestApp, t0: DateTime<Utc>) {
+    app.wait_until_projected().await;
+
+    let (status, list) = app.get("/v1/devices").await;
+    assert_eq!(status, StatusCode::OK);
+    let devices = list["devices"].as_array().unwrap();
+    let ids: Vec<&str> = devices
+        .iter()
+        .map(|d| d["device_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["dev-a", "dev-b"]);
+    let a = &devices[0];
+    assert_eq!(a["status"], "silent", "newest reading is two hours old");
+    assert_eq!(a["location"], "Lab");
+    assert_eq!(
+        a["last_seen"]
+            .as_str()
+            .unwrap()
+            .parse::<DateTime<Utc>>()
+            .unwrap(),
+        t0 + Duration::seconds(130)
+    );
+    let sensors: Vec<(String, f64, String)> = a["sensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["sensor"].as_str().unwrap().to_owned(),
+                s["value"].as_f64().unwrap(),
+                s["unit"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sensors,
+        vec![
+            ("humidity".to_owned(), 40.0, "%".to_owned()),
+            ("temp".to_owned(), 10.0, "C".to_owned())
+        ],
+        "latest is the newest measurement, not the last one sent"
+    );
+    assert_eq!(devices[1]["status"], "decommissioned");
+
+    let (_, one) = app.get("/v1/devices/dev-b").await;
+    assert_eq!(one["sensors"][0]["value"], 5.0);
+
+    let (status, raw) = app.get(&series_path("dev-a", "temp", t0, "raw")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(raw["unit"], "C");
+    assert_eq!(
+        raw_points(&raw, t0),
+        vec![(5, 30.0), (10, 20.0), (70, 22.0), (130, 10.0)]
+    );
+    let (_, minutes) = app.get(&series_path("dev-a", "temp", t0, "1m")).await;
+    assert_eq!(
+        bucket_points(&minutes, t0),
+        vec![
+            (0, 2, 20.0, 30.0, 25.0),
+            (60, 1, 22.0, 22.0, 22.0),
+            (120, 1, 10.0, 10.0, 10.0)
+        ]
+    );
+    let (_, hours) = app.get(&series_path("dev-a", "temp", t0, "1h")).await;
+    assert_eq!(bucket_points(&hours, t0), vec![(0, 4, 10.0, 30.0, 20.5)]);
+
+    let (_, events) = app.get("/v1/devices/dev-a/events?limit=10").await;
+    let events = events["events"].as_array().unwrap();
+    let seqs: Vec<u64> = events
+        .iter()
+        .map(|e| e["stream_seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        seqs,
+        vec![3, 2, 1],
+        "invalid and repeated batches stored nothing"
+    );
+    assert_eq!(events[2]["event_type"], "DeviceRegistered");
+    assert!(
+        events[2]["payload"].get("key_hash").is_none(),
+        "credentials are not shown"
+    );
+    assert_eq!(
+        events[0]["payload"]["readings"].as_array().unwrap().len(),
+        2
+    );
+
+    let (_, status) = app.get("/v1/status").await;
+    assert_eq!(status["head_position"], 6);
+    assert_eq!(status["projected_position"], 6);
+    assert_eq!(status["devices"], 2);
+}
+
+#[tokio::test]
+async fn known_readings_give_exact_answers_before_and_after_a_restart() {
+    let app = spawn_app().await;
+    let t0 = base();
+    let key_a = app.register("dev-a").await;
+    let key_b = app.register("dev-b").await;
+
+    let a1 = batch(
+        "a1",
+        &[
+            ("temp", 20.0, "C", t0 + Duration::seconds(10)),
+            ("temp", 22.0, "C", t0 + Duration::seconds(70)),
+            ("humidity", 40.0, "%", t0 + Duration::seconds(10)),
+        ],
+    );
+    let first = app.post_readings("dev-a", &key_a, &a1).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(first["stream_seq"], 2);
+    // Out of order: one reading older than everything so far, one newer.
+    let a2 = batch(
+        "a2",
+        &[
+            ("temp", 30.0, "C", t0 + Duration::seconds(5)),
+            ("temp", 10.0, "C", t0 + Duration::seconds(130)),
+        ],
+    );
+    assert_eq!(
+        app.post_readings("dev-a", &key_a, &a2).await.status(),
+        StatusCode::CREATED
+    );
+
+    let repeat = app.post_readings("dev-a", &key_a, &a1).await;
+    assert_eq!(repeat.status(), StatusCode::CREATED);
+    assert_eq!(repeat.headers()["idempotent-replayed"], "true");
+    assert_eq!(
+        repeat.json::<Value>().await.unwrap(),
+        first,
+        "a repeated batch gets the same answer"
+    );
+
+    let now = Utc::now();
+    let too_many: Vec<Value> = (0..1001)
+        .map(|_| json!({"sensor": "temp", "value": 1.0, "measured_at": ts(t0)}))
+        .collect();
+    let refused = [
+        (app.post_raw("dev-a", &key_a, &format!(r#"{{"batch_id":"x","readings":[{{"sensor":"temp","value":1e999,"measured_at":"{}"}}]}}"#, ts(t0))).await,
+            StatusCode::BAD_REQUEST, Some("readings[0].value")),
+        (app.post_readings("dev-a", &key_a, &batch("x", &[("", 1.0, "C", t0)])).await,
+            StatusCode::BAD_REQUEST, Some("readings[0].sensor")),
+        (app.post_readings("dev-a", &key_a, &json!({"batch_id": "x", "readings": too_many})).await,
+            StatusCode::BAD_REQUEST, Some("readings")),
+        (app.post_readings("dev-a", &key_a, &json!({"batch_id": "x", "readings": []})).await,
+            StatusCode::BAD_REQUEST, Some("readings")),
+        (app.post_readings("dev-a", &key_a, &batch("x", &[("temp", 1.0, "C", now + Duration::hours(1))])).await,
+            StatusCode::BAD_REQUEST, Some("readings[0].measured_at")),
+        (app.post_readings("dev-a", &key_a, &json!({"readings": []})).await,
+            StatusCode::BAD_REQUEST, None),
+        (app.post_raw("dev-a", &key_a, r#"{"batch_id":"x","readings":[{"sensor":"#).await,
+            StatusCode::BAD_REQUEST, None),
+        (app.post_readings("dev-a", "not-a-key", &batch("x", &[("temp", 1.0, "C", t0)])).await,
+            StatusCode::UNAUTHORIZED, None),
+        (app.post_readings("dev-a", &key_b, &batch("x", &[("temp", 1.0, "C", t0)])).await,
+            StatusCode::UNAUTHORIZED, None),
+        (app.post_readings("dev-zzz", &key_a, &batch("x", &[("temp", 1.0, "C", t0)])).await,
+            StatusCode::NOT_FOUND, None),
+    ];
+    for (i, (response, status, field)) in refused.into_iter().enumerate() {
+        let (got, code, got_field) = error_of(response).await;
+        assert_eq!(got, status, "refusal #{i} ({code})");
+        if field.is_some() {
+            assert_eq!(got_field.as_deref(), field, "refusal #{i} names the field");
+        }
+    }
+
+    let b1 = batch("b1", &[("temp", 5.0, "C", t0 + Duration::seconds(1))]);
+    assert_eq!(
+        app.post_readings("dev-b", &key_b, &b1).await.status(),
+        StatusCode::CREATED
+    );
+    let decommission = app
+        .http
+        .post(app.url("/v1/devices/dev-b/decommission"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"reason": "replaced"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(decommission.status(), StatusCode::OK);
+    let late = app
+        .post_readings("dev-b", &key_b, &batch("b2", &[("temp", 6.0, "C", t0)]))
+        .await;
+    assert_eq!(error_of(late).await.0, StatusCode::FORBIDDEN);
+
+    check_answers(&app, t0).await;
+
+    let data = app.stop().await;
+    let app = spawn_app_on(data).await;
+    check_answers(&app, t0).await;
+
+    // After the restart the device's key still works, a repeated batch is still recognised,
+    // and a new batch is projected once on top of what was there.
+    let repeat = app.post_readings("dev-a", &key_a, &a1).await;
+    assert_eq!(repeat.json::<Value>().await.unwrap(), first);
+    let a3 = batch("a3", &[("temp", 50.0, "C", t0 + Duration::seconds(15))]);
+    assert_eq!(
+        app.post_readings("dev-a", &key_a, &a3).await.status(),
+        StatusCode::CREATED
+    );
+    app.wait_until_projected().await;
+    let (_, minutes) = app.get(&series_path("dev-a", "temp", t0, "1m")).await;
+    assert_eq!(
+        bucket_points(&minutes, t0)[0],
+        (0, 3, 20.0, 50.0, 100.0 / 3.0)
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn identical_batches_sent_at_once_store_one_event() {
+    let app = spawn_app().await;
+    let key = app.register("twin").await;
+    let body = batch("same-batch", &[("temp", 1.0, "C", Utc::now())]);
+    let sends = (0..8).map(|_| app.post_readings("twin", &key, &body));
+    let answers = futures::future::join_all(sends).await;
+    let mut bodies = Vec::new();
+    for answer in answers {
+        assert_eq!(answer.status(), StatusCode::CREATED);
+        bodies.push(answer.json::<Value>().await.unwrap());
+    }
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "{bodies:?}");
+    let (_, events) = app.get("/v1/devices/twin/events").await;
+    assert_eq!(
+        events["events"].as_array().unwrap().len(),
+        2,
+        "registration and one batch"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn reads_need_a_token_and_the_read_token_cannot_write() {
+    let app = spawn_app().await;
+    let anonymous = app.http.get(app.url("/v1/devices")).send().await.unwrap();
+    assert_eq!(error_of(anonymous).await.0, StatusCode::UNAUTHORIZED);
+    let admin = app
+        .http
+        .get(app.url("/v1/devices"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin.status(), StatusCode::OK);
+    let write = app
+        .http
+        .post(app.url("/v1/devices"))
+        .bearer_auth(READ_TOKEN)
+        .json(&json!({"device_id": "nope"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(write).await,
+        (StatusCode::FORBIDDEN, "read_only_token".to_owned(), None)
+    );
+    let (status, missing) = app.get("/v1/devices/nope").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(missing["error"]["code"], "device_not_found");
+    let (status, bad) = app.get("/v1/devices/nope/readings").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad["error"]["field"], "sensor");
+    let duplicate = app
+        .http
+        .post(app.url("/v1/devices"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"device_id": "dup"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(duplicate.status(), StatusCode::CREATED);
+    let again = app
+        .http
+        .post(app.url("/v1/devices"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"device_id": "dup"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(again).await.1, "device_exists");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_endpoint() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .http
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/v1/devices", "post"),
+        ("/v1/devices", "get"),
+        ("/v1/devices/{device_id}", "get"),
+        ("/v1/devices/{device_id}/readings", "post"),
+        ("/v1/devices/{device_id}/readings", "get"),
+        ("/v1/devices/{device_id}/events", "get"),
+        ("/v1/devices/{device_id}/decommission", "post"),
+        ("/v1/devices/{device_id}/key", "post"),
+        ("/v1/status", "get"),
+        ("/v1/stream", "get"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} is documented"
+        );
+    }
+    app.stop().await;
+}
