@@ -142,7 +142,7 @@ async fn raw_sqlite_baseline(path: &Path, args: &BenchIngestArgs) -> anyhow::Res
     let per_transaction = (10_000 / args.batch_size).max(1);
     let started = Instant::now();
     let mut inserted = 0u64;
-    let mut statements = 0;
+    let mut statements = 0usize;
     sqlx::query("BEGIN").execute(&mut conn).await?;
     'fill: loop {
         for (device, signals) in &mut fleet {
@@ -163,7 +163,7 @@ async fn raw_sqlite_baseline(path: &Path, args: &BenchIngestArgs) -> anyhow::Res
             insert.build().execute(&mut conn).await?;
             inserted += readings.len() as u64;
             statements += 1;
-            if statements % per_transaction == 0 {
+            if statements.is_multiple_of(per_transaction) {
                 sqlx::query("COMMIT").execute(&mut conn).await?;
                 sqlx::query("BEGIN").execute(&mut conn).await?;
             }

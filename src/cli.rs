@@ -182,6 +182,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// Tells the user where to go, on stdout. A closed stdout must not stop a running server, so
+/// write errors are ignored rather than panicking as `println!` would.
+fn announce(lines: &[String]) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        let _ = writeln!(out, "watershed: {line}");
+    }
+    let _ = out.flush();
+}
+
 async fn up(args: UpArgs) -> anyhow::Result<()> {
     let admin_token = args.admin_token.unwrap_or_else(tokens::generate);
     let read_token = args.read_token.unwrap_or_else(tokens::generate);
@@ -197,10 +208,12 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     tracing::info!(data_dir = %config.data_dir.display(), listen = %config.listen, simulate = args.simulate, "starting watershed up");
     let app = App::build(config).await?;
     let base = format!("http://{}", app.address());
-    println!("watershed: listening on {base}");
-    println!("watershed: admin token: {admin_token}");
-    println!("watershed: read token: {read_token}");
-    println!("watershed: dashboard: {base}/#token={read_token}");
+    announce(&[
+        format!("listening on {base}"),
+        format!("admin token: {admin_token}"),
+        format!("read token: {read_token}"),
+        format!("dashboard: {base}/#token={read_token}"),
+    ]);
 
     let shutdown = CancellationToken::new();
     let fleet = (args.simulate > 0).then(|| {

@@ -90,7 +90,7 @@ impl DeviceSignals {
                 (950.0, 1060.0),
             ),
         ];
-        if index % 2 == 0 {
+        if index.is_multiple_of(2) {
             let mut battery = shape(
                 "battery",
                 "%",
