@@ -153,6 +153,7 @@ impl App {
                 cache,
                 live,
                 tokens,
+                shutdown: shutdown.clone(),
             }))
             .split_for_parts();
         let router = api
@@ -188,12 +189,22 @@ impl App {
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let shutdown = self.shutdown.clone();
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move {
-                signal.await;
-                shutdown.cancel();
-            })
-            .await;
+        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+            signal.await;
+            shutdown.cancel();
+        });
+        // A client that never closes its connection must not keep the process alive.
+        let deadline = async {
+            self.shutdown.cancelled().await;
+            tokio::time::sleep(DRAIN_DEADLINE).await;
+        };
+        let served = tokio::select! {
+            served = server => served,
+            _ = deadline => {
+                tracing::warn!("connections still open after the drain deadline; closing them");
+                Ok(())
+            }
+        };
         self.shutdown.cancel();
         let drained =
             tokio::time::timeout(DRAIN_DEADLINE, futures::future::join_all(self.background)).await;

@@ -189,6 +189,6 @@ pub type LiveStream = Pin<Box<dyn Stream<Item = LiveUpdate> + Send>>;
 pub trait LiveFeed: Send + Sync + 'static {
     async fn publish(&self, updates: Vec<LiveUpdate>);
 
-    /// Updates published from now on. A slow subscriber may miss some; it then re-reads.
-    fn subscribe(&self) -> LiveStream;
+    /// Updates published after this returns. A slow subscriber may miss some; it then re-reads.
+    async fn subscribe(&self) -> LiveStream;
 }

@@ -110,6 +110,20 @@ pub struct BucketPoint {
     pub avg: f64,
 }
 
+impl BucketPoint {
+    /// From a stored rollup row: (start in Unix seconds, count, min, max, sum).
+    pub fn from_row((start, count, min, max, sum): (i64, i64, f64, f64, f64)) -> Self {
+        Self {
+            t: DateTime::from_timestamp(start, 0)
+                .expect("bucket starts come from valid timestamps"),
+            count: count as u64,
+            min,
+            max,
+            avg: sum / count as f64,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Points {
@@ -122,6 +136,41 @@ pub struct Series {
     pub unit: Option<Unit>,
     pub points: Points,
     pub truncated: bool,
+}
+
+impl Series {
+    /// No points, in the shape the resolution asks for.
+    pub fn empty(resolution: Resolution) -> Self {
+        let points = match resolution {
+            Resolution::Raw => Points::Raw(Vec::new()),
+            _ => Points::Buckets(Vec::new()),
+        };
+        Self {
+            unit: None,
+            points,
+            truncated: false,
+        }
+    }
+
+    /// Keeps the first `limit` points of `points` (fetched with one extra to tell) and says
+    /// whether any were cut.
+    pub fn limited(unit: Option<Unit>, mut points: Points, limit: usize) -> Self {
+        let truncated = match &mut points {
+            Points::Raw(p) => truncate(p, limit),
+            Points::Buckets(p) => truncate(p, limit),
+        };
+        Self {
+            unit,
+            points,
+            truncated,
+        }
+    }
+}
+
+fn truncate<T>(points: &mut Vec<T>, limit: usize) -> bool {
+    let cut = points.len() > limit;
+    points.truncate(limit);
+    cut
 }
 
 /// Count, min, max and sum of the readings in one bucket; merging two is exact.

@@ -1,13 +1,19 @@
 //! Adapters that implement Watershed's ports. The embedded ones (SQLite stores, the in-process bus,
 //! the in-memory cache and live feed) serve `watershed up`; cloud adapters sit beside them.
 
+mod device_rows;
 pub mod embedded_bus;
 pub mod live_feed;
 pub mod memory_cache;
+pub mod postgres;
+pub mod redis;
 pub mod sqlite;
 
 pub use embedded_bus::StoreTailBus;
 pub use live_feed::BroadcastLiveFeed;
 pub use memory_cache::MemoryDeviceCache;
+pub use postgres::read_model::PostgresReadModel;
+pub use redis::cache::RedisDeviceCache;
+pub use redis::live_feed::RedisLiveFeed;
 pub use sqlite::event_store::SqliteEventStore;
 pub use sqlite::read_model::SqliteReadModel;

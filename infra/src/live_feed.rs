@@ -30,7 +30,7 @@ impl LiveFeed for BroadcastLiveFeed {
         }
     }
 
-    fn subscribe(&self) -> LiveStream {
+    async fn subscribe(&self) -> LiveStream {
         BroadcastStream::new(self.sender.subscribe())
             .filter_map(|item| async move { item.ok() })
             .boxed()

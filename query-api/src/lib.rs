@@ -19,6 +19,8 @@ pub struct QueryState {
     pub cache: Arc<dyn DeviceCache>,
     pub live: Arc<dyn LiveFeed>,
     pub tokens: ApiTokens,
+    /// Cancelled when the server begins to stop: live streams end then, so draining can finish.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl FromRef<QueryState> for ApiTokens {

@@ -4,6 +4,7 @@
 pub mod contract;
 pub mod events;
 pub mod harness;
+pub mod servers;
 
 /// Polls `check` until it returns `Some`, or fails after `deadline`: tests never sleep blindly.
 pub async fn eventually<T, F, Fut>(what: &str, deadline: std::time::Duration, mut check: F) -> T

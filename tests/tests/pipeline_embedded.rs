@@ -394,3 +394,52 @@ async fn the_openapi_document_describes_every_endpoint() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_live_stream_announces_projected_readings() {
+    use futures::StreamExt;
+
+    let app = spawn_app().await;
+    let key = app.register("live-1").await;
+    let response = app
+        .http
+        .get(app.url(&format!("/v1/stream?access_token={READ_TOKEN}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut body = response.bytes_stream();
+
+    let sent = batch("live-b1", &[("temp", 123.25, "C", Utc::now())]);
+    assert_eq!(
+        app.post_readings("live-1", &key, &sent).await.status(),
+        StatusCode::CREATED
+    );
+
+    let mut text = String::new();
+    let seen = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Some(chunk) = body.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+            if let Some(at) = text.find("event: readings\ndata: ") {
+                let data = text[at..]
+                    .lines()
+                    .nth(1)
+                    .unwrap()
+                    .trim_start_matches("data: ");
+                if let Ok(update) = serde_json::from_str::<Value>(data) {
+                    return update;
+                }
+            }
+        }
+        panic!("the stream ended");
+    })
+    .await
+    .expect("a readings event arrives within 10 s");
+    assert_eq!(seen["device_id"], "live-1");
+    assert_eq!(seen["readings"][0]["value"], 123.25);
+
+    let anonymous = app.http.get(app.url("/v1/stream")).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}

@@ -12,12 +12,12 @@ use sqlx::sqlite::{SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use watershed_domain::ports::{ReadModel, ReadModelError};
 use watershed_domain::read_model::{
-    BucketPoint, DeviceView, Points, RawPoint, ReadModelDelta, Resolution, SensorLatest, Series,
-    SeriesQuery,
+    BucketPoint, DeviceView, Points, RawPoint, ReadModelDelta, Series, SeriesQuery,
 };
-use watershed_domain::{DeviceId, Label, SensorName, Unit};
+use watershed_domain::{DeviceId, Label, SensorName};
 
 use super::time::{from_micros, to_micros};
+use crate::device_rows::{assemble, parse_device_id, parse_unit, unreadable, DeviceRow};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite_read_model");
 
@@ -257,80 +257,33 @@ impl SqliteReadModel {
             .fetch_all(&self.readers)
             .await
             .map_err(unavailable)?;
-        let mut views: Vec<DeviceView> = Vec::new();
-        for row in &rows {
-            let id = parse_device_id(row)?;
-            if views.last().is_none_or(|v| v.device_id != id) {
-                views.push(device_from_row(row, id)?);
-            }
-            if let Some(sensor) = sensor_from_row(row)? {
-                views
-                    .last_mut()
-                    .expect("a view was pushed for this row")
-                    .sensors
-                    .push(sensor);
-            }
-        }
-        Ok(views)
+        let rows = rows
+            .iter()
+            .map(device_row)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| unreadable("device row", e))?;
+        assemble(rows)
     }
 }
 
-fn corrupt(what: &str, e: impl std::fmt::Display) -> ReadModelError {
-    ReadModelError::Unavailable(format!("unreadable {what} in the read model: {e}"))
-}
-
-fn parse_device_id(row: &SqliteRow) -> Result<DeviceId, ReadModelError> {
-    let id: String = row
-        .try_get("device_id")
-        .map_err(|e| corrupt("device id", e))?;
-    DeviceId::parse(id).map_err(|e| corrupt("device id", e))
-}
-
-fn label(row: &SqliteRow, column: &str) -> Result<Option<Label>, ReadModelError> {
-    let text: Option<String> = row.try_get(column).map_err(|e| corrupt(column, e))?;
-    text.map(Label::parse)
-        .transpose()
-        .map_err(|e| corrupt(column, e))
-}
-
-fn device_from_row(row: &SqliteRow, device_id: DeviceId) -> Result<DeviceView, ReadModelError> {
-    let registered: i64 = row
-        .try_get("registered_at_us")
-        .map_err(|e| corrupt("registered_at", e))?;
-    let decommissioned: Option<i64> = row
-        .try_get("decommissioned_at_us")
-        .map_err(|e| corrupt("decommissioned_at", e))?;
-    Ok(DeviceView {
-        device_id,
-        name: label(row, "name")?,
-        kind: label(row, "kind")?,
-        location: label(row, "location")?,
-        registered_at: from_micros(registered),
-        decommissioned_at: decommissioned.map(from_micros),
-        sensors: Vec::new(),
+/// Reads one row of the device-registry join; timestamps are stored as microseconds.
+fn device_row(row: &SqliteRow) -> Result<DeviceRow, sqlx::Error> {
+    Ok(DeviceRow {
+        device_id: row.try_get("device_id")?,
+        name: row.try_get("name")?,
+        kind: row.try_get("kind")?,
+        location: row.try_get("location")?,
+        registered_at: from_micros(row.try_get("registered_at_us")?),
+        decommissioned_at: row
+            .try_get::<Option<i64>, _>("decommissioned_at_us")?
+            .map(from_micros),
+        sensor: row.try_get("sensor")?,
+        value: row.try_get("value")?,
+        unit: row.try_get("unit")?,
+        measured_at: row
+            .try_get::<Option<i64>, _>("measured_at_us")?
+            .map(from_micros),
     })
-}
-
-/// The row's sensor with its latest value, if the series has one yet.
-fn sensor_from_row(row: &SqliteRow) -> Result<Option<SensorLatest>, ReadModelError> {
-    let sensor: Option<String> = row.try_get("sensor").map_err(|e| corrupt("sensor", e))?;
-    let value: Option<f64> = row.try_get("value").map_err(|e| corrupt("value", e))?;
-    let (Some(sensor), Some(value)) = (sensor, value) else {
-        return Ok(None);
-    };
-    let unit: Option<String> = row.try_get("unit").map_err(|e| corrupt("unit", e))?;
-    let measured: i64 = row
-        .try_get("measured_at_us")
-        .map_err(|e| corrupt("measured_at", e))?;
-    Ok(Some(SensorLatest {
-        sensor: SensorName::parse(sensor).map_err(|e| corrupt("sensor", e))?,
-        value,
-        unit: unit
-            .map(Unit::parse)
-            .transpose()
-            .map_err(|e| corrupt("unit", e))?,
-        measured_at: from_micros(measured),
-    }))
 }
 
 #[async_trait]
@@ -359,8 +312,11 @@ impl ReadModel for SqliteReadModel {
             .map(|row| {
                 let seq: i64 = row
                     .try_get("stream_seq")
-                    .map_err(|e| corrupt("stream_seq", e))?;
-                Ok((parse_device_id(row)?, seq as u64))
+                    .map_err(|e| unreadable("stream_seq", e))?;
+                let id: String = row
+                    .try_get("device_id")
+                    .map_err(|e| unreadable("device id", e))?;
+                Ok((parse_device_id(id)?, seq as u64))
             })
             .collect()
     }
@@ -413,24 +369,13 @@ impl ReadModel for SqliteReadModel {
         .fetch_optional(&self.readers)
         .await
         .map_err(unavailable)?;
-        let empty = match query.resolution {
-            Resolution::Raw => Points::Raw(Vec::new()),
-            _ => Points::Buckets(Vec::new()),
-        };
         let Some((series_id, unit)) = found else {
-            return Ok(Series {
-                unit: None,
-                points: empty,
-                truncated: false,
-            });
+            return Ok(Series::empty(query.resolution));
         };
-        let unit = unit
-            .map(Unit::parse)
-            .transpose()
-            .map_err(|e| corrupt("unit", e))?;
+        let unit = parse_unit(unit)?;
         // One more than asked tells whether the answer was cut short.
         let fetch = i64::try_from(query.limit).unwrap_or(i64::MAX - 1) + 1;
-        let (points, truncated) = match query.resolution.bucket_seconds() {
+        let points = match query.resolution.bucket_seconds() {
             None => {
                 let rows: Vec<(i64, f64)> = sqlx::query_as(
                     "SELECT measured_at_us, value FROM raw_readings
@@ -444,16 +389,14 @@ impl ReadModel for SqliteReadModel {
                 .fetch_all(&self.readers)
                 .await
                 .map_err(unavailable)?;
-                let truncated = rows.len() > query.limit;
-                let points = rows
-                    .into_iter()
-                    .take(query.limit)
-                    .map(|(t, value)| RawPoint {
-                        t: from_micros(t),
-                        value,
-                    })
-                    .collect();
-                (Points::Raw(points), truncated)
+                Points::Raw(
+                    rows.into_iter()
+                        .map(|(t, value)| RawPoint {
+                            t: from_micros(t),
+                            value,
+                        })
+                        .collect(),
+                )
             }
             Some(width) => {
                 let first = query.resolution.bucket_start(query.from).unwrap_or(0);
@@ -470,27 +413,10 @@ impl ReadModel for SqliteReadModel {
                 .fetch_all(&self.readers)
                 .await
                 .map_err(unavailable)?;
-                let truncated = rows.len() > query.limit;
-                let points = rows
-                    .into_iter()
-                    .take(query.limit)
-                    .map(|(start, count, min, max, sum)| BucketPoint {
-                        t: DateTime::<Utc>::from_timestamp(start, 0)
-                            .expect("bucket starts come from valid timestamps"),
-                        count: count as u64,
-                        min,
-                        max,
-                        avg: sum / count as f64,
-                    })
-                    .collect();
-                (Points::Buckets(points), truncated)
+                Points::Buckets(rows.into_iter().map(BucketPoint::from_row).collect())
             }
         };
-        Ok(Series {
-            unit,
-            points,
-            truncated,
-        })
+        Ok(Series::limited(unit, points, query.limit))
     }
 
     async fn prune_raw(&self, cutoff: DateTime<Utc>) -> Result<u64, ReadModelError> {

@@ -32,11 +32,13 @@ pub async fn stream(
     State(state): State<QueryState>,
     _: ReadAccess,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let windows =
-        tokio_stream::StreamExt::chunks_timeout(state.live.subscribe(), MAX_PER_WINDOW, WINDOW);
+    let live = state.live.subscribe().await;
+    let windows = tokio_stream::StreamExt::chunks_timeout(live, MAX_PER_WINDOW, WINDOW);
+    let stopping = state.shutdown.clone().cancelled_owned();
     let events = windows
         .flat_map(|window| stream::iter(coalesce(window)))
-        .map(Ok);
+        .map(Ok)
+        .take_until(stopping);
     Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 

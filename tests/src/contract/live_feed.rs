@@ -11,8 +11,8 @@ use crate::events::{reading, unique_device};
 
 pub async fn live_feed_contract(feed: Arc<dyn LiveFeed>) {
     let device = unique_device("live");
-    let mut first = feed.subscribe();
-    let mut second = feed.subscribe();
+    let mut first = feed.subscribe().await;
+    let mut second = feed.subscribe().await;
     let updates: Vec<LiveUpdate> = (1..=3)
         .map(|seq| LiveUpdate::Readings {
             device_id: device.clone(),

@@ -1,0 +1,412 @@
+//! The read models on PostgreSQL. A delta commits in one transaction with its stream positions and
+//! checkpoint; bucket and latest upserts go as one UNNEST statement each, raw rows by COPY.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::{PgConnection, Row};
+use watershed_domain::ports::{ReadModel, ReadModelError};
+use watershed_domain::read_model::{
+    BucketPoint, DeviceView, Points, RawPoint, ReadModelDelta, Series, SeriesQuery,
+};
+use watershed_domain::{DeviceId, Label, SensorName};
+
+use crate::device_rows::{assemble, parse_device_id, parse_unit, unreadable, DeviceRow};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres_read_model");
+
+const CHECKPOINT_NAME: &str = "projections";
+
+pub struct PostgresReadModel {
+    pool: PgPool,
+    /// series_id per (device, sensor); ids are never reused, so a cached id stays right.
+    series_ids: Mutex<HashMap<(DeviceId, SensorName), i64>>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> ReadModelError {
+    ReadModelError::Unavailable(e.to_string())
+}
+
+impl PostgresReadModel {
+    /// Connects and applies migrations.
+    pub async fn connect(url: &str) -> Result<Self, ReadModelError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .connect(url)
+            .await
+            .map_err(unavailable)?;
+        MIGRATOR.run(&pool).await.map_err(unavailable)?;
+        Ok(Self {
+            pool,
+            series_ids: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Ids of the delta's series, creating missing ones outside the delta's transaction: an unused
+    /// series row is harmless, and the cache never holds an id that was rolled back.
+    async fn series_ids(&self, delta: &ReadModelDelta) -> Result<Vec<i64>, ReadModelError> {
+        let missing: Vec<&(DeviceId, SensorName)> = {
+            let cache = self
+                .series_ids
+                .lock()
+                .expect("series id cache lock poisoned");
+            delta
+                .series
+                .iter()
+                .filter(|k| !cache.contains_key(k))
+                .collect()
+        };
+        if !missing.is_empty() {
+            let devices: Vec<&str> = missing.iter().map(|(d, _)| d.as_str()).collect();
+            let sensors: Vec<&str> = missing.iter().map(|(_, s)| s.as_str()).collect();
+            let rows: Vec<(i64, String, String)> = sqlx::query_as(
+                "INSERT INTO series (device_id, sensor)
+                 SELECT * FROM UNNEST($1::text[], $2::text[])
+                 ON CONFLICT (device_id, sensor) DO UPDATE SET sensor = excluded.sensor
+                 RETURNING series_id, device_id, sensor",
+            )
+            .bind(&devices)
+            .bind(&sensors)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+            let mut cache = self
+                .series_ids
+                .lock()
+                .expect("series id cache lock poisoned");
+            for (id, device, sensor) in rows {
+                let key = (
+                    parse_device_id(device)?,
+                    SensorName::parse(sensor).map_err(|e| unreadable("sensor", e))?,
+                );
+                cache.insert(key, id);
+            }
+        }
+        let cache = self
+            .series_ids
+            .lock()
+            .expect("series id cache lock poisoned");
+        Ok(delta.series.iter().map(|k| cache[k]).collect())
+    }
+
+    async fn apply(
+        tx: &mut PgConnection,
+        delta: &ReadModelDelta,
+        ids: &[i64],
+    ) -> Result<(), ReadModelError> {
+        for (device, advance) in &delta.streams {
+            let moved = if advance.from == 0 {
+                sqlx::query(
+                    "INSERT INTO stream_positions (device_id, stream_seq) VALUES ($1, $2)
+                     ON CONFLICT (device_id) DO NOTHING",
+                )
+                .bind(device.as_str())
+                .bind(advance.to as i64)
+            } else {
+                sqlx::query(
+                    "UPDATE stream_positions SET stream_seq = $2 WHERE device_id = $1 AND stream_seq = $3",
+                )
+                .bind(device.as_str())
+                .bind(advance.to as i64)
+                .bind(advance.from as i64)
+            }
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+            if moved.rows_affected() != 1 {
+                return Err(ReadModelError::Conflict(format!(
+                    "stream {device} is no longer at {}",
+                    advance.from
+                )));
+            }
+        }
+
+        for r in &delta.registrations {
+            sqlx::query(
+                "INSERT INTO devices (device_id, name, kind, location, registered_at)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (device_id) DO UPDATE SET name = excluded.name, kind = excluded.kind,
+                     location = excluded.location, registered_at = excluded.registered_at",
+            )
+            .bind(r.device_id.as_str())
+            .bind(r.name.as_ref().map(Label::as_str))
+            .bind(r.kind.as_ref().map(Label::as_str))
+            .bind(r.location.as_ref().map(Label::as_str))
+            .bind(r.at)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        }
+        for (device, at) in &delta.decommissions {
+            sqlx::query("UPDATE devices SET decommissioned_at = $2 WHERE device_id = $1")
+                .bind(device.as_str())
+                .bind(*at)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        }
+
+        if !delta.latest.is_empty() {
+            let (mut series, mut values, mut units, mut times) = (vec![], vec![], vec![], vec![]);
+            for (idx, latest) in &delta.latest {
+                series.push(ids[*idx as usize]);
+                values.push(latest.value);
+                units.push(latest.unit.as_ref().map(|u| u.as_str()));
+                times.push(latest.measured_at);
+            }
+            sqlx::query(
+                "INSERT INTO latest (series_id, value, unit, measured_at)
+                 SELECT * FROM UNNEST($1::bigint[], $2::float8[], $3::text[], $4::timestamptz[])
+                 ON CONFLICT (series_id) DO UPDATE SET value = excluded.value,
+                     unit = excluded.unit, measured_at = excluded.measured_at
+                 WHERE excluded.measured_at >= latest.measured_at",
+            )
+            .bind(&series)
+            .bind(&values)
+            .bind(&units)
+            .bind(&times)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        }
+
+        if !delta.buckets.is_empty() {
+            let n = delta.buckets.len();
+            let (mut series, mut widths, mut starts) = (
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+            );
+            let (mut counts, mut mins, mut maxs, mut sums) = (
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+            );
+            for ((idx, resolution, start), stats) in &delta.buckets {
+                series.push(ids[*idx as usize]);
+                widths.push(resolution.bucket_seconds().unwrap_or(0) as i32);
+                starts.push(*start);
+                counts.push(stats.count as i64);
+                mins.push(stats.min);
+                maxs.push(stats.max);
+                sums.push(stats.sum);
+            }
+            sqlx::query(
+                "INSERT INTO rollups (series_id, width_s, bucket_start, count, min, max, sum)
+                 SELECT * FROM UNNEST($1::bigint[], $2::int[], $3::bigint[], $4::bigint[],
+                                      $5::float8[], $6::float8[], $7::float8[])
+                 ON CONFLICT (series_id, width_s, bucket_start) DO UPDATE SET
+                     count = rollups.count + excluded.count,
+                     min = LEAST(rollups.min, excluded.min),
+                     max = GREATEST(rollups.max, excluded.max),
+                     sum = rollups.sum + excluded.sum",
+            )
+            .bind(&series)
+            .bind(&widths)
+            .bind(&starts)
+            .bind(&counts)
+            .bind(&mins)
+            .bind(&maxs)
+            .bind(&sums)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        }
+
+        if !delta.raw.is_empty() {
+            // COPY in text format: one buffer for the whole batch, no per-row statement.
+            let mut text = String::with_capacity(delta.raw.len() * 64);
+            for r in &delta.raw {
+                let _ = writeln!(
+                    text,
+                    "{}\t{}\t{}\t{}\t{}",
+                    ids[r.series as usize],
+                    r.measured_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+                    r.stream_seq,
+                    r.index,
+                    r.value
+                );
+            }
+            let mut copy = tx
+                .copy_in_raw(
+                    "COPY raw_readings (series_id, measured_at, stream_seq, idx, value) FROM STDIN",
+                )
+                .await
+                .map_err(unavailable)?;
+            copy.send(text.as_bytes()).await.map_err(unavailable)?;
+            copy.finish().await.map_err(unavailable)?;
+        }
+
+        if delta.checkpoint > 0 {
+            sqlx::query(
+                "INSERT INTO checkpoints (name, position) VALUES ($1, $2)
+                 ON CONFLICT (name) DO UPDATE SET position = GREATEST(checkpoints.position, excluded.position)",
+            )
+            .bind(CHECKPOINT_NAME)
+            .bind(delta.checkpoint as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
+    async fn query_devices(
+        &self,
+        only: Option<&[DeviceId]>,
+    ) -> Result<Vec<DeviceView>, ReadModelError> {
+        let ids: Option<Vec<&str>> = only.map(|ids| ids.iter().map(DeviceId::as_str).collect());
+        let rows = sqlx::query(
+            "SELECT d.device_id, d.name, d.kind, d.location, d.registered_at, d.decommissioned_at,
+                    s.sensor, l.value, l.unit, l.measured_at
+             FROM devices d
+             LEFT JOIN series s ON s.device_id = d.device_id
+             LEFT JOIN latest l ON l.series_id = s.series_id
+             WHERE $1::text[] IS NULL OR d.device_id = ANY($1)
+             ORDER BY d.device_id, s.sensor",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        let rows = rows
+            .iter()
+            .map(device_row)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| unreadable("device row", e))?;
+        assemble(rows)
+    }
+}
+
+fn device_row(row: &PgRow) -> Result<DeviceRow, sqlx::Error> {
+    Ok(DeviceRow {
+        device_id: row.try_get("device_id")?,
+        name: row.try_get("name")?,
+        kind: row.try_get("kind")?,
+        location: row.try_get("location")?,
+        registered_at: row.try_get("registered_at")?,
+        decommissioned_at: row.try_get("decommissioned_at")?,
+        sensor: row.try_get("sensor")?,
+        value: row.try_get("value")?,
+        unit: row.try_get("unit")?,
+        measured_at: row.try_get("measured_at")?,
+    })
+}
+
+#[async_trait]
+impl ReadModel for PostgresReadModel {
+    async fn stream_positions(
+        &self,
+        streams: &[DeviceId],
+    ) -> Result<HashMap<DeviceId, u64>, ReadModelError> {
+        let ids: Vec<&str> = streams.iter().map(DeviceId::as_str).collect();
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT device_id, stream_seq FROM stream_positions WHERE device_id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.into_iter()
+            .map(|(id, seq)| Ok((parse_device_id(id)?, seq as u64)))
+            .collect()
+    }
+
+    async fn commit(&self, delta: &ReadModelDelta) -> Result<(), ReadModelError> {
+        let ids = self.series_ids(delta).await?;
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        Self::apply(&mut tx, delta, &ids).await?;
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn checkpoint(&self) -> Result<u64, ReadModelError> {
+        let position: Option<i64> =
+            sqlx::query_scalar("SELECT position FROM checkpoints WHERE name = $1")
+                .bind(CHECKPOINT_NAME)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(unavailable)?;
+        Ok(position.unwrap_or(0) as u64)
+    }
+
+    async fn devices(&self) -> Result<Vec<DeviceView>, ReadModelError> {
+        self.query_devices(None).await
+    }
+
+    async fn devices_by_id(&self, ids: &[DeviceId]) -> Result<Vec<DeviceView>, ReadModelError> {
+        self.query_devices(Some(ids)).await
+    }
+
+    async fn series(&self, query: &SeriesQuery) -> Result<Series, ReadModelError> {
+        let found: Option<(i64, Option<String>)> = sqlx::query_as(
+            "SELECT s.series_id, l.unit FROM series s
+             LEFT JOIN latest l ON l.series_id = s.series_id
+             WHERE s.device_id = $1 AND s.sensor = $2",
+        )
+        .bind(query.device_id.as_str())
+        .bind(query.sensor.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        let Some((series_id, unit)) = found else {
+            return Ok(Series::empty(query.resolution));
+        };
+        let unit = parse_unit(unit)?;
+        // One more than asked tells whether the answer was cut short.
+        let fetch = i64::try_from(query.limit).unwrap_or(i64::MAX - 1) + 1;
+        let points = match query.resolution.bucket_seconds() {
+            None => {
+                let rows: Vec<(DateTime<Utc>, f64)> = sqlx::query_as(
+                    "SELECT measured_at, value FROM raw_readings
+                     WHERE series_id = $1 AND measured_at >= $2 AND measured_at < $3
+                     ORDER BY measured_at, stream_seq, idx LIMIT $4",
+                )
+                .bind(series_id)
+                .bind(query.from)
+                .bind(query.to)
+                .bind(fetch)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(unavailable)?;
+                Points::Raw(
+                    rows.into_iter()
+                        .map(|(t, value)| RawPoint { t, value })
+                        .collect(),
+                )
+            }
+            Some(width) => {
+                let first = query.resolution.bucket_start(query.from).unwrap_or(0);
+                let rows: Vec<(i64, i64, f64, f64, f64)> = sqlx::query_as(
+                    "SELECT bucket_start, count, min, max, sum FROM rollups
+                     WHERE series_id = $1 AND width_s = $2 AND bucket_start >= $3 AND bucket_start < $4
+                     ORDER BY bucket_start LIMIT $5",
+                )
+                .bind(series_id)
+                .bind(width as i32)
+                .bind(first)
+                .bind(query.to.timestamp())
+                .bind(fetch)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(unavailable)?;
+                Points::Buckets(rows.into_iter().map(BucketPoint::from_row).collect())
+            }
+        };
+        Ok(Series::limited(unit, points, query.limit))
+    }
+
+    async fn prune_raw(&self, cutoff: DateTime<Utc>) -> Result<u64, ReadModelError> {
+        let removed = sqlx::query("DELETE FROM raw_readings WHERE measured_at < $1")
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(removed.rows_affected())
+    }
+}

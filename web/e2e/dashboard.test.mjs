@@ -1,0 +1,348 @@
+// Browser tests of the dashboard against the real Watershed server (WATERSHED_BIN): the fleet overview,
+// a device page, live updates over SSE (and after the server restarts), phone width, and the token form.
+// Every test fails on a console error or page error. Screenshots go to web/test-results/.
+
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { chromium } from 'playwright-core';
+import { api, eventually, REPO_ROOT, startWatershed, watershedBinary } from './watershed.mjs';
+
+const RESULTS = path.join(REPO_ROOT, 'web', 'test-results');
+const DESKTOP = { width: 1280, height: 900 };
+const PHONE = { width: 390, height: 844 };
+/** "Within a second or two", with room for a loaded 2-core CI machine. */
+const LIVE_MS = 5000;
+
+// Fail fast, before starting anything, when the binary or the build is missing.
+watershedBinary();
+
+let server;
+let browser;
+let page;
+/** Console errors and page errors of the current test, and the messages a test expects (e.g. while the server is down). */
+const problems = [];
+const expected = [];
+
+function watch(target) {
+  target.on('console', (message) => {
+    if (message.type() === 'error' && !expected.some((pattern) => pattern.test(message.text()))) {
+      problems.push(`console error: ${message.text()}`);
+    }
+  });
+  target.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+}
+
+async function newPage(viewport = DESKTOP) {
+  const context = await browser.newContext({ viewport });
+  const created = await context.newPage();
+  watch(created);
+  return created;
+}
+
+const shot = (name) => page.screenshot({ path: path.join(RESULTS, `${name}.png`), fullPage: true });
+
+/** Every row of the fleet table as the page shows it. */
+const rowsOnPage = () =>
+  page.$$eval('tr[data-device-id]', (rows) =>
+    rows.map((row) => ({
+      id: row.dataset.deviceId,
+      status: row.dataset.status,
+      sensors: [...row.querySelectorAll('.sensor')].map((cell) => ({
+        sensor: cell.dataset.sensor,
+        value: Number(cell.dataset.value),
+        measuredAt: cell.dataset.measuredAt,
+        text: cell.querySelector('.value').textContent,
+      })),
+    })),
+  );
+
+const row = (id) => page.locator(`tr[data-device-id="${id}"]`);
+
+async function sendReading(deviceKey, deviceId, reading) {
+  const measured_at = new Date().toISOString();
+  return api(server, `/v1/devices/${deviceId}/readings`, {
+    token: deviceKey,
+    method: 'POST',
+    body: { batch_id: `e2e-${Date.now()}-${Math.random()}`, readings: [{ ...reading, measured_at }] },
+  });
+}
+
+before(async () => {
+  mkdirSync(RESULTS, { recursive: true });
+  server = await startWatershed({ simulate: 3 });
+  await eventually('3 simulated devices with readings', async () => {
+    const { devices } = await api(server, '/v1/devices');
+    return devices.length === 3 && devices.every((d) => d.sensors.length > 0);
+  });
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  page = await newPage();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+afterEach(() => {
+  expected.length = 0;
+  assert.deepEqual(problems.splice(0), [], 'the page logged errors');
+});
+
+describe('dashboard against the real server', () => {
+  let probeKey;
+
+  it('shows every device with the sensors and latest values the API reports', async () => {
+    const { devices: before } = await api(server, '/v1/devices');
+    await page.goto(server.dashboardUrl);
+    await page
+      .locator('tr[data-device-id]')
+      .nth(before.length - 1)
+      .waitFor();
+    // Give each sensor cell its value (they fill from the same answer as the rows, so this is at once).
+    await page.waitForFunction(() => [...document.querySelectorAll('.sensor')].every((c) => c.dataset.value));
+    const shown = await rowsOnPage();
+    const { devices: afterwards } = await api(server, '/v1/devices');
+
+    assert.deepEqual(
+      shown.map((r) => r.id),
+      before.map((d) => d.device_id),
+      'device ids, sorted by id',
+    );
+    for (const [i, device] of before.entries()) {
+      const later = afterwards[i];
+      assert.deepEqual(
+        shown[i].sensors.map((s) => s.sensor),
+        device.sensors.map((s) => s.sensor),
+        `sensors of ${device.device_id}`,
+      );
+      assert.equal(shown[i].status, 'online', `${device.device_id} is online`);
+      for (const cell of shown[i].sensors) {
+        // Values change every second: what the page shows must be no older than the API's answer before
+        // the page loaded and no newer than its answer after; when it is that latest reading, it is equal.
+        const first = device.sensors.find((s) => s.sensor === cell.sensor);
+        const last = later.sensors.find((s) => s.sensor === cell.sensor);
+        const at = Date.parse(cell.measuredAt);
+        assert.ok(
+          at >= Date.parse(first.measured_at) && at <= Date.parse(last.measured_at),
+          `${device.device_id}/${cell.sensor} at ${cell.measuredAt}`,
+        );
+        if (at === Date.parse(last.measured_at)) assert.equal(cell.value, last.value);
+        if (first.unit) assert.match(cell.text, new RegExp(` ${first.unit}$`));
+      }
+    }
+
+    assert.ok(!page.url().includes(server.readToken), 'the token is gone from the address bar');
+    assert.equal(await page.evaluate(() => localStorage.getItem('watershed.token')), server.readToken);
+    await page.waitForFunction(() => document.querySelector('[data-testid=live]').dataset.state === 'live');
+    assert.match(
+      await page.textContent('[data-testid=lag]'),
+      /^projections (up to date|\S+( \S+)* behind \([\d,]+ events?\))$/,
+    );
+    await page.waitForFunction(() =>
+      [...document.querySelectorAll('.spark')].every((s) => Number(s.dataset.points) > 0),
+    );
+    await shot('overview-desktop');
+  });
+
+  it('shows a device registered now, and its first reading, without a reload', async () => {
+    await page.evaluate(() => (window.notReloaded = true));
+    const probe = await api(server, '/v1/devices', {
+      token: server.adminToken,
+      method: 'POST',
+      body: { device_id: 'e2e-probe', name: 'E2E probe', kind: 'probe', location: 'E2E Lab' },
+    });
+    probeKey = probe.device_key;
+    await api(server, '/v1/devices', {
+      token: server.adminToken,
+      method: 'POST',
+      body: { device_id: 'e2e-quiet', name: null, kind: null, location: 'E2E Lab' },
+    });
+
+    await row('e2e-probe').waitFor({ timeout: LIVE_MS });
+    assert.equal(await row('e2e-probe').getAttribute('data-status'), 'silent', 'no readings yet');
+    assert.match(await row('e2e-probe').textContent(), /E2E Lab/);
+
+    await sendReading(probeKey, 'e2e-probe', { sensor: 'pressure', value: 777.7, unit: 'kPa' });
+    const cell = row('e2e-probe').locator('.sensor[data-sensor=pressure]');
+    await cell.and(page.locator('[data-value="777.7"]')).waitFor({ timeout: LIVE_MS });
+    assert.equal(await cell.locator('.value').textContent(), '777.7 kPa');
+    await page.waitForFunction(
+      () => document.querySelector('tr[data-device-id="e2e-probe"]').dataset.status === 'online',
+      null,
+      { timeout: LIVE_MS },
+    );
+    assert.equal(await page.evaluate(() => window.notReloaded), true, 'the page was not reloaded');
+  });
+
+  it('filters by text and sorts by id, last seen and status, keeping both in the address', async () => {
+    const ids = async () => (await rowsOnPage()).map((r) => r.id);
+    await page.fill('input[type=search]', 'e2e lab');
+    assert.deepEqual(await ids(), ['e2e-probe', 'e2e-quiet']);
+    assert.match(page.url(), /#\/\?q=e2e\+lab$/);
+    await page.fill('input[type=search]', 'sim-0002');
+    assert.deepEqual(await ids(), ['sim-0002']);
+    await page.fill('input[type=search]', '');
+
+    await page.selectOption('select', 'status');
+    assert.equal((await ids())[0], 'e2e-quiet', 'the silent device leads');
+    assert.match(page.url(), /sort=status/);
+    await page.selectOption('select', 'last_seen');
+    assert.equal((await ids()).at(-1), 'e2e-quiet', 'a device never seen comes last');
+    await page.selectOption('select', 'id');
+    assert.deepEqual(await ids(), [...(await ids())].sort());
+  });
+
+  it('opens a device with one chart per sensor, drawn with data, and its latest events', async () => {
+    const { devices } = await api(server, '/v1/devices');
+    const device = devices.find((d) => d.device_id === 'sim-0001');
+    await page.click('a[href="#/devices/sim-0001"]');
+    await page.waitForFunction(
+      (count) => {
+        const charts = [...document.querySelectorAll('[data-sensor-chart]')];
+        return (
+          charts.length === count && charts.every((c) => Number(c.dataset.points) > 0 && c.querySelector('canvas'))
+        );
+      },
+      device.sensors.length,
+      { timeout: 10_000 },
+    );
+    const charts = await page.$$eval('[data-sensor-chart]', (all) =>
+      all.map((c) => ({ sensor: c.dataset.sensorChart, resolution: c.dataset.resolution })),
+    );
+    assert.deepEqual(charts.map((c) => c.sensor).sort(), device.sensors.map((s) => s.sensor).sort());
+    assert.ok(
+      charts.every((c) => c.resolution === 'raw'),
+      'the last hour is drawn from raw readings',
+    );
+
+    const { events } = await api(server, '/v1/devices/sim-0001/events?limit=5');
+    await page.locator('[data-testid=events] tbody tr').first().waitFor();
+    const seqs = await page.$$eval('[data-testid=events] tbody tr', (rows) => rows.map((r) => Number(r.dataset.seq)));
+    assert.ok(seqs[0] >= events[0].stream_seq, 'the newest event is listed first');
+    assert.deepEqual(
+      seqs,
+      [...seqs].sort((a, b) => b - a),
+    );
+    assert.match(await page.textContent('[data-testid=events] tbody tr'), /ReadingsRecorded.*\d+ readings?, batch /);
+
+    // Hovering shows the exact time and value under the cursor (the newest data is at the right edge).
+    const canvas = page.locator('[data-sensor-chart] .u-over').first();
+    const box = await canvas.boundingBox();
+    await page.mouse.move(box.x + box.width - 2, box.y + box.height / 2);
+    const legend = await page.locator('[data-sensor-chart] .u-legend').first().textContent();
+    assert.match(legend, /\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}/);
+    assert.match(legend, /\d+(\.\d+)? \S+/);
+    await shot('device-desktop');
+
+    for (const [range, resolution] of [
+      ['24h', '1m'],
+      ['7d', '1h'],
+      ['15m', 'raw'],
+    ]) {
+      await page.click(`button[data-range="${range}"]`);
+      await page.waitForFunction(
+        (wanted) =>
+          [...document.querySelectorAll('[data-sensor-chart]')].every(
+            (c) => c.dataset.resolution === wanted && Number(c.dataset.points) > 0,
+          ),
+        resolution,
+      );
+      assert.match(page.url(), new RegExp(`range=${range}$`));
+    }
+  });
+
+  it('adds a new reading to the device page live', async () => {
+    await page.evaluate(() => (location.hash = '#/devices/e2e-probe'));
+    const chart = page.locator('[data-sensor-chart=pressure]');
+    await page.waitForFunction(() => document.querySelector('[data-sensor-chart=pressure]')?.dataset.points === '1');
+    await sendReading(probeKey, 'e2e-probe', { sensor: 'pressure', value: 778.8, unit: 'kPa' });
+    await page.waitForFunction(
+      () => document.querySelector('[data-sensor-chart=pressure]')?.dataset.points === '2',
+      null,
+      { timeout: LIVE_MS },
+    );
+    assert.equal(await page.getAttribute('.sensor-card[data-sensor=pressure]', 'data-value'), '778.8');
+    assert.equal(await chart.locator('canvas').count(), 1);
+    // The events table follows too (it refreshes at most every few seconds).
+    await page.locator('[data-testid=events] tbody tr[data-seq="3"]').waitFor({ timeout: 10_000 });
+  });
+
+  it('fits a phone screen', async () => {
+    await page.setViewportSize(PHONE);
+    for (const [hash, name] of [
+      ['#/', 'overview-phone'],
+      ['#/devices/sim-0001', 'device-phone'],
+    ]) {
+      await page.evaluate((h) => (location.hash = h), hash);
+      await page.waitForFunction(() => document.querySelector('tr[data-device-id], [data-sensor-chart] canvas'));
+      await page.waitForFunction(() =>
+        [...document.querySelectorAll('[data-sensor-chart]')].every((c) => Number(c.dataset.points) > 0),
+      );
+      const width = await page.evaluate(() => document.documentElement.scrollWidth);
+      assert.ok(width <= PHONE.width, `${hash} is ${width}px wide, no sideways scrolling`);
+      await shot(name);
+    }
+    await page.setViewportSize(DESKTOP);
+  });
+
+  it('asks for a token when none is saved, and again when the server rejects it', async () => {
+    const fresh = await newPage();
+    await fresh.goto(server.baseUrl);
+    await fresh.locator('[data-testid=token-form]').waitFor();
+    await fresh.fill('#token', server.readToken);
+    await fresh.click('button[type=submit]');
+    await fresh.locator('tr[data-device-id="sim-0001"]').waitFor();
+
+    const rejected = await newPage();
+    // The browser itself reports the refused request on the console; that one message is expected here.
+    expected.push(/status of 401/);
+    await rejected.goto(`${server.baseUrl}/#token=not-the-token`);
+    await rejected.locator('[data-testid=token-form] [role=alert]').waitFor();
+    assert.equal(
+      await rejected.evaluate(() => localStorage.getItem('watershed.token')),
+      null,
+      'the rejected token is forgotten',
+    );
+    await fresh.context().close();
+    await rejected.context().close();
+  });
+
+  it('says reconnecting while the server is down and goes on live when it is back', async () => {
+    await page.evaluate(() => (location.hash = '#/'));
+    await row('e2e-probe').waitFor();
+    await page.evaluate(() => (window.notReloaded = true));
+    const port = new URL(server.baseUrl).port;
+    const { adminToken, readToken, dataDir } = server;
+    // Failed requests while the server is down are the browser's console messages, not the page's.
+    expected.push(/net::ERR_/);
+    await server.stop({ signal: 'SIGKILL', keepData: true });
+    await page.waitForFunction(() => document.querySelector('[data-testid=live]').textContent === 'reconnecting…');
+
+    server = await startWatershed({
+      simulate: 0,
+      dataDir,
+      listen: `127.0.0.1:${port}`,
+      args: ['--admin-token', adminToken, '--read-token', readToken],
+    });
+    await page.waitForFunction(() => document.querySelector('[data-testid=live]').dataset.state === 'live', null, {
+      timeout: 45_000,
+    });
+    await sendReading(probeKey, 'e2e-probe', { sensor: 'pressure', value: 779.9, unit: 'kPa' });
+    await row('e2e-probe').locator('.sensor[data-sensor=pressure][data-value="779.9"]').waitFor({ timeout: LIVE_MS });
+    assert.equal(await page.evaluate(() => window.notReloaded), true, 'the page was not reloaded');
+  });
+});

@@ -1,0 +1,134 @@
+// Starts the real `watershed up` for the browser tests and talks to its API.
+// The binary comes from WATERSHED_BIN; it runs from the repository root so it serves web/dist.
+
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+
+export const REPO_ROOT = path.resolve(import.meta.dirname, '..', '..');
+const START_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 10_000;
+
+/** The four lines `up` prints on stdout, in this order. */
+const ANNOUNCEMENTS = {
+  listening: /^watershed: listening on (http:\/\/\S+)$/,
+  adminToken: /^watershed: admin token: (\S+)$/,
+  readToken: /^watershed: read token: (\S+)$/,
+  dashboard: /^watershed: dashboard: (\S+)$/,
+};
+
+export function watershedBinary() {
+  const bin = process.env.WATERSHED_BIN;
+  if (!bin) {
+    throw new Error(
+      'WATERSHED_BIN is not set. The browser tests run the real server: build it (cargo build) and run e.g.\n' +
+        '  WATERSHED_BIN=~/.cache/watershed-target/debug/watershed npm run test:e2e',
+    );
+  }
+  if (!existsSync(bin)) throw new Error(`WATERSHED_BIN=${bin} does not exist`);
+  if (!existsSync(path.join(REPO_ROOT, 'web', 'dist', 'index.html'))) {
+    throw new Error('web/dist is not built: run `npm run build` before `npm run test:e2e`');
+  }
+  return bin;
+}
+
+/**
+ * Runs `watershed up` on a fresh data dir and resolves once it has printed its address and tokens.
+ * To restart on the same data, pass the stopped server's `dataDir` (the new server then owns it) and
+ * its port and tokens (`listen`, and `args` for extra flags).
+ */
+export async function startWatershed({ simulate = 3, listen = '127.0.0.1:0', dataDir, args = [] } = {}) {
+  const bin = watershedBinary();
+  const dir = dataDir ?? mkdtempSync(path.join(tmpdir(), 'watershed-e2e-'));
+  // Settings from the caller's environment (WATERSHED_LISTEN, …) must not leak into the test server.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('WATERSHED_')));
+  const child = spawn(bin, ['up', '--data-dir', dir, '--listen', listen, '--simulate', String(simulate), ...args], {
+    cwd: REPO_ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  child.stderr.on('data', (chunk) => {
+    log = (log + chunk).slice(-20_000);
+  });
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
+
+  const found = {};
+  try {
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`watershed printed no address within ${START_TIMEOUT_MS} ms`)),
+        START_TIMEOUT_MS,
+      );
+      exited.then((status) => reject(new Error(`watershed exited (${status}) before it was ready`)));
+      readline.createInterface({ input: child.stdout }).on('line', (line) => {
+        for (const [key, pattern] of Object.entries(ANNOUNCEMENTS)) {
+          const match = pattern.exec(line);
+          if (match) found[key] = match[1];
+        }
+        if (Object.keys(found).length === Object.keys(ANNOUNCEMENTS).length) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+  } catch (error) {
+    child.kill('SIGKILL');
+    if (!dataDir) rmSync(dir, { recursive: true, force: true });
+    throw new Error(`${error.message}\n--- watershed stderr ---\n${log}`);
+  }
+
+  return {
+    baseUrl: found.listening,
+    adminToken: found.adminToken,
+    readToken: found.readToken,
+    dashboardUrl: found.dashboard,
+    dataDir: dir,
+    log: () => log,
+    /** Stops the server (SIGTERM, then SIGKILL after a deadline; or `signal` at once) and removes its data dir unless `keepData`. */
+    async stop({ signal = 'SIGTERM', keepData = false } = {}) {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill(signal);
+        const stopped = await Promise.race([
+          exited.then(() => true),
+          new Promise((r) => setTimeout(() => r(false), STOP_TIMEOUT_MS)),
+        ]);
+        if (!stopped) {
+          child.kill('SIGKILL');
+          await exited;
+        }
+      }
+      if (!keepData) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Calls the API and returns the parsed body; throws with the server's error on a non-2xx answer. */
+export async function api(server, route, { token = server.readToken, method = 'GET', body } = {}) {
+  const response = await fetch(`${server.baseUrl}${route}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${route} answered ${response.status}: ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+/** Polls `check` until it returns a truthy value, or fails after `timeoutMs` saying what was awaited. */
+export async function eventually(what, check, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      const result = await check();
+      if (result) return result;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

@@ -1,0 +1,105 @@
+/** The dashboard's client for Watershed's read API: every call sends the bearer token and turns failures into `ApiError`. */
+
+import type { Device, Envelope, ErrorBody, Resolution, Series, Status } from './types';
+
+/** A failed call. `status` is 0 when the server could not be reached at all. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export interface ReadingsQuery {
+  sensor: string;
+  from: Date;
+  to: Date;
+  resolution: Resolution;
+}
+
+export class ApiClient {
+  /**
+   * @param base '' for same origin, else the API's absolute URL without a trailing slash.
+   * @param token the current token, read at each call so a newly entered one takes effect at once.
+   * @param onUnauthorized called when the server rejects the token (401), before the call fails.
+   */
+  constructor(
+    readonly base: string,
+    private readonly token: () => string | null,
+    private readonly onUnauthorized: () => void,
+  ) {}
+
+  async devices(): Promise<Device[]> {
+    return (await this.get<{ devices: Device[] }>('/v1/devices')).devices;
+  }
+
+  device(id: string): Promise<Device> {
+    return this.get<Device>(`/v1/devices/${encodeURIComponent(id)}`);
+  }
+
+  readings(id: string, query: ReadingsQuery): Promise<Series> {
+    return this.get<Series>(`/v1/devices/${encodeURIComponent(id)}/readings`, {
+      sensor: query.sensor,
+      from: query.from.toISOString(),
+      to: query.to.toISOString(),
+      resolution: query.resolution,
+    });
+  }
+
+  async events(id: string, limit: number): Promise<Envelope[]> {
+    const path = `/v1/devices/${encodeURIComponent(id)}/events`;
+    return (await this.get<{ events: Envelope[] }>(path, { limit: String(limit) })).events;
+  }
+
+  status(): Promise<Status> {
+    return this.get<Status>('/v1/status');
+  }
+
+  /** The live stream's address. The token goes in the query because EventSource cannot send headers. */
+  streamUrl(): string {
+    return this.url('/v1/stream', { access_token: this.token() ?? '' });
+  }
+
+  private url(path: string, params: Record<string, string> = {}): string {
+    const query = new URLSearchParams(params).toString();
+    return `${this.base}${path}${query ? `?${query}` : ''}`;
+  }
+
+  private async get<T>(path: string, params?: Record<string, string>): Promise<T> {
+    let response: Response;
+    try {
+      response = await fetch(this.url(path, params), {
+        headers: { Authorization: `Bearer ${this.token() ?? ''}`, Accept: 'application/json' },
+      });
+    } catch {
+      throw new ApiError(0, 'unreachable', `cannot reach the API${this.base ? ` at ${this.base}` : ''}`);
+    }
+    if (response.ok) return (await response.json()) as T;
+    const failure = await errorFrom(response);
+    if (response.status === 401) this.onUnauthorized();
+    throw failure;
+  }
+}
+
+async function errorFrom(response: Response): Promise<ApiError> {
+  try {
+    const body = (await response.json()) as ErrorBody;
+    return new ApiError(response.status, body.error.code, body.error.message);
+  } catch {
+    return new ApiError(response.status, 'http_error', `the API answered ${response.status} ${response.statusText}`);
+  }
+}
+
+/** Whether the API refused the token: the app answers that one by asking for a token, so pages need not show it. */
+export function isUnauthorized(error: unknown): boolean {
+  return error instanceof ApiError && error.status === 401;
+}
+
+/** An error's message for people. */
+export function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

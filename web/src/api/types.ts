@@ -1,0 +1,90 @@
+/** The JSON shapes of Watershed's HTTP API (`/v1`), as the dashboard reads them. Timestamps are RFC 3339 strings in UTC. */
+
+export type DeviceStatus = 'online' | 'silent' | 'decommissioned';
+
+/** A sensor's latest reading; also one reading of a live `readings` event. */
+export interface SensorReading {
+  sensor: string;
+  value: number;
+  /** Absent or null when the device sent no unit. */
+  unit?: string | null;
+  measured_at: string;
+}
+
+export interface Device {
+  device_id: string;
+  name: string | null;
+  kind: string | null;
+  location: string | null;
+  status: DeviceStatus;
+  registered_at: string;
+  last_seen: string | null;
+  /** Optional: a server without alert rules leaves it out. */
+  open_alerts?: number;
+  /** Sorted by sensor name. */
+  sensors: SensorReading[];
+}
+
+export type Resolution = 'raw' | '1m' | '1h';
+
+export interface RawPoint {
+  t: string;
+  value: number;
+}
+
+/** A 1-minute or 1-hour bucket; `t` is the bucket's start. */
+export interface BucketPoint {
+  t: string;
+  count: number;
+  min: number;
+  max: number;
+  avg: number;
+}
+
+interface SeriesCommon {
+  device_id: string;
+  sensor: string;
+  unit: string | null;
+  from: string;
+  to: string;
+  /** The server cut the answer at its point limit. */
+  truncated: boolean;
+}
+
+export type Series =
+  | (SeriesCommon & { resolution: 'raw'; points: RawPoint[] })
+  | (SeriesCommon & { resolution: '1m' | '1h'; points: BucketPoint[] });
+
+export interface Envelope {
+  event_id: string;
+  stream_id: string;
+  stream_seq: number;
+  position: number;
+  event_type: string;
+  schema_version: number;
+  occurred_at: string;
+  recorded_at: string;
+  correlation_id: string | null;
+  causation_id: string | null;
+  payload: unknown;
+}
+
+export interface Status {
+  head_position: number;
+  projected_position: number;
+  lag_events: number;
+  lag_seconds: number;
+  devices: number;
+}
+
+/** Data of the live stream's `readings` event: readings already projected into the read models. */
+export interface LiveReadings {
+  device_id: string;
+  stream_seq: number;
+  readings: SensorReading[];
+}
+
+/** The error body every failing `/v1` call answers with. */
+export interface ErrorBody {
+  error: { code: string; message: string; field?: string };
+}

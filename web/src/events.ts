@@ -1,0 +1,49 @@
+/** One-line summaries of a device's stored events, for the device page's history table. */
+
+import type { Envelope } from './api/types';
+import { formatNumber } from './format';
+
+type Payload = Record<string, unknown>;
+
+const summaries: Record<string, (payload: Payload) => string> = {
+  ReadingsRecorded: (p) => {
+    const count = Array.isArray(p.readings) ? p.readings.length : 0;
+    const readings = `${count} ${count === 1 ? 'reading' : 'readings'}`;
+    return typeof p.batch_id === 'string' ? `${readings}, batch ${p.batch_id}` : readings;
+  },
+  DeviceRegistered: (p) => {
+    const parts = [
+      text(p.name) && `as ${text(p.name)}`,
+      text(p.kind) && `(${text(p.kind)})`,
+      text(p.location) && `at ${text(p.location)}`,
+    ];
+    return ['registered', ...parts].filter(Boolean).join(' ');
+  },
+  DeviceDecommissioned: (p) => (text(p.reason) ? `decommissioned: ${text(p.reason)}` : 'decommissioned'),
+  DeviceKeyRotated: () => 'device key rotated',
+  AlertRaised: (p) => `raised: ${alertText(p)}`,
+  AlertCleared: (p) => `cleared: ${alertText(p)}`,
+};
+
+/** A short summary of an event's payload, e.g. '100 readings, batch b-123'. Unknown types show their payload. */
+export function summarizeEvent(event: Pick<Envelope, 'event_type' | 'payload'>): string {
+  const payload = isObject(event.payload) ? event.payload : {};
+  const summarize = summaries[event.event_type];
+  if (summarize) return summarize(payload);
+  const json = JSON.stringify(event.payload) ?? '';
+  return json.length > 80 ? `${json.slice(0, 79)}…` : json;
+}
+
+function alertText(p: Payload): string {
+  if (text(p.message)) return text(p.message)!;
+  const value = typeof p.value === 'number' ? ` = ${formatNumber(p.value)}` : '';
+  return [text(p.rule), text(p.sensor) && `on ${text(p.sensor)}${value}`].filter(Boolean).join(' ') || 'alert';
+}
+
+function text(value: unknown): string | null {
+  return typeof value === 'string' && value !== '' ? value : null;
+}
+
+function isObject(value: unknown): value is Payload {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

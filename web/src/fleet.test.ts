@@ -1,0 +1,136 @@
+import { describe, expect, it } from 'vitest';
+import type { Device } from './api/types';
+import { filterDevices, mergeDevice, mergeReadings, parseSortKey, sortDevices } from './fleet';
+
+function device(id: string, overrides: Partial<Device> = {}): Device {
+  return {
+    device_id: id,
+    name: null,
+    kind: null,
+    location: null,
+    status: 'online',
+    registered_at: '2026-11-23T09:00:00Z',
+    last_seen: '2026-11-23T09:59:00Z',
+    open_alerts: 0,
+    sensors: [
+      { sensor: 'humidity', value: 40, unit: '%', measured_at: '2026-11-23T09:59:00Z' },
+      { sensor: 'temperature', value: 20, unit: 'C', measured_at: '2026-11-23T09:58:00Z' },
+    ],
+    ...overrides,
+  };
+}
+
+describe('mergeReadings', () => {
+  it('takes a newer reading as the latest value and moves last seen', () => {
+    const merged = mergeReadings(device('a'), [
+      { sensor: 'temperature', value: 21.5, unit: 'C', measured_at: '2026-11-23T10:00:00Z' },
+    ]);
+    expect(merged.sensors.find((s) => s.sensor === 'temperature')).toMatchObject({
+      value: 21.5,
+      measured_at: '2026-11-23T10:00:00Z',
+    });
+    expect(merged.last_seen).toBe('2026-11-23T10:00:00Z');
+  });
+
+  it('never lets a late reading hide a newer one', () => {
+    const held = device('a');
+    const merged = mergeReadings(held, [
+      { sensor: 'humidity', value: 99, unit: '%', measured_at: '2026-11-23T09:00:00Z' },
+    ]);
+    expect(merged.sensors.find((s) => s.sensor === 'humidity')?.value).toBe(40);
+    expect(merged.last_seen).toBe(held.last_seen);
+  });
+
+  it('uses the newest of several readings for one sensor in a batch, whatever their order', () => {
+    const merged = mergeReadings(device('a'), [
+      { sensor: 'temperature', value: 23, measured_at: '2026-11-23T10:00:02Z' },
+      { sensor: 'temperature', value: 22, measured_at: '2026-11-23T10:00:01Z' },
+    ]);
+    expect(merged.sensors.find((s) => s.sensor === 'temperature')).toMatchObject({ value: 23, unit: null });
+  });
+
+  it('adds a new sensor in name order', () => {
+    const merged = mergeReadings(device('a'), [
+      { sensor: 'pressure', value: 1011, unit: 'hPa', measured_at: '2026-11-23T10:00:00Z' },
+    ]);
+    expect(merged.sensors.map((s) => s.sensor)).toEqual(['humidity', 'pressure', 'temperature']);
+  });
+
+  it('does not change the device it was given', () => {
+    const held = device('a');
+    mergeReadings(held, [{ sensor: 'temperature', value: 30, measured_at: '2026-11-23T10:00:00Z' }]);
+    expect(held.sensors[1]?.value).toBe(20);
+  });
+});
+
+describe('mergeDevice', () => {
+  it('takes new details but keeps latest values newer than the incoming view', () => {
+    const held = mergeReadings(device('a'), [
+      { sensor: 'temperature', value: 25, unit: 'C', measured_at: '2026-11-23T10:00:05Z' },
+    ]);
+    const refreshed = device('a', { location: 'Hall B', status: 'decommissioned' });
+    const merged = mergeDevice(held, refreshed);
+    expect(merged).toMatchObject({ location: 'Hall B', status: 'decommissioned', last_seen: '2026-11-23T10:00:05Z' });
+    expect(merged.sensors.find((s) => s.sensor === 'temperature')?.value).toBe(25);
+  });
+
+  it('takes a device it did not hold as it comes', () => {
+    const incoming = device('b');
+    expect(mergeDevice(undefined, incoming)).toBe(incoming);
+  });
+});
+
+describe('filterDevices', () => {
+  const fleet = [
+    device('pump-1', { name: 'Pump One', location: 'Hall A' }),
+    device('fan-2', { kind: 'ventilation', location: null }),
+    device('sim-0003', { location: 'Roof' }),
+  ];
+
+  it('matches id, name, kind and location in any case', () => {
+    expect(filterDevices(fleet, 'PUMP').map((d) => d.device_id)).toEqual(['pump-1']);
+    expect(filterDevices(fleet, 'hall a').map((d) => d.device_id)).toEqual(['pump-1']);
+    expect(filterDevices(fleet, 'vent').map((d) => d.device_id)).toEqual(['fan-2']);
+    expect(filterDevices(fleet, '0003').map((d) => d.device_id)).toEqual(['sim-0003']);
+  });
+
+  it('keeps everything for an empty or blank filter', () => {
+    expect(filterDevices(fleet, '  ')).toHaveLength(3);
+  });
+});
+
+describe('sortDevices', () => {
+  const now = new Date('2026-11-23T10:00:00Z');
+  const fleet = [
+    device('c', { last_seen: '2026-11-23T09:59:59Z' }),
+    device('a', { last_seen: null }),
+    device('d', { status: 'decommissioned', last_seen: '2026-11-23T09:59:58Z' }),
+    device('b', { last_seen: '2026-11-23T09:00:00Z' }),
+  ];
+  const ids = (devices: Device[]) => devices.map((d) => d.device_id);
+
+  it('sorts by id', () => {
+    expect(ids(sortDevices(fleet, 'id', now))).toEqual(['a', 'b', 'c', 'd']);
+  });
+
+  it('sorts by last seen, newest first and never-seen last', () => {
+    expect(ids(sortDevices(fleet, 'last_seen', now))).toEqual(['c', 'd', 'b', 'a']);
+  });
+
+  it('sorts by status as of now: silent first, then online, then decommissioned; ties by id', () => {
+    expect(ids(sortDevices(fleet, 'status', now))).toEqual(['a', 'b', 'c', 'd']);
+    const pair = [
+      device('x', { last_seen: '2026-11-23T09:59:59Z' }),
+      device('y', { last_seen: '2026-11-23T09:00:00Z' }),
+    ];
+    expect(ids(sortDevices(pair, 'status', now))).toEqual(['y', 'x']);
+    // Ten minutes later x has gone silent too, so the tie is broken by id.
+    expect(ids(sortDevices(pair, 'status', new Date('2026-11-23T10:10:00Z')))).toEqual(['x', 'y']);
+  });
+
+  it('reads unknown sort keys as id', () => {
+    expect(parseSortKey('status')).toBe('status');
+    expect(parseSortKey('__proto__')).toBe('id');
+    expect(parseSortKey(null)).toBe('id');
+  });
+});

@@ -1,0 +1,82 @@
+/**
+ * The fleet as the page holds it: devices from `GET /v1/devices`, kept current by live events.
+ * Pure functions; the views own the state and redraw from what these return.
+ */
+
+import type { Device, DeviceStatus, SensorReading } from './api/types';
+import { statusAt } from './status';
+
+/**
+ * Folds readings into a device's latest values: per sensor the newest `measured_at` wins, so a late or
+ * replayed reading never hides a newer one. New sensors are added in name order, as the API sorts them.
+ */
+export function mergeReadings(device: Device, readings: readonly SensorReading[]): Device {
+  const latest = new Map(device.sensors.map((s) => [s.sensor, s]));
+  for (const reading of readings) {
+    const known = latest.get(reading.sensor);
+    if (!known || Date.parse(reading.measured_at) >= Date.parse(known.measured_at)) {
+      latest.set(reading.sensor, { ...reading, unit: reading.unit ?? null });
+    }
+  }
+  const sensors = [...latest.values()].sort((a, b) => compareText(a.sensor, b.sensor));
+  return { ...device, sensors, last_seen: newest(device.last_seen, ...readings.map((r) => r.measured_at)) };
+}
+
+/**
+ * Takes a newer view of a device (a live `device` event or a refresh) over the one held. Its details win,
+ * but latest values are merged reading by reading: a refresh answered a moment before a live reading
+ * arrived must not roll that reading back.
+ */
+export function mergeDevice(held: Device | undefined, incoming: Device): Device {
+  if (!held) return incoming;
+  return mergeReadings(incoming, held.sensors);
+}
+
+/** The devices whose id, name, kind or location contain `query` (any case). */
+export function filterDevices(devices: readonly Device[], query: string): Device[] {
+  const needle = query.trim().toLowerCase();
+  if (!needle) return [...devices];
+  return devices.filter((d) =>
+    [d.device_id, d.name, d.kind, d.location].some((field) => field?.toLowerCase().includes(needle)),
+  );
+}
+
+export type SortKey = 'id' | 'last_seen' | 'status';
+
+const SORT_KEYS: readonly SortKey[] = ['id', 'last_seen', 'status'];
+
+/** Silent devices first: on a wall screen the ones needing attention lead. */
+const STATUS_ORDER: Record<DeviceStatus, number> = { silent: 0, online: 1, decommissioned: 2 };
+
+/** Sorts by id (A→Z), last seen (newest first, never-seen last) or status (silent, online, decommissioned); ties by id. */
+export function sortDevices(devices: readonly Device[], key: SortKey, now: Date): Device[] {
+  const byId = (a: Device, b: Device) => compareText(a.device_id, b.device_id);
+  const order: Record<SortKey, (a: Device, b: Device) => number> = {
+    id: byId,
+    last_seen: (a, b) => seenAt(b) - seenAt(a) || byId(a, b),
+    status: (a, b) => STATUS_ORDER[statusAt(a, now)] - STATUS_ORDER[statusAt(b, now)] || byId(a, b),
+  };
+  return [...devices].sort(order[key]);
+}
+
+export function parseSortKey(raw: string | null): SortKey {
+  return SORT_KEYS.find((key) => key === raw) ?? 'id';
+}
+
+function seenAt(device: Device): number {
+  return device.last_seen ? Date.parse(device.last_seen) : Number.NEGATIVE_INFINITY;
+}
+
+/** The latest of some RFC 3339 timestamps, as given (null when none). */
+function newest(...times: (string | null)[]): string | null {
+  let best: string | null = null;
+  for (const time of times) {
+    if (time && (best === null || Date.parse(time) > Date.parse(best))) best = time;
+  }
+  return best;
+}
+
+/** Code-point order, as the API sorts ids and sensor names (not locale order). */
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { badgeFor, statusAt } from './status';
+
+const now = new Date('2026-11-23T10:00:00Z');
+const seen = (secondsAgo: number) => new Date(now.getTime() - secondsAgo * 1000).toISOString();
+
+describe('statusAt', () => {
+  it('is online while the newest reading is at most 5 minutes old', () => {
+    expect(statusAt({ status: 'silent', last_seen: seen(10) }, now)).toBe('online');
+    expect(statusAt({ status: 'online', last_seen: seen(300) }, now)).toBe('online');
+  });
+
+  it('goes silent past 5 minutes, even if the server said online when it was fetched', () => {
+    expect(statusAt({ status: 'online', last_seen: seen(301) }, now)).toBe('silent');
+  });
+
+  it('is silent for a device that never sent a reading', () => {
+    expect(statusAt({ status: 'online', last_seen: null }, now)).toBe('silent');
+  });
+
+  it('keeps decommissioned devices decommissioned, whatever they sent last', () => {
+    expect(statusAt({ status: 'decommissioned', last_seen: seen(1) }, now)).toBe('decommissioned');
+  });
+});
+
+describe('badgeFor', () => {
+  it('gives each status its own tone', () => {
+    expect(badgeFor('online')).toMatchObject({ label: 'online', tone: 'ok' });
+    expect(badgeFor('silent')).toMatchObject({ label: 'silent', tone: 'warn' });
+    expect(badgeFor('decommissioned')).toMatchObject({ label: 'decommissioned', tone: 'off' });
+  });
+});

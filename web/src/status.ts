@@ -1,0 +1,36 @@
+/**
+ * A device's status badge. The server says online while the newest reading is at most 5 minutes old;
+ * the page applies the same rule as time passes, so a wall screen shows a device going silent without
+ * waiting for the next refresh. It assumes the browser's clock is roughly right (NTP), as the server does of devices'.
+ */
+
+import type { Device, DeviceStatus } from './api/types';
+
+/** The server's rule: online while the newest reading is at most this old. */
+const ONLINE_WINDOW_MS = 5 * 60 * 1000;
+
+export function statusAt(device: Pick<Device, 'status' | 'last_seen'>, now: Date): DeviceStatus {
+  if (device.status === 'decommissioned') return 'decommissioned';
+  if (!device.last_seen) return 'silent';
+  const age = now.getTime() - Date.parse(device.last_seen);
+  return age <= ONLINE_WINDOW_MS ? 'online' : 'silent';
+}
+
+export interface Badge {
+  label: string;
+  /** CSS modifier: badge--ok, badge--warn, badge--off. */
+  tone: 'ok' | 'warn' | 'off';
+  /** What the badge means, for its tooltip. */
+  hint: string;
+}
+
+export function badgeFor(status: DeviceStatus): Badge {
+  switch (status) {
+    case 'online':
+      return { label: 'online', tone: 'ok', hint: 'a reading in the last 5 minutes' };
+    case 'silent':
+      return { label: 'silent', tone: 'warn', hint: 'no reading for more than 5 minutes' };
+    case 'decommissioned':
+      return { label: 'decommissioned', tone: 'off', hint: 'takes no more readings; history kept' };
+  }
+}

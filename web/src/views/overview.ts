@@ -1,0 +1,238 @@
+/**
+ * The fleet overview: every device with status, location, last seen, latest values with last-hour
+ * sparklines and open alerts; filter and sort, kept in the address so a wall screen reopens as it was.
+ */
+
+import { describeError, isUnauthorized, type ApiClient } from '../api/client';
+import type { Device } from '../api/types';
+import { limitConcurrency } from '../concurrency';
+import { el, setText } from '../dom';
+import { filterDevices, mergeDevice, mergeReadings, parseSortKey, sortDevices, type SortKey } from '../fleet';
+import type { LiveUpdate } from '../live/stream';
+import { overviewHref } from '../routes';
+import { columnsFrom } from '../series';
+import { DeviceRow, SPARK_WINDOW_MS } from './deviceRow';
+import type { View } from './view';
+
+/** A full refresh now and then, a safety net for anything the live stream did not carry. */
+const REFRESH_MS = 60_000;
+/** Sparkline requests in flight at once; the browser allows only a few connections per host and the stream holds one. */
+const SPARK_REQUESTS = 4;
+
+const SORT_LABELS: Record<SortKey, string> = { id: 'id', last_seen: 'last seen', status: 'status (silent first)' };
+
+export class OverviewView implements View {
+  readonly element: HTMLElement;
+  readonly ready: Promise<void>;
+  private readonly devices = new Map<string, Device>();
+  private readonly rows = new Map<string, DeviceRow>();
+  private readonly body = el('tbody');
+  private readonly summary = el('p', { class: 'summary muted', 'data-testid': 'summary' });
+  private readonly message = el('p', { class: 'message', 'data-testid': 'message' }, 'Loading devices…');
+  private readonly lookups = new Set<string>();
+  private readonly limited = limitConcurrency(SPARK_REQUESTS);
+  private readonly onScreen: IntersectionObserver;
+  private readonly timers: number[];
+  private query: string;
+  private sort: SortKey;
+  private loaded = false;
+  private loadError: string | null = null;
+
+  constructor(
+    private readonly api: ApiClient,
+    params: URLSearchParams,
+  ) {
+    this.query = params.get('q') ?? '';
+    this.sort = parseSortKey(params.get('sort'));
+    this.onScreen = new IntersectionObserver((entries) => {
+      for (const entry of entries) {
+        const row = entry.isIntersecting && this.rows.get((entry.target as HTMLElement).dataset.deviceId ?? '');
+        if (row) this.loadHistory(row);
+      }
+    });
+    this.element = el(
+      'section',
+      { class: 'overview' },
+      this.controls(),
+      this.summary,
+      this.message,
+      el(
+        'table',
+        { class: 'fleet' },
+        el(
+          'thead',
+          {},
+          el(
+            'tr',
+            {},
+            ...['Device', 'Status', 'Location', 'Last seen', 'Latest · last hour', 'Alerts'].map((h) =>
+              el('th', { scope: 'col' }, h),
+            ),
+          ),
+        ),
+        this.body,
+      ),
+    );
+    this.ready = this.load();
+    this.timers = [
+      window.setInterval(() => this.render(), 1000),
+      window.setInterval(() => void this.load(), REFRESH_MS),
+    ];
+  }
+
+  live(update: LiveUpdate): void {
+    if (update.type === 'device') {
+      this.put(update.data);
+      this.render();
+      return;
+    }
+    const { device_id: id, readings } = update.data;
+    const held = this.devices.get(id);
+    if (!held) {
+      // Readings of a device this page has not seen (registered while disconnected): fetch it once.
+      void this.lookup(id);
+      return;
+    }
+    const device = mergeReadings(held, readings);
+    this.devices.set(id, device);
+    const row = this.rows.get(id)!;
+    row.update(device, new Date());
+    row.addReadings(readings);
+    // Re-sorting waits for the next second's render, so a busy fleet does not reshuffle rows per reading.
+  }
+
+  resync(): void {
+    for (const row of this.rows.values()) {
+      row.historyRequested = false;
+      // Observing again reports whether the row is on screen, which reloads its sparklines if so.
+      this.onScreen.unobserve(row.element);
+      this.onScreen.observe(row.element);
+    }
+    void this.load();
+  }
+
+  destroy(): void {
+    this.timers.forEach((timer) => window.clearInterval(timer));
+    this.onScreen.disconnect();
+  }
+
+  private controls(): HTMLElement {
+    const filter = el('input', {
+      type: 'search',
+      class: 'filter',
+      placeholder: 'Filter by id, name, kind, location',
+      'aria-label': 'Filter devices',
+      value: this.query,
+    });
+    filter.addEventListener('input', () => {
+      this.query = filter.value;
+      this.saveView();
+      this.render();
+    });
+    const sort = el(
+      'select',
+      { 'aria-label': 'Sort devices' },
+      ...Object.entries(SORT_LABELS).map(([key, label]) =>
+        el('option', { value: key, selected: key === this.sort }, `sort by ${label}`),
+      ),
+    );
+    sort.addEventListener('change', () => {
+      this.sort = parseSortKey(sort.value);
+      this.saveView();
+      this.render();
+    });
+    return el('div', { class: 'controls' }, el('h1', {}, 'Fleet'), filter, sort);
+  }
+
+  /** Puts filter and sort in the address without a new history entry (and without a hashchange). */
+  private saveView(): void {
+    const params = new URLSearchParams();
+    if (this.query) params.set('q', this.query);
+    if (this.sort !== 'id') params.set('sort', this.sort);
+    history.replaceState(history.state, '', overviewHref(params));
+  }
+
+  private async load(): Promise<void> {
+    try {
+      for (const device of await this.api.devices()) this.put(device);
+      this.loaded = true;
+      this.loadError = null;
+    } catch (error) {
+      // Shown until a later refresh works.
+      if (isUnauthorized(error)) return;
+      this.loadError = describeError(error);
+    }
+    this.render();
+  }
+
+  private async lookup(id: string): Promise<void> {
+    if (this.lookups.has(id)) return;
+    this.lookups.add(id);
+    try {
+      this.put(await this.api.device(id));
+      this.render();
+    } catch {
+      // It will come with the next refresh.
+    } finally {
+      this.lookups.delete(id);
+    }
+  }
+
+  private put(incoming: Device): void {
+    const device = mergeDevice(this.devices.get(incoming.device_id), incoming);
+    this.devices.set(device.device_id, device);
+    const row = this.rows.get(device.device_id);
+    if (row) {
+      row.update(device, new Date());
+      return;
+    }
+    const created = new DeviceRow(device, new Date());
+    this.rows.set(device.device_id, created);
+    this.onScreen.observe(created.element);
+  }
+
+  /** Fetches the last hour in 1-minute buckets for each of the row's sensors; afterwards live readings keep it current. */
+  private loadHistory(row: DeviceRow): void {
+    if (row.historyRequested) return;
+    row.historyRequested = true;
+    const to = new Date();
+    const from = new Date(to.getTime() - SPARK_WINDOW_MS);
+    for (const sensor of row.sensorNames) {
+      this.limited(() => this.api.readings(row.id, { sensor, from, to, resolution: '1m' }))
+        .then((series) => {
+          row.setHistory(sensor, columnsFrom(series));
+          row.tick(new Date());
+        })
+        // A sparkline without history still fills from live readings; the values beside it are unaffected.
+        .catch(() => undefined);
+    }
+  }
+
+  /** Puts the rows that pass the filter in the chosen order, touching the table only when that changed. */
+  private render(): void {
+    const now = new Date();
+    const shown = sortDevices(filterDevices([...this.devices.values()], this.query), this.sort, now);
+    const wanted = shown.map((d) => this.rows.get(d.device_id)!.element);
+    const current = [...this.body.children];
+    if (wanted.length !== current.length || wanted.some((row, i) => row !== current[i])) {
+      this.body.replaceChildren(...wanted);
+    }
+    for (const device of shown) this.rows.get(device.device_id)!.tick(now);
+    const total = this.devices.size;
+    setText(
+      this.summary,
+      shown.length === total ? `${total} ${total === 1 ? 'device' : 'devices'}` : `${shown.length} of ${total} devices`,
+    );
+    const notice = this.loadError
+      ? `Could not load devices: ${this.loadError}`
+      : !this.loaded
+        ? 'Loading devices…'
+        : total === 0
+          ? 'No devices yet. They appear here as soon as they are registered.'
+          : shown.length === 0
+            ? `No device matches “${this.query.trim()}”.`
+            : '';
+    this.message.hidden = !notice;
+    setText(this.message, notice);
+  }
+}

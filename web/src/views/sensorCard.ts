@@ -1,0 +1,36 @@
+/** One sensor on the device page: its name, latest value, a note when the data is partial, and its chart. */
+
+import type { SensorReading } from '../api/types';
+import { SensorChart } from '../charts/sensorChart';
+import { el, setText } from '../dom';
+import type { TimeWindow } from '../range';
+import type { Columns } from '../series';
+import { showLatestValue } from './labels';
+
+export class SensorCard {
+  readonly element: HTMLElement;
+  readonly chart: SensorChart;
+  private readonly value = el('span', { class: 'value' });
+  private readonly note = el('p', { class: 'note muted', hidden: true });
+
+  constructor(sensor: string, unit: string | null, columns: Columns, timeWindow: () => TimeWindow) {
+    this.chart = new SensorChart(sensor, unit, columns, timeWindow);
+    this.element = el(
+      'article',
+      { class: 'card sensor-card', 'data-sensor': sensor },
+      el('header', {}, el('h2', {}, sensor), this.value),
+      this.note,
+      this.chart.element,
+    );
+  }
+
+  showLatest(reading: SensorReading): void {
+    showLatestValue(this.value, this.element, reading);
+  }
+
+  /** Says what the chart does not show; null hides the note. */
+  setNote(text: string | null): void {
+    this.note.hidden = text === null;
+    setText(this.note, text ?? '');
+  }
+}
