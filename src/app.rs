@@ -49,6 +49,22 @@ pub struct UpConfig {
     pub cors_origins: Vec<String>,
 }
 
+impl UpConfig {
+    /// A throwaway instance: a free loopback port, no dashboard, the given tokens. For tests and
+    /// benchmarks that start their own Watershed.
+    pub fn ephemeral(dir: &std::path::Path, admin_token: &str, read_token: &str) -> Self {
+        Self {
+            data_dir: dir.join("data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            web_dir: dir.join("no-dashboard"),
+            admin_token: admin_token.to_owned(),
+            read_token: read_token.to_owned(),
+            raw_retention: chrono::Duration::hours(48),
+            cors_origins: Vec::new(),
+        }
+    }
+}
+
 /// The embedded stores, opened. Also used by `migrate` and the benchmarks.
 pub struct EmbeddedStores {
     pub events: Arc<SqliteEventStore>,

@@ -47,15 +47,11 @@ pub async fn ingest(args: BenchIngestArgs) -> anyhow::Result<()> {
 
     let admin_token = tokens::generate();
     let read_token = tokens::generate();
-    let app = App::build(UpConfig {
-        data_dir: dir.path().join("watershed"),
-        listen: "127.0.0.1:0".parse().expect("a literal socket address"),
-        web_dir: dir.path().join("no-dashboard"),
-        admin_token: admin_token.clone(),
-        read_token: read_token.clone(),
-        raw_retention: chrono::Duration::hours(48),
-        cors_origins: Vec::new(),
-    })
+    let app = App::build(UpConfig::ephemeral(
+        &dir.path().join("watershed"),
+        &admin_token,
+        &read_token,
+    ))
     .await?;
     let base = format!("http://{}", app.address());
     let stop = CancellationToken::new();

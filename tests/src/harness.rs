@@ -30,17 +30,9 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the application on `data` (a directory a stopped app left behind).
 pub async fn spawn_app_on(data: TempDir) -> TestApp {
-    let app = App::build(UpConfig {
-        data_dir: data.path().join("data"),
-        listen: "127.0.0.1:0".parse().expect("a literal address"),
-        web_dir: data.path().join("no-dashboard"),
-        admin_token: ADMIN_TOKEN.to_owned(),
-        read_token: READ_TOKEN.to_owned(),
-        raw_retention: chrono::Duration::hours(48),
-        cors_origins: Vec::new(),
-    })
-    .await
-    .expect("the application starts");
+    let app = App::build(UpConfig::ephemeral(data.path(), ADMIN_TOKEN, READ_TOKEN))
+        .await
+        .expect("the application starts");
     let base = format!("http://{}", app.address());
     let stop = CancellationToken::new();
     let server = tokio::spawn(app.run_until_stopped({

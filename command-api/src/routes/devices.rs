@@ -10,7 +10,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
-use watershed_domain::{Command, KeyHash, Label};
+use watershed_domain::{Command, DeviceId, KeyHash, Label};
 use watershed_http_edge::{AdminAccess, ApiError, ApiJson, ErrorBody};
 
 use super::{api_error, correlation_id, device_id};
@@ -64,6 +64,27 @@ fn new_key() -> String {
     )
 }
 
+/// Runs a command that gives the device a fresh key, and answers with the key (shown only now).
+async fn issue_key(
+    state: &CommandState,
+    id: &DeviceId,
+    headers: &HeaderMap,
+    command: impl FnOnce(KeyHash) -> Command,
+) -> Result<DeviceKeyIssued, ApiError> {
+    let key = new_key();
+    let outcome = state
+        .handler
+        .execute(id, command(KeyHash::of(&key)), context(headers))
+        .await
+        .map_err(|e| api_error(id, e))?;
+    Ok(DeviceKeyIssued {
+        device_id: id.to_string(),
+        device_key: key,
+        event_id: outcome.committed.event_id,
+        stream_seq: outcome.committed.stream_seq,
+    })
+}
+
 fn context(headers: &HeaderMap) -> CommandContext {
     CommandContext {
         now: Utc::now(),
@@ -89,28 +110,15 @@ pub async fn register(
     ApiJson(body): ApiJson<RegisterDevice>,
 ) -> Result<(StatusCode, Json<DeviceKeyIssued>), ApiError> {
     let id = device_id(body.device_id)?;
-    let key = new_key();
-    let command = Command::Register {
+    let issued = issue_key(&state, &id, &headers, |key_hash| Command::Register {
         name: body.name,
         kind: body.kind,
         location: body.location,
-        key_hash: KeyHash::of(&key),
-    };
-    let outcome = state
-        .handler
-        .execute(&id, command, context(&headers))
-        .await
-        .map_err(|e| api_error(&id, e))?;
+        key_hash,
+    })
+    .await?;
     tracing::info!(device_id = %id, "device registered");
-    Ok((
-        StatusCode::CREATED,
-        Json(DeviceKeyIssued {
-            device_id: id.to_string(),
-            device_key: key,
-            event_id: outcome.committed.event_id,
-            stream_seq: outcome.committed.stream_seq,
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(issued)))
 }
 
 /// Issue a new key for a device; the old key stops working at once.
@@ -129,22 +137,12 @@ pub async fn rotate_key(
     Path(raw_id): Path<String>,
 ) -> Result<Json<DeviceKeyIssued>, ApiError> {
     let id = device_id(raw_id)?;
-    let key = new_key();
-    let command = Command::RotateKey {
-        key_hash: KeyHash::of(&key),
-    };
-    let outcome = state
-        .handler
-        .execute(&id, command, context(&headers))
-        .await
-        .map_err(|e| api_error(&id, e))?;
+    let issued = issue_key(&state, &id, &headers, |key_hash| Command::RotateKey {
+        key_hash,
+    })
+    .await?;
     tracing::info!(device_id = %id, "device key rotated");
-    Ok(Json(DeviceKeyIssued {
-        device_id: id.to_string(),
-        device_key: key,
-        event_id: outcome.committed.event_id,
-        stream_seq: outcome.committed.stream_seq,
-    }))
+    Ok(Json(issued))
 }
 
 /// Decommission a device: it accepts no more readings; its history stays.
