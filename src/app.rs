@@ -22,13 +22,13 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use watershed_command_api::CommandState;
-use watershed_domain::ports::{DeviceCache, EventBus, EventStore, LiveFeed, ReadModel};
+use watershed_domain::ports::{ChangeFeed, DeviceCache, EventBus, EventStore, LiveFeed, ReadModel};
 use watershed_http_edge::{json::BODY_LIMIT, ApiTokens};
 use watershed_infra::{
     BroadcastLiveFeed, MemoryDeviceCache, SqliteEventStore, SqliteReadModel, StoreTailBus,
 };
 use watershed_projectors::{Projector, ProjectorConfig, RawRetention};
-use watershed_query_api::QueryState;
+use watershed_query_api::{LagSources, QueryState};
 
 use crate::health;
 use crate::web;
@@ -123,23 +123,30 @@ impl utoipa::Modify for SecuritySchemes {
 impl App {
     pub async fn build(config: UpConfig) -> anyhow::Result<Self> {
         let stores = EmbeddedStores::open(&config.data_dir).await?;
+        let feed: Arc<dyn ChangeFeed> = stores.events.clone();
         let store: Arc<dyn EventStore> = stores.events;
         let read_model: Arc<dyn ReadModel> = stores.read_model;
         let cache: Arc<dyn DeviceCache> = Arc::new(MemoryDeviceCache::default());
         let live: Arc<dyn LiveFeed> = Arc::new(BroadcastLiveFeed::default());
-        let bus: Arc<dyn EventBus> = Arc::new(StoreTailBus::new(Arc::clone(&store)));
+        let bus: Arc<dyn EventBus> = Arc::new(StoreTailBus::new(feed));
         let tokens = ApiTokens::new(config.admin_token.clone(), config.read_token.clone());
 
         let shutdown = CancellationToken::new();
+        let projector_config = ProjectorConfig {
+            raw_retention: config.raw_retention,
+            ..ProjectorConfig::default()
+        };
+        let lag = LagSources {
+            relay: None,
+            bus: Arc::clone(&bus),
+            group: projector_config.group.clone(),
+        };
         let projector = Projector {
             bus,
             read_model: Arc::clone(&read_model),
             cache: Arc::clone(&cache),
             live: Arc::clone(&live),
-            config: ProjectorConfig {
-                raw_retention: config.raw_retention,
-                ..ProjectorConfig::default()
-            },
+            config: projector_config,
         };
         let retention = RawRetention {
             read_model: Arc::clone(&read_model),
@@ -168,6 +175,7 @@ impl App {
                 read_model: Arc::clone(&read_model),
                 cache,
                 live,
+                lag,
                 tokens,
                 shutdown: shutdown.clone(),
             }))
@@ -199,7 +207,7 @@ impl App {
     }
 
     /// Serves until `signal` resolves, then stops accepting, lets requests in flight finish, and
-    /// stops the projector (whose checkpoint is already committed with its last batch).
+    /// stops the projector (a batch it had not committed is delivered again on the next start).
     pub async fn run_until_stopped(
         self,
         signal: impl Future<Output = ()> + Send + 'static,

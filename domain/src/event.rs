@@ -151,7 +151,8 @@ impl NewEvent {
 /// A stored event with its full envelope.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecordedEvent {
-    /// The store's global commit order, 1, 2, 3 … (where the store has one).
+    /// The store's global commit order, 1, 2, 3 … where the store has one (SQLite); 0 where it has
+    /// none (Cosmos DB orders events per stream only).
     pub position: u64,
     pub stream_id: DeviceId,
     /// 1, 2, 3 … gap-free within the stream.

@@ -73,17 +73,66 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// The stream's last sequence, 0 when it does not exist.
     async fn stream_version(&self, stream: &DeviceId) -> Result<u64, StoreError>;
+}
 
-    /// Events of all streams with `position > after`, in commit order, at most `limit`. A reader
-    /// never sees a later position before an earlier one becomes visible.
-    async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
+/// Where a change-feed reader stands. Opaque: only the store that issued it can read it (a position
+/// for SQLite, a continuation token for Cosmos DB). The empty cursor is the beginning of history.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct FeedCursor(pub String);
 
-    /// The highest committed position (0 when empty).
-    async fn head_position(&self) -> Result<u64, StoreError>;
+impl FeedCursor {
+    pub fn beginning() -> Self {
+        Self::default()
+    }
+}
 
-    /// Returns once an event with `position > after` may be visible. It may return early; callers
-    /// read again and decide, so a missed wake-up can only delay, never lose, an event.
-    async fn wait_for_new(&self, after: u64);
+/// One read of the change feed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedPage {
+    /// Every event of a stream after the previous page's, in stream order. Streams interleave.
+    pub events: Vec<RecordedEvent>,
+    /// Where the next read starts; equal to the old cursor when nothing was new.
+    pub next: FeedCursor,
+}
+
+/// What a change-feed reader has not read yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Backlog {
+    /// Events waiting, counted up to the cap the caller gave.
+    pub events: u64,
+    /// More than `events` may be waiting.
+    pub capped: bool,
+    /// When the oldest waiting event was recorded.
+    pub oldest_recorded_at: Option<DateTime<Utc>>,
+}
+
+/// The event store's change feed: every committed event, at least once, in per-stream order, with
+/// named cursors kept in the store so that a reader resumes where it last confirmed.
+#[async_trait]
+pub trait ChangeFeed: Send + Sync + 'static {
+    /// Events committed after `from`, about `max` of them (an append is never split, so a page may
+    /// run over), and the cursor after them.
+    async fn read_changes(&self, from: &FeedCursor, max: usize) -> Result<FeedPage, StoreError>;
+
+    /// Returns once events after `from` may be readable, or after a short while. Callers read again
+    /// and decide, so a missed wake-up only delays.
+    async fn wait_for_changes(&self, from: &FeedCursor);
+
+    /// The cursor `reader` saved last, or the beginning.
+    async fn load_cursor(&self, reader: &str) -> Result<FeedCursor, StoreError>;
+
+    /// Saves where `reader` stands. Save only what is safely handled downstream.
+    async fn save_cursor(&self, reader: &str, cursor: &FeedCursor) -> Result<(), StoreError>;
+
+    /// What a reader at `from` has not read, counting at most `cap` events.
+    async fn backlog(&self, from: &FeedCursor, cap: usize) -> Result<Backlog, StoreError> {
+        let page = self.read_changes(from, cap).await?;
+        Ok(Backlog {
+            events: page.events.len().min(cap) as u64,
+            capped: page.events.len() >= cap,
+            oldest_recorded_at: page.events.iter().map(|e| e.meta.recorded_at).min(),
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -108,13 +157,12 @@ pub trait EventSubscription: Send {
 /// Where events are published for the projectors.
 #[async_trait]
 pub trait EventBus: Send + Sync + 'static {
-    /// A subscription for consumer group `group`, resuming after store position `after` where the
-    /// bus has positions (the embedded bus), or at the group's committed offsets (Kafka).
-    async fn subscribe(
-        &self,
-        group: &str,
-        after: u64,
-    ) -> Result<Box<dyn EventSubscription>, BusError>;
+    /// A subscription for consumer group `group`, resuming after what the group last committed.
+    async fn subscribe(&self, group: &str) -> Result<Box<dyn EventSubscription>, BusError>;
+
+    /// Events published but not yet committed by `group` (counted up to `cap`). Counts what the
+    /// bus itself holds; a relay in front of it reports its own backlog.
+    async fn backlog(&self, group: &str, cap: usize) -> Result<Backlog, BusError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -135,11 +183,11 @@ pub trait ReadModel: Send + Sync + 'static {
         streams: &[DeviceId],
     ) -> Result<HashMap<DeviceId, u64>, ReadModelError>;
 
-    /// Applies the delta and its stream positions and checkpoint in one transaction, or nothing.
+    /// Applies the delta and its stream positions in one transaction, or nothing.
     async fn commit(&self, delta: &ReadModelDelta) -> Result<(), ReadModelError>;
 
-    /// The highest store position applied (0 when none or when the source has no global order).
-    async fn checkpoint(&self) -> Result<u64, ReadModelError>;
+    /// A cheap round trip, for readiness checks.
+    async fn ping(&self) -> Result<(), ReadModelError>;
 
     /// All devices, sorted by id.
     async fn devices(&self) -> Result<Vec<DeviceView>, ReadModelError>;

@@ -252,13 +252,11 @@ pub struct ReadModelDelta {
     pub buckets: HashMap<(SeriesIdx, Resolution, i64), BucketStats>,
     pub raw: Vec<RawRow>,
     pub streams: HashMap<DeviceId, StreamAdvance>,
-    /// The highest store position this delta covers (0 when the source has no global order).
-    pub checkpoint: u64,
 }
 
 impl ReadModelDelta {
     pub fn is_empty(&self) -> bool {
-        self.streams.is_empty() && self.checkpoint == 0
+        self.streams.is_empty()
     }
 
     /// The index of a series, adding it on first use.

@@ -1,25 +1,27 @@
-//! The embedded bus: subscribers tail the event store itself, in commit order. There is no broker
-//! to lose or reorder anything, and the resume position lives in the consumer's own checkpoint.
+//! The embedded bus: consumers read the event store's change feed directly. There is no broker to
+//! lose or reorder anything; each consumer group's cursor is kept in the store and saved on commit.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use watershed_domain::event::RecordedEvent;
-use watershed_domain::ports::{BusError, EventBus, EventStore, EventSubscription, StoreError};
+use watershed_domain::ports::{
+    Backlog, BusError, ChangeFeed, EventBus, EventSubscription, FeedCursor, StoreError,
+};
 
 pub struct StoreTailBus {
-    store: Arc<dyn EventStore>,
+    feed: Arc<dyn ChangeFeed>,
 }
 
 impl StoreTailBus {
-    pub fn new(store: Arc<dyn EventStore>) -> Self {
-        Self { store }
+    pub fn new(feed: Arc<dyn ChangeFeed>) -> Self {
+        Self { feed }
     }
 }
 
-struct StoreTail {
-    store: Arc<dyn EventStore>,
-    after: u64,
+/// The cursor name of a consumer group, apart from the relay's own.
+fn reader_name(group: &str) -> String {
+    format!("bus:{group}")
 }
 
 fn bus_error(e: StoreError) -> BusError {
@@ -31,37 +33,61 @@ fn bus_error(e: StoreError) -> BusError {
 
 #[async_trait]
 impl EventBus for StoreTailBus {
-    async fn subscribe(
-        &self,
-        _group: &str,
-        after: u64,
-    ) -> Result<Box<dyn EventSubscription>, BusError> {
+    async fn subscribe(&self, group: &str) -> Result<Box<dyn EventSubscription>, BusError> {
+        let reader = reader_name(group);
+        let committed = self.feed.load_cursor(&reader).await.map_err(bus_error)?;
         Ok(Box::new(StoreTail {
-            store: Arc::clone(&self.store),
-            after,
+            feed: Arc::clone(&self.feed),
+            reader,
+            read: committed.clone(),
+            committed,
         }))
     }
+
+    async fn backlog(&self, group: &str, cap: usize) -> Result<Backlog, BusError> {
+        let committed = self
+            .feed
+            .load_cursor(&reader_name(group))
+            .await
+            .map_err(bus_error)?;
+        self.feed.backlog(&committed, cap).await.map_err(bus_error)
+    }
+}
+
+struct StoreTail {
+    feed: Arc<dyn ChangeFeed>,
+    reader: String,
+    /// Where the next read starts.
+    read: FeedCursor,
+    /// What was saved last, so an idle commit writes nothing.
+    committed: FeedCursor,
 }
 
 #[async_trait]
 impl EventSubscription for StoreTail {
     async fn next_batch(&mut self, max: usize) -> Result<Vec<RecordedEvent>, BusError> {
         loop {
-            let events = self
-                .store
-                .read_all(self.after, max)
+            let page = self
+                .feed
+                .read_changes(&self.read, max)
                 .await
                 .map_err(bus_error)?;
-            if let Some(last) = events.last() {
-                self.after = last.position;
-                return Ok(events);
+            self.read = page.next;
+            if !page.events.is_empty() {
+                return Ok(page.events);
             }
-            self.store.wait_for_new(self.after).await;
+            self.feed.wait_for_changes(&self.read).await;
         }
     }
 
-    /// Nothing to do: the consumer resumes from the checkpoint it stores with its own writes.
     async fn commit(&mut self) -> Result<(), BusError> {
+        if self.read != self.committed {
+            self.feed
+                .save_cursor(&self.reader, &self.read)
+                .await
+                .map_err(bus_error)?;
+            self.committed = self.read.clone();
+        }
         Ok(())
     }
 }

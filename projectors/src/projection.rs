@@ -20,10 +20,10 @@ pub enum ProjectionError {
         expected: u64,
         got: u64,
     },
-    #[error("event {position} of {stream}: {source}")]
+    #[error("event {stream_seq} of {stream}: {source}")]
     Undecodable {
         stream: DeviceId,
-        position: u64,
+        stream_seq: u64,
         source: DecodeError,
     },
 }
@@ -50,7 +50,6 @@ pub fn project(
 ) -> Result<Projected, ProjectionError> {
     let mut out = Projected::default();
     for event in events {
-        out.delta.checkpoint = out.delta.checkpoint.max(event.position);
         let stream = &event.stream_id;
         let before = applied.get(stream).copied().unwrap_or(0);
         let current = out.delta.streams.get(stream).map_or(before, |a| a.to);
@@ -68,7 +67,7 @@ pub fn project(
             .decode()
             .map_err(|source| ProjectionError::Undecodable {
                 stream: stream.clone(),
-                position: event.position,
+                stream_seq: event.stream_seq,
                 source,
             })?;
         apply(&mut out, event, decoded, raw_since);
@@ -256,7 +255,6 @@ mod tests {
         assert_eq!(delta.buckets[&hour].count, 3);
         assert_eq!(delta.latest[&series].value, 20.0);
         assert_eq!(delta.raw.len(), 3);
-        assert_eq!(delta.checkpoint, 2);
         assert_eq!(
             delta.streams[&DeviceId::parse("d").unwrap()],
             StreamAdvance { from: 0, to: 2 }
@@ -281,10 +279,7 @@ mod tests {
         assert!(out.delta.raw.is_empty());
         assert!(out.delta.registrations.is_empty());
         assert!(out.delta.streams.is_empty());
-        assert_eq!(
-            out.delta.checkpoint, 2,
-            "the checkpoint still moves past them"
-        );
+        assert!(out.delta.is_empty());
     }
 
     #[test]

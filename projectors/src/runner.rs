@@ -91,10 +91,9 @@ pub struct Projector {
 }
 
 impl Projector {
-    /// Opens a subscription resuming after the read model's checkpoint.
+    /// Opens the group's subscription, resuming after what it last committed.
     pub async fn subscribe(&self) -> Result<Box<dyn EventSubscription>, ProjectorError> {
-        let after = self.read_model.checkpoint().await?;
-        Ok(self.bus.subscribe(&self.config.group, after).await?)
+        Ok(self.bus.subscribe(&self.config.group).await?)
     }
 
     /// Runs until cancelled. Transient failures are retried with backoff on the same batch, so a
@@ -133,7 +132,11 @@ impl Projector {
                     Err(e) => return Err(e),
                 }
             };
-            subscription.commit().await?;
+            // A failed commit only means a restart redelivers this batch, which the stream
+            // positions then skip; the next commit covers it.
+            if let Err(e) = subscription.commit().await {
+                tracing::warn!(error = %e, "bus commit failed; a restart may redeliver");
+            }
             cache_stale = self.refresh_cache(&touched, cache_stale).await;
         }
     }
@@ -154,7 +157,7 @@ impl Projector {
         tracing::debug!(
             events = events.len(),
             readings = projected.delta.raw.len(),
-            checkpoint = projected.delta.checkpoint,
+            streams = projected.delta.streams.len(),
             "projected"
         );
         self.live.publish(projected.live).await;

@@ -121,11 +121,10 @@ pub struct LiveReadings {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Status {
-    /// The event store's newest position.
-    pub head_position: u64,
-    /// The newest position the read models contain.
-    pub projected_position: u64,
+    /// Events stored but not yet in the read models.
     pub lag_events: u64,
+    /// More events than `lag_events` may be waiting (counting stops at a cap).
+    pub lag_capped: bool,
     /// How long the oldest event not yet projected has waited (0 when caught up).
     pub lag_seconds: f64,
     pub devices: usize,

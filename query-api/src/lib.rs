@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 use utoipa_axum::router::OpenApiRouter;
-use watershed_domain::ports::{DeviceCache, EventStore, LiveFeed, ReadModel};
+use watershed_domain::ports::{ChangeFeed, DeviceCache, EventBus, EventStore, LiveFeed, ReadModel};
 use watershed_http_edge::ApiTokens;
 
 #[derive(Clone)]
@@ -18,9 +18,20 @@ pub struct QueryState {
     pub read_model: Arc<dyn ReadModel>,
     pub cache: Arc<dyn DeviceCache>,
     pub live: Arc<dyn LiveFeed>,
+    pub lag: LagSources,
     pub tokens: ApiTokens,
     /// Cancelled when the server begins to stop: live streams end then, so draining can finish.
     pub shutdown: tokio_util::sync::CancellationToken,
+}
+
+/// Where the status route looks to tell how far the read models are behind the event store: the
+/// relay's change-feed cursor (when a relay carries events to the bus) and the projectors' group.
+#[derive(Clone)]
+pub struct LagSources {
+    /// The change feed and the relay's cursor name in it.
+    pub relay: Option<(Arc<dyn ChangeFeed>, String)>,
+    pub bus: Arc<dyn EventBus>,
+    pub group: String,
 }
 
 impl FromRef<QueryState> for ApiTokens {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use watershed_infra::{
     BroadcastLiveFeed, MemoryDeviceCache, SqliteEventStore, SqliteReadModel, StoreTailBus,
 };
-use watershed_tests::contract::{bus, cache, event_store, live_feed, read_model};
+use watershed_tests::contract::{bus, cache, change_feed, event_store, live_feed, read_model};
 
 async fn sqlite_store(dir: &tempfile::TempDir) -> Arc<SqliteEventStore> {
     Arc::new(
@@ -22,18 +22,42 @@ async fn sqlite_event_store_keeps_the_event_store_contract() {
 }
 
 #[tokio::test]
-async fn sqlite_event_store_keeps_every_event_across_a_reopen() {
+async fn sqlite_event_store_keeps_the_change_feed_contract() {
     let dir = tempfile::tempdir().unwrap();
     let store = sqlite_store(&dir).await;
-    event_store::event_store_contract(store.clone()).await;
-    let before = watershed_domain::ports::EventStore::read_all(&*store, 0, 10_000)
+    change_feed::change_feed_contract(store.clone(), store).await;
+}
+
+#[tokio::test]
+async fn sqlite_change_feed_cursors_survive_a_reopen() {
+    use watershed_domain::ports::{ChangeFeed, FeedCursor};
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(&dir).await;
+    store
+        .save_cursor("relay", &FeedCursor("42".into()))
         .await
         .unwrap();
     drop(store);
     let reopened = sqlite_store(&dir).await;
-    let after = watershed_domain::ports::EventStore::read_all(&*reopened, 0, 10_000)
+    assert_eq!(
+        reopened.load_cursor("relay").await.unwrap(),
+        FeedCursor("42".into())
+    );
+    assert!(reopened
+        .read_changes(&FeedCursor("not-a-position".into()), 1)
         .await
-        .unwrap();
+        .is_err());
+}
+
+#[tokio::test]
+async fn sqlite_event_store_keeps_every_event_across_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(&dir).await;
+    event_store::event_store_contract(store.clone()).await;
+    let before = store.read_all(0, 10_000).await.unwrap();
+    drop(store);
+    let reopened = sqlite_store(&dir).await;
+    let after = reopened.read_all(0, 10_000).await.unwrap();
     assert!(!before.is_empty());
     assert_eq!(before, after);
     // The reopened writer knows the streams' versions: it refuses a stale append.

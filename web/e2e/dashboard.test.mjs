@@ -209,6 +209,8 @@ describe('dashboard against the real server', () => {
   it('opens a device with one chart per sensor, drawn with data, and its latest events', async () => {
     const { devices } = await api(server, '/v1/devices');
     const device = devices.find((d) => d.device_id === 'sim-0001');
+    // Asked before the page opens: the simulator keeps appending, so the page can only know newer events.
+    const { events } = await api(server, '/v1/devices/sim-0001/events?limit=5');
     await page.click('a[href="#/devices/sim-0001"]');
     await page.waitForFunction(
       (count) => {
@@ -229,7 +231,6 @@ describe('dashboard against the real server', () => {
       'the last hour is drawn from raw readings',
     );
 
-    const { events } = await api(server, '/v1/devices/sim-0001/events?limit=5');
     await page.locator('[data-testid=events] tbody tr').first().waitFor();
     const seqs = await page.$$eval('[data-testid=events] tbody tr', (rows) => rows.map((r) => Number(r.dataset.seq)));
     assert.ok(seqs[0] >= events[0].stream_seq, 'the newest event is listed first');

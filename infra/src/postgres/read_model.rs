@@ -1,5 +1,5 @@
-//! The read models on PostgreSQL. A delta commits in one transaction with its stream positions and
-//! checkpoint; bucket and latest upserts go as one UNNEST statement each, raw rows by COPY.
+//! The read models on PostgreSQL. A delta commits in one transaction with its stream positions;
+//! bucket and latest upserts go as one UNNEST statement each, raw rows by COPY.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -18,8 +18,6 @@ use watershed_domain::{DeviceId, Label, SensorName};
 use crate::device_rows::{assemble, parse_device_id, parse_unit, unreadable, DeviceRow};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres_read_model");
-
-const CHECKPOINT_NAME: &str = "projections";
 
 pub struct PostgresReadModel {
     pool: PgPool,
@@ -243,17 +241,6 @@ impl PostgresReadModel {
             copy.finish().await.map_err(unavailable)?;
         }
 
-        if delta.checkpoint > 0 {
-            sqlx::query(
-                "INSERT INTO checkpoints (name, position) VALUES ($1, $2)
-                 ON CONFLICT (name) DO UPDATE SET position = GREATEST(checkpoints.position, excluded.position)",
-            )
-            .bind(CHECKPOINT_NAME)
-            .bind(delta.checkpoint as i64)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        }
         Ok(())
     }
 
@@ -325,14 +312,12 @@ impl ReadModel for PostgresReadModel {
         tx.commit().await.map_err(unavailable)
     }
 
-    async fn checkpoint(&self) -> Result<u64, ReadModelError> {
-        let position: Option<i64> =
-            sqlx::query_scalar("SELECT position FROM checkpoints WHERE name = $1")
-                .bind(CHECKPOINT_NAME)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(unavailable)?;
-        Ok(position.unwrap_or(0) as u64)
+    async fn ping(&self) -> Result<(), ReadModelError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 
     async fn devices(&self) -> Result<Vec<DeviceView>, ReadModelError> {

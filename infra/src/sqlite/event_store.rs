@@ -1,14 +1,18 @@
 //! The embedded event store: SQLite in WAL mode. Appends go through the group-commit writer;
-//! reads use a pool of read-only connections that never wait for it.
+//! reads use a pool of read-only connections that never wait for it. Its change feed is the
+//! global commit order: a cursor is a position.
 
 use std::path::Path;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
 use tokio::sync::{mpsc, oneshot, watch};
 use watershed_domain::event::{AppendOutcome, EventMeta, ExpectedVersion, NewEvent, RecordedEvent};
-use watershed_domain::ports::{EventStore, StoreError, StreamQuery};
+use watershed_domain::ports::{
+    Backlog, ChangeFeed, EventStore, FeedCursor, FeedPage, StoreError, StreamQuery,
+};
 use watershed_domain::DeviceId;
 
 use super::group_commit::{AppendRequest, GroupCommitter};
@@ -24,6 +28,8 @@ const COLUMNS: &str = "position, event_id, stream_id, stream_seq, event_type, sc
 
 pub struct SqliteEventStore {
     readers: SqlitePool,
+    /// For feed cursors only; events are written by the group committer alone.
+    cursors: SqlitePool,
     appends: mpsc::Sender<AppendRequest>,
     head: watch::Receiver<u64>,
 }
@@ -44,6 +50,11 @@ impl SqliteEventStore {
             .fetch_one(&mut writer)
             .await
             .map_err(unavailable)?;
+        let cursors = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(unavailable)?;
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.read_only(true))
@@ -54,9 +65,36 @@ impl SqliteEventStore {
         tokio::spawn(GroupCommitter::new(writer, head_tx).run(queue));
         Ok(Self {
             readers,
+            cursors,
             appends,
             head: head_rx,
         })
+    }
+
+    /// Events of all streams with `position > after`, in commit order, at most `max`. A reader
+    /// never sees a later position before an earlier one becomes visible.
+    pub async fn read_all(&self, after: u64, max: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?"
+        ))
+        .bind(after as i64)
+        .bind(limit(max))
+        .fetch_all(&self.readers)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(decode_row).collect()
+    }
+
+    /// The highest committed position (0 when empty).
+    pub async fn head_position(&self) -> Result<u64, StoreError> {
+        Ok(*self.head.borrow())
+    }
+
+    /// Returns once an event with `position > after` may be visible.
+    pub async fn wait_for_new(&self, after: u64) {
+        let mut head = self.head.clone();
+        // An error means the writer is gone; returning lets the caller read and see that.
+        let _ = head.wait_for(|&h| h > after).await;
     }
 }
 
@@ -147,26 +185,82 @@ impl EventStore for SqliteEventStore {
         .map_err(unavailable)?;
         Ok(v as u64)
     }
+}
 
-    async fn read_all(&self, after: u64, max: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?"
-        ))
-        .bind(after as i64)
-        .bind(limit(max))
-        .fetch_all(&self.readers)
+/// A SQLite cursor is the last position read, in decimal; the empty cursor is position 0.
+fn position_of(cursor: &FeedCursor) -> Result<u64, StoreError> {
+    if cursor.0.is_empty() {
+        return Ok(0);
+    }
+    cursor
+        .0
+        .parse()
+        .map_err(|_| StoreError::Corrupt(format!("not a SQLite feed cursor: {:?}", cursor.0)))
+}
+
+fn cursor_at(position: u64) -> FeedCursor {
+    FeedCursor(position.to_string())
+}
+
+/// How long a change-feed waiter sleeps at most before reading again.
+const FEED_WAIT: Duration = Duration::from_secs(1);
+
+#[async_trait]
+impl ChangeFeed for SqliteEventStore {
+    async fn read_changes(&self, from: &FeedCursor, max: usize) -> Result<FeedPage, StoreError> {
+        let after = position_of(from)?;
+        let events = self.read_all(after, max).await?;
+        let next = events
+            .last()
+            .map_or_else(|| from.clone(), |e| cursor_at(e.position));
+        Ok(FeedPage { events, next })
+    }
+
+    async fn wait_for_changes(&self, from: &FeedCursor) {
+        let Ok(after) = position_of(from) else { return };
+        let _ = tokio::time::timeout(FEED_WAIT, self.wait_for_new(after)).await;
+    }
+
+    async fn load_cursor(&self, reader: &str) -> Result<FeedCursor, StoreError> {
+        let position: Option<i64> =
+            sqlx::query_scalar("SELECT position FROM feed_cursors WHERE reader = ?")
+                .bind(reader)
+                .fetch_optional(&self.readers)
+                .await
+                .map_err(unavailable)?;
+        Ok(position.map_or_else(FeedCursor::beginning, |p| cursor_at(p as u64)))
+    }
+
+    async fn save_cursor(&self, reader: &str, cursor: &FeedCursor) -> Result<(), StoreError> {
+        let position = position_of(cursor)?;
+        sqlx::query(
+            "INSERT INTO feed_cursors (reader, position) VALUES (?, ?)
+             ON CONFLICT (reader) DO UPDATE SET position = excluded.position",
+        )
+        .bind(reader)
+        .bind(position as i64)
+        .execute(&self.cursors)
         .await
         .map_err(unavailable)?;
-        rows.iter().map(decode_row).collect()
+        Ok(())
     }
 
-    async fn head_position(&self) -> Result<u64, StoreError> {
-        Ok(*self.head.borrow())
-    }
-
-    async fn wait_for_new(&self, after: u64) {
-        let mut head = self.head.clone();
-        // An error means the writer is gone; returning lets the caller read and see that.
-        let _ = head.wait_for(|&h| h > after).await;
+    /// Exact and cheap here: positions are dense, so the backlog is the head minus the cursor.
+    async fn backlog(&self, from: &FeedCursor, _cap: usize) -> Result<Backlog, StoreError> {
+        let after = position_of(from)?;
+        let head = self.head_position().await?;
+        let oldest = if head > after {
+            self.read_all(after, 1)
+                .await?
+                .first()
+                .map(|e| e.meta.recorded_at)
+        } else {
+            None
+        };
+        Ok(Backlog {
+            events: head.saturating_sub(after),
+            capped: false,
+            oldest_recorded_at: oldest,
+        })
     }
 }

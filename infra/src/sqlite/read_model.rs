@@ -1,6 +1,6 @@
 //! The embedded read models on SQLite: device registry, latest value per series, 1-minute and
-//! 1-hour rollups, and raw readings for a recent window. A delta and its stream positions and
-//! checkpoint commit in one transaction, so a crash never double-counts or skips an event.
+//! 1-hour rollups, and raw readings for a recent window. A delta and its stream positions commit
+//! in one transaction, so a redelivered event is skipped and a crash never double-counts.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use watershed_domain::ports::{ReadModel, ReadModelError};
 use watershed_domain::read_model::{
@@ -25,8 +25,6 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite_r
 /// bound-parameter limit (5 columns × 1000 rows).
 const ROWS_PER_STATEMENT: usize = 1000;
 
-const CHECKPOINT_NAME: &str = "projections";
-
 pub struct SqliteReadModel {
     /// One connection: SQLite has one writer per file anyway, and this keeps commits in order.
     writer: SqlitePool,
@@ -41,9 +39,9 @@ fn unavailable(e: impl std::fmt::Display) -> ReadModelError {
 
 impl SqliteReadModel {
     pub async fn open(path: &Path) -> Result<Self, ReadModelError> {
-        // NORMAL is enough here: a commit lost to power failure takes its checkpoint with it and
-        // is projected again from the event store, which is the durable one.
-        let options = super::connect_options(path).synchronous(SqliteSynchronous::Normal);
+        // FULL, as for the event store: the bus cursor is saved after this commit returns, so a
+        // commit that power loss could undo would leave its events skipped for good.
+        let options = super::connect_options(path);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())
@@ -215,17 +213,6 @@ impl SqliteReadModel {
             sql.build().execute(&mut *conn).await.map_err(unavailable)?;
         }
 
-        if delta.checkpoint > 0 {
-            sqlx::query(
-                "INSERT INTO checkpoints (name, position) VALUES (?, ?)
-                 ON CONFLICT (name) DO UPDATE SET position = MAX(position, excluded.position)",
-            )
-            .bind(CHECKPOINT_NAME)
-            .bind(delta.checkpoint as i64)
-            .execute(&mut *conn)
-            .await
-            .map_err(unavailable)?;
-        }
         Ok(())
     }
 
@@ -340,14 +327,12 @@ impl ReadModel for SqliteReadModel {
         Ok(())
     }
 
-    async fn checkpoint(&self) -> Result<u64, ReadModelError> {
-        let position: Option<i64> =
-            sqlx::query_scalar("SELECT position FROM checkpoints WHERE name = ?")
-                .bind(CHECKPOINT_NAME)
-                .fetch_optional(&self.readers)
-                .await
-                .map_err(unavailable)?;
-        Ok(position.unwrap_or(0) as u64)
+    async fn ping(&self) -> Result<(), ReadModelError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.readers)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 
     async fn devices(&self) -> Result<Vec<DeviceView>, ReadModelError> {

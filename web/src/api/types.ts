@@ -70,9 +70,8 @@ export interface Envelope {
 }
 
 export interface Status {
-  head_position: number;
-  projected_position: number;
   lag_events: number;
+  lag_capped: boolean;
   lag_seconds: number;
   devices: number;
 }
