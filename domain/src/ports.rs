@@ -165,6 +165,15 @@ pub trait EventBus: Send + Sync + 'static {
     async fn backlog(&self, group: &str, cap: usize) -> Result<Backlog, BusError>;
 }
 
+/// The producing side of the bus: what the relay publishes the change feed to.
+#[async_trait]
+pub trait EventPublisher: Send + Sync + 'static {
+    /// Publishes `events`, keeping each stream's order. `Ok` means the bus holds every one durably;
+    /// on `Err` some may be published anyway, so the caller publishes them all again (consumers
+    /// skip what they already applied).
+    async fn publish(&self, events: &[RecordedEvent]) -> Result<(), BusError>;
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReadModelError {
     /// A stream was not where the delta expected it: the events were applied by someone else.

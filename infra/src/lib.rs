@@ -3,6 +3,7 @@
 
 mod device_rows;
 pub mod embedded_bus;
+pub mod kafka;
 pub mod live_feed;
 pub mod memory_cache;
 pub mod postgres;
@@ -10,6 +11,7 @@ pub mod redis;
 pub mod sqlite;
 
 pub use embedded_bus::StoreTailBus;
+pub use kafka::{KafkaBus, KafkaConfig, KafkaPublisher};
 pub use live_feed::BroadcastLiveFeed;
 pub use memory_cache::MemoryDeviceCache;
 pub use postgres::read_model::PostgresReadModel;

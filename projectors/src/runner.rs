@@ -25,7 +25,7 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
-    fn next(&self, current: Duration) -> Duration {
+    pub(crate) fn next(&self, current: Duration) -> Duration {
         (current * 2).min(self.max)
     }
 }

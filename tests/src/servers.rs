@@ -36,3 +36,17 @@ pub fn redis_url() -> String {
 pub fn unique_namespace() -> String {
     format!("watershed-test-{}", Uuid::now_v7().simple())
 }
+
+/// The test Kafka-compatible broker's bootstrap address.
+pub fn kafka_bootstrap() -> String {
+    env("WATERSHED_TEST_KAFKA")
+}
+
+/// A bus URL on a topic no other test uses, with `partitions` partitions.
+pub fn unique_kafka_url(partitions: u32) -> String {
+    format!(
+        "kafka://{}/watershed-test-{}?partitions={partitions}",
+        kafka_bootstrap(),
+        Uuid::now_v7().simple()
+    )
+}

@@ -1,0 +1,144 @@
+//! Projectors' side of the Kafka bus: one consumer-group member per subscription. Offsets are
+//! committed only when the projector says its batch is in the read model, so a crash redelivers
+//! and never skips; the read model's per-stream positions make the redelivery harmless.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use watershed_domain::event::RecordedEvent;
+use watershed_domain::ports::{Backlog, BusError, EventBus, EventSubscription};
+
+use super::{backlog, cloudevents, unavailable, KafkaConfig};
+
+/// After the first message of a batch, how long to wait for more before handing the batch over.
+const LINGER: Duration = Duration::from_millis(5);
+
+pub struct KafkaBus {
+    config: KafkaConfig,
+    /// One offset reader per group asked about, kept because connecting costs round trips.
+    probes: Mutex<HashMap<String, Arc<BaseConsumer>>>,
+}
+
+impl KafkaBus {
+    /// Creates the topic if needed, so that consumers may start before the relay.
+    pub async fn connect(config: KafkaConfig) -> Result<Self, BusError> {
+        config.ensure_topic().await?;
+        Ok(Self {
+            config,
+            probes: Mutex::default(),
+        })
+    }
+
+    fn probe(&self, group: &str) -> Result<Arc<BaseConsumer>, BusError> {
+        let mut probes = self.probes.lock().expect("probe map lock");
+        if let Some(probe) = probes.get(group) {
+            return Ok(Arc::clone(probe));
+        }
+        let probe: Arc<BaseConsumer> = Arc::new(
+            self.config
+                .client()
+                .set("group.id", group)
+                .set("enable.auto.commit", "false")
+                .create()
+                .map_err(|e| unavailable("creating a Kafka offset reader", e))?,
+        );
+        probes.insert(group.to_owned(), Arc::clone(&probe));
+        Ok(probe)
+    }
+}
+
+#[async_trait]
+impl EventBus for KafkaBus {
+    async fn subscribe(&self, group: &str) -> Result<Box<dyn EventSubscription>, BusError> {
+        let consumer: StreamConsumer = self
+            .config
+            .client()
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            // A member killed without leaving holds its partitions this long: keep it short so a
+            // restarted projector resumes within seconds.
+            .set("session.timeout.ms", "6000")
+            .set("heartbeat.interval.ms", "1500")
+            .create()
+            .map_err(|e| unavailable("creating a Kafka consumer", e))?;
+        consumer
+            .subscribe(&[&self.config.topic])
+            .map_err(|e| unavailable("subscribing", e))?;
+        Ok(Box::new(KafkaSubscription {
+            consumer: Arc::new(consumer),
+            topic: self.config.topic.clone(),
+            next_offsets: BTreeMap::new(),
+        }))
+    }
+
+    async fn backlog(&self, group: &str, cap: usize) -> Result<Backlog, BusError> {
+        let probe = self.probe(group)?;
+        let topic = self.config.topic.clone();
+        tokio::task::spawn_blocking(move || backlog::of_group(&probe, &topic, cap))
+            .await
+            .map_err(|e| BusError::Unavailable(format!("offset reader: {e}")))?
+    }
+}
+
+struct KafkaSubscription {
+    consumer: Arc<StreamConsumer>,
+    topic: String,
+    /// Per partition, the offset after the last message handed out: what a commit records.
+    next_offsets: BTreeMap<i32, i64>,
+}
+
+impl KafkaSubscription {
+    fn take(&mut self, message: &impl Message) -> Result<RecordedEvent, BusError> {
+        self.next_offsets
+            .insert(message.partition(), message.offset() + 1);
+        cloudevents::decode(message.headers(), message.payload())
+    }
+}
+
+#[async_trait]
+impl EventSubscription for KafkaSubscription {
+    async fn next_batch(&mut self, max: usize) -> Result<Vec<RecordedEvent>, BusError> {
+        let consumer = Arc::clone(&self.consumer);
+        let first = consumer
+            .recv()
+            .await
+            .map_err(|e| unavailable("receiving", e))?;
+        let mut batch = Vec::with_capacity(max.min(1024));
+        batch.push(self.take(&first)?);
+        drop(first);
+        while batch.len() < max {
+            match tokio::time::timeout(LINGER, consumer.recv()).await {
+                Ok(Ok(message)) => batch.push(self.take(&message)?),
+                // An error after the first message is reported by the next call instead.
+                Ok(Err(_)) | Err(_) => break,
+            }
+        }
+        Ok(batch)
+    }
+
+    async fn commit(&mut self) -> Result<(), BusError> {
+        if self.next_offsets.is_empty() {
+            return Ok(());
+        }
+        let mut offsets = TopicPartitionList::new();
+        for (&partition, &offset) in &self.next_offsets {
+            offsets
+                .add_partition_offset(&self.topic, partition, Offset::Offset(offset))
+                .map_err(|e| unavailable("listing offsets", e))?;
+        }
+        let consumer = Arc::clone(&self.consumer);
+        // A synchronous commit blocks its thread until the broker answers.
+        tokio::task::spawn_blocking(move || consumer.commit(&offsets, CommitMode::Sync))
+            .await
+            .map_err(|e| BusError::Unavailable(format!("commit task: {e}")))?
+            .map_err(|e| unavailable("committing offsets", e))?;
+        self.next_offsets.clear();
+        Ok(())
+    }
+}
