@@ -1,6 +1,7 @@
-//! The whole pipeline in one process on embedded storage (`watershed up`): command API, projector,
-//! query API and dashboard on one address. `build` opens the stores and binds (port 0 allowed);
-//! `run_until_stopped` serves until the shutdown future resolves, then drains.
+//! Assembles Watershed from its roles (command API, relay, projectors, query API) and the adapters
+//! the port URLs name. `watershed up` runs every role in one process; each role target runs one.
+//! `build` opens what the roles need and binds (port 0 allowed); `run_until_stopped` serves until
+//! the shutdown future resolves, then drains.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -22,25 +23,57 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use watershed_command_api::CommandState;
-use watershed_domain::ports::{ChangeFeed, DeviceCache, EventBus, EventStore, LiveFeed, ReadModel};
 use watershed_http_edge::{json::BODY_LIMIT, ApiTokens};
-use watershed_infra::{
-    BroadcastLiveFeed, MemoryDeviceCache, SqliteEventStore, SqliteReadModel, StoreTailBus,
-};
-use watershed_projectors::{Projector, ProjectorConfig, RawRetention};
+use watershed_projectors::{Projector, ProjectorConfig, RawRetention, Relay, RelayConfig};
 use watershed_query_api::{LagSources, QueryState};
 
-use crate::health;
+use crate::adapters::{Bus, Cache, Events, PortUrls};
+use crate::health::Readiness;
 use crate::web;
 
 /// How long background work may take to finish after shutdown begins.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 
-/// What `up` needs; see `cli::UpArgs` for the flags and defaults.
+/// The parts of the pipeline one process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    pub command_api: bool,
+    pub relay: bool,
+    pub projectors: bool,
+    pub query_api: bool,
+}
+
+impl Roles {
+    pub const ALL: Self = Self {
+        command_api: true,
+        relay: true,
+        projectors: true,
+        query_api: true,
+    };
+    pub const NONE: Self = Self {
+        command_api: false,
+        relay: false,
+        projectors: false,
+        query_api: false,
+    };
+
+    fn need_events(self, bus: &crate::adapters::BusUrl) -> bool {
+        let embedded_bus = matches!(bus, crate::adapters::BusUrl::Embedded);
+        self.command_api || self.relay || self.query_api || (self.projectors && embedded_bus)
+    }
+
+    fn need_read_side(self) -> bool {
+        self.projectors || self.query_api
+    }
+}
+
+/// What a process needs; see `cli` for the flags and defaults.
 #[derive(Debug, Clone)]
-pub struct UpConfig {
-    pub data_dir: PathBuf,
+pub struct AppConfig {
+    pub roles: Roles,
+    pub ports: PortUrls,
     pub listen: SocketAddr,
+    /// The built dashboard, served with the query API.
     pub web_dir: PathBuf,
     pub admin_token: String,
     pub read_token: String,
@@ -49,12 +82,13 @@ pub struct UpConfig {
     pub cors_origins: Vec<String>,
 }
 
-impl UpConfig {
-    /// A throwaway instance: a free loopback port, no dashboard, the given tokens. For tests and
-    /// benchmarks that start their own Watershed.
+impl AppConfig {
+    /// A throwaway `up`: embedded storage under `dir`, a free loopback port, no dashboard, the given
+    /// tokens. For tests and benchmarks that start their own Watershed.
     pub fn ephemeral(dir: &std::path::Path, admin_token: &str, read_token: &str) -> Self {
         Self {
-            data_dir: dir.join("data"),
+            roles: Roles::ALL,
+            ports: PortUrls::embedded(&dir.join("data")),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             web_dir: dir.join("no-dashboard"),
             admin_token: admin_token.to_owned(),
@@ -65,31 +99,56 @@ impl UpConfig {
     }
 }
 
-/// The embedded stores, opened. Also used by `migrate` and the benchmarks.
-pub struct EmbeddedStores {
-    pub events: Arc<SqliteEventStore>,
-    pub read_model: Arc<SqliteReadModel>,
+/// The adapters a process's roles use, opened. Tests may open some themselves (an in-memory
+/// Cosmos DB emulator shared by two processes' worth of roles) and hand them in.
+#[derive(Clone, Default)]
+pub struct Ports {
+    pub events: Option<Events>,
+    pub bus: Option<Bus>,
+    pub read_model: Option<Arc<dyn watershed_domain::ports::ReadModel>>,
+    pub cache: Option<Cache>,
 }
 
-impl EmbeddedStores {
-    pub const EVENTS_FILE: &'static str = "events.db";
-    pub const READ_MODEL_FILE: &'static str = "read-model.db";
-
-    /// Opens (creating and migrating) both stores under `data_dir`.
-    pub async fn open(data_dir: &std::path::Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("creating data directory {}", data_dir.display()))?;
-        let events = SqliteEventStore::open(&data_dir.join(Self::EVENTS_FILE))
-            .await
-            .context("opening the event store")?;
-        let read_model = SqliteReadModel::open(&data_dir.join(Self::READ_MODEL_FILE))
-            .await
-            .context("opening the read model")?;
+impl Ports {
+    /// Opens, in `given`'s place where it has none, every adapter `config.roles` needs.
+    pub async fn open(config: &AppConfig, given: Ports) -> anyhow::Result<Self> {
+        let roles = config.roles;
+        let urls = &config.ports;
+        let events = match given.events {
+            Some(events) => Some(events),
+            None if roles.need_events(&urls.bus) => Some(urls.event_store.open().await?),
+            None => None,
+        };
+        let bus = match given.bus {
+            Some(bus) => Some(bus),
+            None if roles.relay || roles.need_read_side() => {
+                let feed = events.as_ref().map(|e| Arc::clone(&e.feed));
+                Some(urls.bus.open(feed.as_ref()).await?)
+            }
+            None => None,
+        };
+        let read_model = match given.read_model {
+            Some(rm) => Some(rm),
+            None if roles.need_read_side() => Some(urls.read_model.open().await?),
+            None => None,
+        };
+        let cache = match given.cache {
+            Some(cache) => Some(cache),
+            None if roles.need_read_side() => Some(urls.cache.open().await?),
+            None => None,
+        };
         Ok(Self {
-            events: Arc::new(events),
-            read_model: Arc::new(read_model),
+            events,
+            bus,
+            read_model,
+            cache,
         })
     }
+}
+
+fn required<T: Clone>(port: &Option<T>, what: &str) -> T {
+    port.clone()
+        .unwrap_or_else(|| panic!("Ports::open opens the {what} every enabled role needs"))
 }
 
 pub struct App {
@@ -121,70 +180,115 @@ impl utoipa::Modify for SecuritySchemes {
 }
 
 impl App {
-    pub async fn build(config: UpConfig) -> anyhow::Result<Self> {
-        let stores = EmbeddedStores::open(&config.data_dir).await?;
-        let feed: Arc<dyn ChangeFeed> = stores.events.clone();
-        let store: Arc<dyn EventStore> = stores.events;
-        let read_model: Arc<dyn ReadModel> = stores.read_model;
-        let cache: Arc<dyn DeviceCache> = Arc::new(MemoryDeviceCache::default());
-        let live: Arc<dyn LiveFeed> = Arc::new(BroadcastLiveFeed::default());
-        let bus: Arc<dyn EventBus> = Arc::new(StoreTailBus::new(feed));
-        let tokens = ApiTokens::new(config.admin_token.clone(), config.read_token.clone());
+    /// Opens every adapter the roles need and binds.
+    pub async fn build(config: AppConfig) -> anyhow::Result<Self> {
+        Self::build_with(config, Ports::default()).await
+    }
 
+    /// As `build`, using the adapters `given` holds instead of opening those.
+    pub async fn build_with(config: AppConfig, given: Ports) -> anyhow::Result<Self> {
+        let ports = Ports::open(&config, given).await?;
+        let roles = config.roles;
+        let tokens = ApiTokens::new(config.admin_token.clone(), config.read_token.clone());
         let shutdown = CancellationToken::new();
+        let mut background = Vec::new();
+        let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi());
+        let mut readiness = Readiness::default();
+        if let Some(events) = &ports.events {
+            readiness.event_store(Arc::clone(&events.store));
+        }
+        if let Some(read_model) = &ports.read_model {
+            readiness.read_model(Arc::clone(read_model));
+        }
+
+        if roles.command_api {
+            let events = required(&ports.events, "event store");
+            api = api.merge(watershed_command_api::router(CommandState::new(
+                events.store,
+                tokens.clone(),
+            )));
+        }
+        if roles.relay {
+            let events = required(&ports.events, "event store");
+            match required(&ports.bus, "bus").publisher {
+                Some(publisher) => {
+                    let relay = Relay {
+                        feed: events.feed,
+                        publisher,
+                        config: RelayConfig::default(),
+                    };
+                    background.push(tokio::spawn(relay.run(shutdown.clone())));
+                }
+                // The embedded bus reads the change feed itself: nothing to relay.
+                None if roles.projectors => {}
+                None => anyhow::bail!(
+                    "the relay publishes to Kafka: give --bus kafka://host:port/topic"
+                ),
+            }
+        }
         let projector_config = ProjectorConfig {
             raw_retention: config.raw_retention,
             ..ProjectorConfig::default()
         };
-        let lag = LagSources {
-            relay: None,
-            bus: Arc::clone(&bus),
-            group: projector_config.group.clone(),
-        };
-        let projector = Projector {
-            bus,
-            read_model: Arc::clone(&read_model),
-            cache: Arc::clone(&cache),
-            live: Arc::clone(&live),
-            config: projector_config,
-        };
-        let retention = RawRetention {
-            read_model: Arc::clone(&read_model),
-            keep: config.raw_retention,
-            every: Duration::from_secs(300),
-        };
-        let background = vec![
-            tokio::spawn({
+        if roles.projectors {
+            let bus = required(&ports.bus, "bus");
+            let read_model = required(&ports.read_model, "read model");
+            let cache = required(&ports.cache, "cache");
+            let projector = Projector {
+                bus: bus.bus,
+                read_model: Arc::clone(&read_model),
+                cache: cache.cache,
+                live: cache.live,
+                config: projector_config.clone(),
+            };
+            let retention = RawRetention {
+                read_model,
+                keep: config.raw_retention,
+                every: Duration::from_secs(300),
+            };
+            background.push(tokio::spawn({
                 let shutdown = shutdown.clone();
                 async move {
-                    if let Err(e) = projector.run(shutdown.clone()).await {
+                    if let Err(e) = projector.run(shutdown).await {
                         tracing::error!(error = %e, "projector stopped");
                     }
                 }
-            }),
-            tokio::spawn(retention.run(shutdown.clone())),
-        ];
-
-        let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-            .merge(watershed_command_api::router(CommandState::new(
-                Arc::clone(&store),
-                tokens.clone(),
-            )))
-            .merge(watershed_query_api::router(QueryState {
-                store: Arc::clone(&store),
-                read_model: Arc::clone(&read_model),
-                cache,
-                live,
-                lag,
+            }));
+            background.push(tokio::spawn(retention.run(shutdown.clone())));
+        }
+        let mut router = Router::new().fallback(watershed_http_edge::error::not_found);
+        if roles.query_api {
+            let events = required(&ports.events, "event store");
+            let bus = required(&ports.bus, "bus");
+            let cache = required(&ports.cache, "cache");
+            let relay = bus.publisher.is_some().then(|| {
+                (
+                    Arc::clone(&events.feed),
+                    RelayConfig::DEFAULT_NAME.to_owned(),
+                )
+            });
+            api = api.merge(watershed_query_api::router(QueryState {
+                store: events.store,
+                read_model: required(&ports.read_model, "read model"),
+                cache: cache.cache,
+                live: cache.live,
+                lag: LagSources {
+                    relay,
+                    bus: bus.bus,
+                    group: projector_config.group.clone(),
+                },
                 tokens,
                 shutdown: shutdown.clone(),
-            }))
-            .split_for_parts();
-        let router = api
-            .route("/openapi.json", get(move || async move { Json(openapi) }))
-            .merge(health::router(store, read_model))
+            }));
+            router = Router::new().fallback_service(web::router(&config.web_dir));
+        }
+        let (api, openapi) = api.split_for_parts();
+        let mut router = router.merge(api).merge(readiness.router());
+        if roles.command_api || roles.query_api {
+            router = router.route("/openapi.json", get(move || async move { Json(openapi) }));
+        }
+        let router = router
             .method_not_allowed_fallback(watershed_http_edge::error::method_not_allowed)
-            .fallback_service(web::router(&config.web_dir))
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .layer(cors(&config.cors_origins)?)
             .layer(TraceLayer::new_for_http());

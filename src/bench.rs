@@ -13,7 +13,7 @@ use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
 use tokio_util::sync::CancellationToken;
 use watershed_domain::Reading;
 
-use crate::app::{App, UpConfig};
+use crate::app::{App, AppConfig};
 use crate::simulate::{self, DeviceSignals, FleetConfig};
 use crate::tokens;
 
@@ -47,7 +47,7 @@ pub async fn ingest(args: BenchIngestArgs) -> anyhow::Result<()> {
 
     let admin_token = tokens::generate();
     let read_token = tokens::generate();
-    let app = App::build(UpConfig::ephemeral(
+    let app = App::build(AppConfig::ephemeral(
         &dir.path().join("watershed"),
         &admin_token,
         &read_token,

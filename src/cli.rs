@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{App, EmbeddedStores, UpConfig};
+use crate::adapters::PortUrls;
+use crate::app::{App, AppConfig, Roles};
 use crate::bench::{self, BenchIngestArgs};
 use crate::simulate::{self, FleetConfig};
 use crate::telemetry::LogFormat;
@@ -29,43 +30,78 @@ pub struct Cli {
     )]
     pub log_format: LogFormat,
     #[command(subcommand)]
-    command: Command,
+    command: Action,
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {
-    /// Run everything in one process on embedded storage, with simulated devices and the dashboard.
+enum Action {
+    /// Run every role in one process (embedded storage unless told otherwise), with simulated
+    /// devices and the dashboard.
     Up(UpArgs),
+    /// Run the device-facing ingest and device admin API.
+    CommandApi(ServeArgs),
+    /// Run the relay: the event store's change feed to Kafka.
+    Relay(ServeArgs),
+    /// Run the projectors: the bus to the read models and cache.
+    Projectors(ServeArgs),
+    /// Run the read API, the live stream and the dashboard.
+    QueryApi(ServeArgs),
     /// Run a simulated device fleet against a running Watershed.
     Simulate(SimulateArgs),
-    /// Create or upgrade the embedded stores' schemas, then exit.
+    /// Create or upgrade the stores' schemas, then exit.
     Migrate(MigrateArgs),
     /// Measure throughput against a raw baseline in the same run.
     #[command(subcommand)]
     Bench(BenchCommand),
 }
 
+/// Which adapter serves each port.
 #[derive(Debug, Args)]
-struct UpArgs {
-    /// Where the event store and read models live.
+struct PortArgs {
+    /// Where the event store and read models live when they are SQLite files.
     #[arg(long, env = "WATERSHED_DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
-    /// Address for every API and the dashboard (port 0 picks a free port).
+    /// The event store: `sqlite:[path]` (under the data dir).
+    #[arg(long, env = "WATERSHED_EVENT_STORE", default_value = "sqlite:")]
+    event_store: String,
+    /// The bus: `embedded:` (in-process) or `kafka://host:port[,host:port]/topic[?partitions=N&replication=N]`.
+    #[arg(long, env = "WATERSHED_BUS", default_value = "embedded:")]
+    bus: String,
+    /// The read models: `sqlite:[path]` or `postgres://user@host/db`.
+    #[arg(long, env = "WATERSHED_READ_MODEL", default_value = "sqlite:")]
+    read_model: String,
+    /// The device cache and live updates: `memory:` (this process only) or `redis://host:port`.
+    #[arg(long, env = "WATERSHED_CACHE", default_value = "memory:")]
+    cache: String,
+}
+
+impl PortArgs {
+    fn urls(&self) -> anyhow::Result<PortUrls> {
+        PortUrls::parse(
+            &self.data_dir,
+            &self.event_store,
+            &self.bus,
+            &self.read_model,
+            &self.cache,
+        )
+    }
+}
+
+/// What every serving target takes.
+#[derive(Debug, Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    ports: PortArgs,
+    /// Address for the target's HTTP API, `/healthz` and `/readyz` (port 0 picks a free port).
     #[arg(long, env = "WATERSHED_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// Simulated devices to run inside (0 for none).
-    #[arg(long, env = "WATERSHED_SIMULATE", default_value_t = 10)]
-    simulate: usize,
-    /// Sampling rounds per second per simulated device (each reads every sensor).
-    #[arg(long, default_value_t = 1.0)]
-    simulate_rate: f64,
-    /// The built dashboard.
+    /// The built dashboard, served with the query API.
     #[arg(long, env = "WATERSHED_WEB_DIR", default_value = "web/dist")]
     web_dir: PathBuf,
-    /// Admin token (register and decommission devices, read). Generated and printed when unset.
+    /// Admin token (register and decommission devices, read). `up` generates one when unset.
     #[arg(long, env = "WATERSHED_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
-    /// Read-only token for the dashboard. Generated and printed when unset.
+    /// Read-only token for the dashboard. `up` generates one when unset.
     #[arg(long, env = "WATERSHED_READ_TOKEN", hide_env_values = true)]
     read_token: Option<String>,
     /// Hours of raw readings to keep; rollups keep everything.
@@ -74,6 +110,38 @@ struct UpArgs {
     /// Browser origins allowed to call the API (a separately hosted dashboard), comma-separated; `*` for any.
     #[arg(long, env = "WATERSHED_CORS_ORIGINS", value_delimiter = ',')]
     cors_origin: Vec<String>,
+}
+
+impl ServeArgs {
+    fn config(
+        self,
+        roles: Roles,
+        admin_token: String,
+        read_token: String,
+    ) -> anyhow::Result<AppConfig> {
+        Ok(AppConfig {
+            roles,
+            ports: self.ports.urls()?,
+            listen: self.listen,
+            web_dir: self.web_dir,
+            admin_token,
+            read_token,
+            raw_retention: chrono::Duration::hours(i64::from(self.raw_retention_hours)),
+            cors_origins: self.cors_origin,
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+struct UpArgs {
+    #[command(flatten)]
+    serve: ServeArgs,
+    /// Simulated devices to run inside (0 for none).
+    #[arg(long, env = "WATERSHED_SIMULATE", default_value_t = 10)]
+    simulate: usize,
+    /// Sampling rounds per second per simulated device (each reads every sensor).
+    #[arg(long, default_value_t = 1.0)]
+    simulate_rate: f64,
 }
 
 #[derive(Debug, Args)]
@@ -106,8 +174,8 @@ struct SimulateArgs {
 
 #[derive(Debug, Args)]
 struct MigrateArgs {
-    #[arg(long, env = "WATERSHED_DATA_DIR", default_value = "data")]
-    data_dir: PathBuf,
+    #[command(flatten)]
+    ports: PortArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -134,8 +202,48 @@ async fn stop_signal() {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Up(args) => up(args).await,
-        Command::Simulate(args) => {
+        Action::Up(args) => up(args).await,
+        Action::CommandApi(args) => {
+            serve_role(
+                args,
+                Roles {
+                    command_api: true,
+                    ..Roles::NONE
+                },
+            )
+            .await
+        }
+        Action::Relay(args) => {
+            serve_role(
+                args,
+                Roles {
+                    relay: true,
+                    ..Roles::NONE
+                },
+            )
+            .await
+        }
+        Action::Projectors(args) => {
+            serve_role(
+                args,
+                Roles {
+                    projectors: true,
+                    ..Roles::NONE
+                },
+            )
+            .await
+        }
+        Action::QueryApi(args) => {
+            serve_role(
+                args,
+                Roles {
+                    query_api: true,
+                    ..Roles::NONE
+                },
+            )
+            .await
+        }
+        Action::Simulate(args) => {
             let shutdown = CancellationToken::new();
             tokio::spawn({
                 let shutdown = shutdown.clone();
@@ -170,15 +278,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Migrate(args) => {
-            EmbeddedStores::open(&args.data_dir).await?;
-            println!(
-                "migrate: stores under {} are up to date",
-                args.data_dir.display()
-            );
+        Action::Migrate(args) => {
+            let urls = args.ports.urls()?;
+            urls.event_store.open().await?;
+            urls.read_model.open().await?;
+            println!("migrate: the event store and read models are up to date");
             Ok(())
         }
-        Command::Bench(BenchCommand::Ingest(args)) => bench::ingest(args).await,
+        Action::Bench(BenchCommand::Ingest(args)) => bench::ingest(args).await,
     }
 }
 
@@ -193,19 +300,43 @@ fn announce(lines: &[String]) {
     let _ = out.flush();
 }
 
-async fn up(args: UpArgs) -> anyhow::Result<()> {
-    let admin_token = args.admin_token.unwrap_or_else(tokens::generate);
-    let read_token = args.read_token.unwrap_or_else(tokens::generate);
-    let config = UpConfig {
-        data_dir: args.data_dir,
-        listen: args.listen,
-        web_dir: args.web_dir,
-        admin_token: admin_token.clone(),
-        read_token: read_token.clone(),
-        raw_retention: chrono::Duration::hours(i64::from(args.raw_retention_hours)),
-        cors_origins: args.cors_origin,
+/// One role in its own process. Tokens are required where the role serves an authenticated API,
+/// since every instance must agree on them.
+async fn serve_role(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
+    let serves_api = roles.command_api || roles.query_api;
+    let token = |given: Option<String>, name: &str| match given {
+        Some(token) => Ok(token),
+        None if serves_api => anyhow::bail!(
+            "--{name} (or WATERSHED_{}) is required",
+            name.to_uppercase().replace('-', "_")
+        ),
+        // No route of this role checks it; a random one keeps the API closed all the same.
+        None => Ok(tokens::generate()),
     };
-    tracing::info!(data_dir = %config.data_dir.display(), listen = %config.listen, simulate = args.simulate, "starting watershed up");
+    let admin_token = token(args.admin_token.clone(), "admin-token")?;
+    let read_token = token(args.read_token.clone(), "read-token")?;
+    let config = args.config(roles, admin_token, read_token)?;
+    tracing::info!(?roles, listen = %config.listen, "starting");
+    let app = App::build(config).await?;
+    announce(&[format!("listening on http://{}", app.address())]);
+    app.run_until_stopped(stop_signal()).await
+}
+
+async fn up(args: UpArgs) -> anyhow::Result<()> {
+    let admin_token = args
+        .serve
+        .admin_token
+        .clone()
+        .unwrap_or_else(tokens::generate);
+    let read_token = args
+        .serve
+        .read_token
+        .clone()
+        .unwrap_or_else(tokens::generate);
+    let config = args
+        .serve
+        .config(Roles::ALL, admin_token.clone(), read_token.clone())?;
+    tracing::info!(ports = ?config.ports, listen = %config.listen, simulate = args.simulate, "starting watershed up");
     let app = App::build(config).await?;
     let base = format!("http://{}", app.address());
     announce(&[

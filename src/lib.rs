@@ -1,6 +1,7 @@
 //! Watershed's wiring: which adapters serve which ports in each target, the command line, the
 //! device simulator and the benchmarks. Application logic lives in the workspace crates.
 
+pub mod adapters;
 pub mod app;
 pub mod bench;
 pub mod cli;

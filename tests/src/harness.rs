@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use watershed::app::{App, UpConfig};
+use watershed::app::{App, AppConfig};
 
 use crate::eventually;
 
@@ -30,7 +30,7 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the application on `data` (a directory a stopped app left behind).
 pub async fn spawn_app_on(data: TempDir) -> TestApp {
-    let app = App::build(UpConfig::ephemeral(data.path(), ADMIN_TOKEN, READ_TOKEN))
+    let app = App::build(AppConfig::ephemeral(data.path(), ADMIN_TOKEN, READ_TOKEN))
         .await
         .expect("the application starts");
     let base = format!("http://{}", app.address());

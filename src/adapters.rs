@@ -1,0 +1,300 @@
+//! Which adapter serves each port, chosen by URL (`--event-store`, `--bus`, `--read-model`,
+//! `--cache`), so any mix of embedded and cloud parts runs: SQLite or Cosmos DB events, the
+//! in-process bus or Kafka, SQLite or PostgreSQL read models, memory or Redis cache.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use watershed_domain::ports::{
+    ChangeFeed, DeviceCache, EventBus, EventPublisher, EventStore, LiveFeed, ReadModel,
+};
+use watershed_infra::{
+    BroadcastLiveFeed, KafkaBus, KafkaConfig, KafkaPublisher, MemoryDeviceCache, PostgresReadModel,
+    RedisDeviceCache, RedisLiveFeed, SqliteEventStore, SqliteReadModel, StoreTailBus,
+};
+
+/// Where each port's adapter is, as the user wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortUrls {
+    pub event_store: StoreUrl,
+    pub bus: BusUrl,
+    pub read_model: ReadModelUrl,
+    pub cache: CacheUrl,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    Sqlite(PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BusUrl {
+    /// Consumers read the event store's change feed in-process.
+    Embedded,
+    Kafka(KafkaConfig),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadModelUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheUrl {
+    /// Cache and live updates inside this process only.
+    Memory,
+    /// Cache in Redis, live updates over Redis pub/sub, keys under `namespace`.
+    Redis { url: String, namespace: String },
+}
+
+/// A `sqlite:` URL: a path (relative to the data directory unless absolute), or the default file.
+fn sqlite_path(rest: &str, data_dir: &Path, default_file: &str) -> PathBuf {
+    let rest = rest.trim_start_matches("//");
+    if rest.is_empty() {
+        data_dir.join(default_file)
+    } else {
+        data_dir.join(rest)
+    }
+}
+
+fn unknown(port: &str, url: &str, known: &str) -> anyhow::Error {
+    anyhow::anyhow!("--{port} {url:?}: unknown adapter (use {known})")
+}
+
+impl PortUrls {
+    pub const EVENTS_FILE: &'static str = "events.db";
+    pub const READ_MODEL_FILE: &'static str = "read-model.db";
+
+    /// Parses the four URLs; `sqlite:` paths are taken relative to `data_dir`.
+    pub fn parse(
+        data_dir: &Path,
+        event_store: &str,
+        bus: &str,
+        read_model: &str,
+        cache: &str,
+    ) -> anyhow::Result<Self> {
+        let event_store = match event_store.split_once(':') {
+            Some(("sqlite", rest)) => {
+                StoreUrl::Sqlite(sqlite_path(rest, data_dir, Self::EVENTS_FILE))
+            }
+            _ => return Err(unknown("event-store", event_store, "sqlite:[path]")),
+        };
+        let bus = match bus.split_once(':') {
+            Some(("embedded", "")) => BusUrl::Embedded,
+            Some(("kafka", _)) => {
+                BusUrl::Kafka(KafkaConfig::from_url(bus).with_context(|| format!("--bus {bus:?}"))?)
+            }
+            _ => return Err(unknown("bus", bus, "embedded: or kafka://host:port/topic")),
+        };
+        let read_model = match read_model.split_once(':') {
+            Some(("sqlite", rest)) => {
+                ReadModelUrl::Sqlite(sqlite_path(rest, data_dir, Self::READ_MODEL_FILE))
+            }
+            Some(("postgres" | "postgresql", _)) => ReadModelUrl::Postgres(read_model.to_owned()),
+            _ => {
+                return Err(unknown(
+                    "read-model",
+                    read_model,
+                    "sqlite:[path] or postgres://…",
+                ))
+            }
+        };
+        let cache = match cache.split_once(':') {
+            Some(("memory", "")) => CacheUrl::Memory,
+            Some(("redis" | "rediss", _)) => CacheUrl::Redis {
+                url: cache.to_owned(),
+                namespace: "watershed".to_owned(),
+            },
+            _ => return Err(unknown("cache", cache, "memory: or redis://host:port")),
+        };
+        Ok(Self {
+            event_store,
+            bus,
+            read_model,
+            cache,
+        })
+    }
+
+    /// The embedded default for every port, under `data_dir`.
+    pub fn embedded(data_dir: &Path) -> Self {
+        Self::parse(data_dir, "sqlite:", "embedded:", "sqlite:", "memory:")
+            .expect("the embedded defaults parse")
+    }
+}
+
+/// The event store and its change feed: one adapter, two ports.
+#[derive(Clone)]
+pub struct Events {
+    pub store: Arc<dyn EventStore>,
+    pub feed: Arc<dyn ChangeFeed>,
+}
+
+impl StoreUrl {
+    pub async fn open(&self) -> anyhow::Result<Events> {
+        match self {
+            Self::Sqlite(path) => {
+                create_parent(path)?;
+                let store = Arc::new(
+                    SqliteEventStore::open(path)
+                        .await
+                        .with_context(|| format!("opening the event store {}", path.display()))?,
+                );
+                Ok(Events {
+                    store: store.clone(),
+                    feed: store,
+                })
+            }
+        }
+    }
+}
+
+/// The bus as projectors consume it, and where the relay publishes (none for the embedded bus,
+/// which reads the change feed directly).
+#[derive(Clone)]
+pub struct Bus {
+    pub bus: Arc<dyn EventBus>,
+    pub publisher: Option<Arc<dyn EventPublisher>>,
+}
+
+impl BusUrl {
+    /// `feed` is the event store's change feed, which the embedded bus reads.
+    pub async fn open(&self, feed: Option<&Arc<dyn ChangeFeed>>) -> anyhow::Result<Bus> {
+        match self {
+            Self::Embedded => {
+                let feed = feed.context("the embedded bus reads the event store: open it too")?;
+                Ok(Bus {
+                    bus: Arc::new(StoreTailBus::new(Arc::clone(feed))),
+                    publisher: None,
+                })
+            }
+            Self::Kafka(config) => {
+                let bus = KafkaBus::connect(config.clone())
+                    .await
+                    .context("connecting to Kafka")?;
+                let publisher = KafkaPublisher::connect(config)
+                    .await
+                    .context("connecting the Kafka producer")?;
+                Ok(Bus {
+                    bus: Arc::new(bus),
+                    publisher: Some(Arc::new(publisher)),
+                })
+            }
+        }
+    }
+}
+
+impl ReadModelUrl {
+    pub async fn open(&self) -> anyhow::Result<Arc<dyn ReadModel>> {
+        Ok(match self {
+            Self::Sqlite(path) => {
+                create_parent(path)?;
+                Arc::new(
+                    SqliteReadModel::open(path)
+                        .await
+                        .with_context(|| format!("opening the read model {}", path.display()))?,
+                )
+            }
+            Self::Postgres(url) => Arc::new(
+                PostgresReadModel::connect(url)
+                    .await
+                    .context("connecting to PostgreSQL")?,
+            ),
+        })
+    }
+}
+
+/// The device cache and the live-update fan-out, which travel together.
+#[derive(Clone)]
+pub struct Cache {
+    pub cache: Arc<dyn DeviceCache>,
+    pub live: Arc<dyn LiveFeed>,
+}
+
+impl CacheUrl {
+    pub async fn open(&self) -> anyhow::Result<Cache> {
+        Ok(match self {
+            Self::Memory => Cache {
+                cache: Arc::new(MemoryDeviceCache::default()),
+                live: Arc::new(BroadcastLiveFeed::default()),
+            },
+            Self::Redis { url, namespace } => Cache {
+                cache: Arc::new(
+                    RedisDeviceCache::connect(url, namespace)
+                        .await
+                        .context("connecting the Redis cache")?,
+                ),
+                live: Arc::new(
+                    RedisLiveFeed::connect(url, namespace)
+                        .await
+                        .map_err(anyhow::Error::msg)
+                        .context("connecting the Redis live feed")?,
+                ),
+            },
+        })
+    }
+}
+
+fn create_parent(path: &Path) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating data directory {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_embedded_under_the_data_dir() {
+        let urls = PortUrls::embedded(Path::new("/d"));
+        assert_eq!(urls.event_store, StoreUrl::Sqlite("/d/events.db".into()));
+        assert_eq!(urls.bus, BusUrl::Embedded);
+        assert_eq!(
+            urls.read_model,
+            ReadModelUrl::Sqlite("/d/read-model.db".into())
+        );
+        assert_eq!(urls.cache, CacheUrl::Memory);
+    }
+
+    #[test]
+    fn cloud_urls_pick_cloud_adapters() {
+        let urls = PortUrls::parse(
+            Path::new("/d"),
+            "sqlite:/abs/e.db",
+            "kafka://k:9092/events",
+            "postgres://u@db/ws",
+            "redis://r:6379",
+        )
+        .unwrap();
+        assert_eq!(urls.event_store, StoreUrl::Sqlite("/abs/e.db".into()));
+        assert!(matches!(urls.bus, BusUrl::Kafka(ref c) if c.topic == "events"));
+        assert_eq!(
+            urls.read_model,
+            ReadModelUrl::Postgres("postgres://u@db/ws".into())
+        );
+        assert!(matches!(urls.cache, CacheUrl::Redis { ref url, .. } if url == "redis://r:6379"));
+    }
+
+    #[test]
+    fn unknown_adapters_are_named_in_the_error() {
+        let d = Path::new("/d");
+        let err = PortUrls::parse(d, "mongo://x", "embedded:", "sqlite:", "memory:").unwrap_err();
+        assert!(
+            err.to_string().contains("--event-store \"mongo://x\""),
+            "{err}"
+        );
+        let err =
+            PortUrls::parse(d, "sqlite:", "kafka://nohost", "sqlite:", "memory:").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("names at least one broker"),
+            "{err:#}"
+        );
+        let err =
+            PortUrls::parse(d, "sqlite:", "embedded:", "sqlite:", "memcached://x").unwrap_err();
+        assert!(err.to_string().contains("--cache"), "{err}");
+    }
+}
