@@ -45,7 +45,8 @@ pub enum ReadModelUrl {
 pub enum CacheUrl {
     /// Cache and live updates inside this process only.
     Memory,
-    /// Cache in Redis, live updates over Redis pub/sub, keys under `namespace`.
+    /// Cache in Redis, live updates over Redis pub/sub, keys under `namespace` (`?namespace=`,
+    /// default `watershed`).
     Redis { url: String, namespace: String },
 }
 
@@ -103,10 +104,20 @@ impl PortUrls {
         };
         let cache = match cache.split_once(':') {
             Some(("memory", "")) => CacheUrl::Memory,
-            Some(("redis" | "rediss", _)) => CacheUrl::Redis {
-                url: cache.to_owned(),
-                namespace: "watershed".to_owned(),
-            },
+            Some(("redis" | "rediss", _)) => {
+                // `?namespace=` is ours (several deployments may share one Redis); Redis gets the rest.
+                let (url, namespace) = match cache.split_once("?namespace=") {
+                    Some((url, ns)) if !ns.is_empty() && !ns.contains(['&', '?']) => (url, ns),
+                    Some(_) => {
+                        anyhow::bail!("--cache {cache:?}: namespace=<name> is the only option")
+                    }
+                    None => (cache, "watershed"),
+                };
+                CacheUrl::Redis {
+                    url: url.to_owned(),
+                    namespace: namespace.to_owned(),
+                }
+            }
             _ => return Err(unknown("cache", cache, "memory: or redis://host:port")),
         };
         Ok(Self {
@@ -276,7 +287,28 @@ mod tests {
             urls.read_model,
             ReadModelUrl::Postgres("postgres://u@db/ws".into())
         );
-        assert!(matches!(urls.cache, CacheUrl::Redis { ref url, .. } if url == "redis://r:6379"));
+        assert_eq!(
+            urls.cache,
+            CacheUrl::Redis {
+                url: "redis://r:6379".into(),
+                namespace: "watershed".into()
+            }
+        );
+        let named = PortUrls::parse(
+            Path::new("/d"),
+            "sqlite:",
+            "embedded:",
+            "sqlite:",
+            "redis://r:6379/2?namespace=site-a",
+        )
+        .unwrap();
+        assert_eq!(
+            named.cache,
+            CacheUrl::Redis {
+                url: "redis://r:6379/2".into(),
+                namespace: "site-a".into()
+            }
+        );
     }
 
     #[test]

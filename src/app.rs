@@ -15,8 +15,8 @@ use axum::http::HeaderValue;
 use axum::routing::get;
 use axum::{Json, Router};
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -78,6 +78,8 @@ pub struct AppConfig {
     pub admin_token: String,
     pub read_token: String,
     pub raw_retention: chrono::Duration,
+    /// The projectors' consumer group: one per set of read models fed from the bus.
+    pub consumer_group: String,
     /// Origins allowed to call the API from a browser (a separately hosted dashboard).
     pub cors_origins: Vec<String>,
 }
@@ -94,6 +96,7 @@ impl AppConfig {
             admin_token: admin_token.to_owned(),
             read_token: read_token.to_owned(),
             raw_retention: chrono::Duration::hours(48),
+            consumer_group: ProjectorConfig::default().group,
             cors_origins: Vec::new(),
         }
     }
@@ -155,7 +158,8 @@ pub struct App {
     listener: TcpListener,
     router: Router,
     shutdown: CancellationToken,
-    background: Vec<JoinHandle<()>>,
+    /// Aborted when the app is dropped without a clean stop, as a killed process would stop them.
+    background: Vec<AbortOnDropHandle<()>>,
 }
 
 #[derive(OpenApi)]
@@ -217,7 +221,9 @@ impl App {
                         publisher,
                         config: RelayConfig::default(),
                     };
-                    background.push(tokio::spawn(relay.run(shutdown.clone())));
+                    background.push(AbortOnDropHandle::new(tokio::spawn(
+                        relay.run(shutdown.clone()),
+                    )));
                 }
                 // The embedded bus reads the change feed itself: nothing to relay.
                 None if roles.projectors => {}
@@ -227,6 +233,7 @@ impl App {
             }
         }
         let projector_config = ProjectorConfig {
+            group: config.consumer_group.clone(),
             raw_retention: config.raw_retention,
             ..ProjectorConfig::default()
         };
@@ -246,15 +253,17 @@ impl App {
                 keep: config.raw_retention,
                 every: Duration::from_secs(300),
             };
-            background.push(tokio::spawn({
+            background.push(AbortOnDropHandle::new(tokio::spawn({
                 let shutdown = shutdown.clone();
                 async move {
                     if let Err(e) = projector.run(shutdown).await {
                         tracing::error!(error = %e, "projector stopped");
                     }
                 }
-            }));
-            background.push(tokio::spawn(retention.run(shutdown.clone())));
+            })));
+            background.push(AbortOnDropHandle::new(tokio::spawn(
+                retention.run(shutdown.clone()),
+            )));
         }
         let mut router = Router::new().fallback(watershed_http_edge::error::not_found);
         if roles.query_api {

@@ -107,6 +107,9 @@ struct ServeArgs {
     /// Hours of raw readings to keep; rollups keep everything.
     #[arg(long, env = "WATERSHED_RAW_RETENTION_HOURS", default_value_t = 48)]
     raw_retention_hours: u32,
+    /// The projectors' consumer group on the bus; read models fed separately need their own.
+    #[arg(long, env = "WATERSHED_CONSUMER_GROUP", default_value = "read-models")]
+    consumer_group: String,
     /// Browser origins allowed to call the API (a separately hosted dashboard), comma-separated; `*` for any.
     #[arg(long, env = "WATERSHED_CORS_ORIGINS", value_delimiter = ',')]
     cors_origin: Vec<String>,
@@ -127,6 +130,7 @@ impl ServeArgs {
             admin_token,
             read_token,
             raw_retention: chrono::Duration::hours(i64::from(self.raw_retention_hours)),
+            consumer_group: self.consumer_group,
             cors_origins: self.cors_origin,
         })
     }

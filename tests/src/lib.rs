@@ -4,6 +4,7 @@
 pub mod contract;
 pub mod events;
 pub mod harness;
+pub mod process;
 pub mod servers;
 
 /// Polls `check` until it returns `Some`, or fails after `deadline`: tests never sleep blindly.

@@ -12,15 +12,29 @@ use super::unavailable;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-pub(super) fn of_group(probe: &BaseConsumer, topic: &str, cap: usize) -> Result<Backlog, BusError> {
-    let metadata = probe
+/// The topic's partition ids.
+pub(super) fn partitions(client: &impl Consumer, topic: &str) -> Result<Vec<i32>, BusError> {
+    let metadata = client
         .fetch_metadata(Some(topic), TIMEOUT)
         .map_err(|e| unavailable("reading topic metadata", e))?;
+    let ids: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic)
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    if ids.is_empty() {
+        return Err(BusError::Unavailable(format!(
+            "topic {topic} has no partitions"
+        )));
+    }
+    Ok(ids)
+}
+
+pub(super) fn of_group(probe: &BaseConsumer, topic: &str, cap: usize) -> Result<Backlog, BusError> {
     let mut partitions = TopicPartitionList::new();
-    for t in metadata.topics().iter().filter(|t| t.name() == topic) {
-        for p in t.partitions() {
-            partitions.add_partition(topic, p.id());
-        }
+    for id in self::partitions(probe, topic)? {
+        partitions.add_partition(topic, id);
     }
     let committed = probe
         .committed_offsets(partitions, TIMEOUT)

@@ -1,6 +1,7 @@
-//! Projectors' side of the Kafka bus: one consumer-group member per subscription. Offsets are
-//! committed only when the projector says its batch is in the read model, so a crash redelivers
-//! and never skips; the read model's per-stream positions make the redelivery harmless.
+//! Projectors' side of the Kafka bus: a consumer that reads every partition from its group's
+//! committed offsets. Offsets are committed only when the projector says its batch is in the read
+//! model, so a crash redelivers and never skips; the read model's per-stream positions make the
+//! redelivery harmless.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -55,21 +56,33 @@ impl KafkaBus {
 #[async_trait]
 impl EventBus for KafkaBus {
     async fn subscribe(&self, group: &str) -> Result<Box<dyn EventSubscription>, BusError> {
+        let topic = self.config.topic.clone();
         let consumer: StreamConsumer = self
             .config
             .client()
             .set("group.id", group)
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
-            // A member killed without leaving holds its partitions this long: keep it short so a
-            // restarted projector resumes within seconds.
-            .set("session.timeout.ms", "6000")
-            .set("heartbeat.interval.ms", "1500")
             .create()
             .map_err(|e| unavailable("creating a Kafka consumer", e))?;
-        consumer
-            .subscribe(&[&self.config.topic])
-            .map_err(|e| unavailable("subscribing", e))?;
+        // Every partition, each from the group's committed offset, without joining the group:
+        // membership would hand a killed member's partitions over only when the broker expires
+        // its session, and tansu never does. One projectors process per group, therefore.
+        let consumer = tokio::task::spawn_blocking(move || {
+            let partitions = backlog::partitions(&consumer, &topic)?;
+            let mut assignment = TopicPartitionList::new();
+            for partition in partitions {
+                assignment
+                    .add_partition_offset(&topic, partition, Offset::Stored)
+                    .map_err(|e| unavailable("listing partitions", e))?;
+            }
+            consumer
+                .assign(&assignment)
+                .map_err(|e| unavailable("assigning partitions", e))?;
+            Ok::<_, BusError>(consumer)
+        })
+        .await
+        .map_err(|e| BusError::Unavailable(format!("assigning partitions: {e}")))??;
         Ok(Box::new(KafkaSubscription {
             consumer: Arc::new(consumer),
             topic: self.config.topic.clone(),
