@@ -1,18 +1,73 @@
 //! The Cosmos DB event store passes the event-store and change-feed contracts against the SDK's
 //! in-memory emulator, and keeps what only Cosmos DB can break: no partial appends, no split
-//! appends on the feed, leases that outlive a client.
+//! appends on the feed, leases that outlive a client, and retries that neither give up early nor
+//! answer a conflict for an append that landed.
 
 use std::sync::Arc;
 
+use azure_data_cosmos::fault_injection::{
+    CustomResponseBuilder, FaultInjectionCondition, FaultInjectionConditionBuilder,
+    FaultInjectionErrorType, FaultInjectionResultBuilder, FaultInjectionRuleBuilder,
+    FaultOperationType,
+};
 use watershed_domain::event::{AppendOutcome, ExpectedVersion};
 use watershed_domain::ports::{ChangeFeed, EventStore, FeedCursor, StoreError, StreamQuery};
 use watershed_domain::DeviceId;
+use watershed_infra::cosmos::client_builder;
 use watershed_infra::{CosmosEmulator, CosmosEventStore};
 use watershed_tests::contract::{change_feed, event_store};
 use watershed_tests::events::{new_event, readings, registered, unique_device};
 
 async fn fresh_store() -> Arc<CosmosEventStore> {
     Arc::new(CosmosEmulator::new().event_store().await.unwrap())
+}
+
+/// Only the requests that carry appends.
+fn batches() -> FaultInjectionCondition {
+    FaultInjectionConditionBuilder::new()
+        .with_operation_type(FaultOperationType::BatchItem)
+        .build()
+}
+
+/// A rule that answers append batches with `error`; the caller may limit its hits.
+fn on_batches(id: &str, error: FaultInjectionErrorType) -> FaultInjectionRuleBuilder {
+    let result = FaultInjectionResultBuilder::new().with_error(error).build();
+    FaultInjectionRuleBuilder::new(id, result).with_condition(batches())
+}
+
+/// What came of an append made through a client that met a fault rule.
+struct Attempt {
+    outcome: Result<AppendOutcome, StoreError>,
+    /// How many requests the rule answered.
+    hits: u32,
+    /// The stream's version afterwards, as a client without faults reads it.
+    version: u64,
+}
+
+/// Registers a device, then appends `count` readings at version 1 through a second client of
+/// the same account, one that meets `rule`.
+async fn append_despite(rule: FaultInjectionRuleBuilder, count: usize) -> Attempt {
+    let emulator = CosmosEmulator::new();
+    let plain = emulator.event_store().await.unwrap();
+    let d = unique_device("faulty");
+    register(&plain, &d).await;
+    let rule = Arc::new(rule.build());
+    let builder = client_builder()
+        .with_fault_injection_rules(vec![Arc::clone(&rule)])
+        .unwrap();
+    let client = emulator.client(builder).await.unwrap();
+    let faulty = CosmosEventStore::open(&client, CosmosEmulator::DATABASE)
+        .await
+        .unwrap();
+    let events = (0..count)
+        .map(|i| new_event(&readings(&format!("f{i}"), vec![]), None))
+        .collect();
+    let outcome = faulty.append(&d, ExpectedVersion::Exactly(1), events).await;
+    Attempt {
+        outcome,
+        hits: rule.hit_count(),
+        version: plain.stream_version(&d).await.unwrap(),
+    }
 }
 
 async fn register(store: &dyn EventStore, device: &DeviceId) {
@@ -177,4 +232,71 @@ async fn feed_cursors_live_in_the_lease_container_and_outlive_the_client() {
             .await,
         Err(StoreError::Corrupt(_))
     ));
+}
+
+#[tokio::test]
+async fn a_throttled_append_is_retried_by_the_sdk_and_lands_once() {
+    let attempt = append_despite(
+        on_batches("429-twice", FaultInjectionErrorType::TooManyRequests).with_hit_limit(2),
+        1,
+    )
+    .await;
+    assert_eq!(seqs(&attempt.outcome.unwrap()), vec![2]);
+    assert_eq!((attempt.hits, attempt.version), (2, 2));
+}
+
+#[tokio::test]
+async fn throttling_that_outlasts_the_retry_budget_is_unavailable_and_writes_nothing() {
+    let attempt = append_despite(
+        on_batches("429-always", FaultInjectionErrorType::TooManyRequests),
+        1,
+    )
+    .await;
+    assert!(
+        matches!(attempt.outcome, Err(StoreError::Unavailable(_))),
+        "{:?}",
+        attempt.outcome
+    );
+    assert!(attempt.hits > 1, "the SDK retried before giving up");
+    assert_eq!(attempt.version, 1);
+}
+
+#[tokio::test]
+async fn a_batch_throttled_inside_a_207_answer_is_retried_by_the_store() {
+    // What the service answers when one operation of a batch is throttled: 207, that operation
+    // 429 with its retry-after, the others 424. The SDK hands this back as a success.
+    let throttled_op = CustomResponseBuilder::new(207.into())
+        .with_body(
+            br#"[{"statusCode":424},{"statusCode":429,"substatusCode":3200,"retryAfterMilliseconds":5},{"statusCode":424}]"#
+                .to_vec(),
+        )
+        .build();
+    let rule = FaultInjectionRuleBuilder::new(
+        "207-429",
+        FaultInjectionResultBuilder::new()
+            .with_custom_response(throttled_op)
+            .build(),
+    )
+    .with_condition(batches())
+    .with_hit_limit(2);
+    let attempt = append_despite(rule, 1).await;
+    assert_eq!(seqs(&attempt.outcome.unwrap()), vec![2]);
+    assert_eq!((attempt.hits, attempt.version), (2, 2));
+}
+
+#[tokio::test]
+async fn an_append_whose_answer_was_lost_is_acknowledged_not_reported_as_a_conflict() {
+    // The batch commits, its answer is lost, and the SDK sends it again: the second try meets
+    // the first try's events.
+    let attempt = append_despite(
+        on_batches(
+            "lost-answer",
+            FaultInjectionErrorType::ResponseTimeoutAfterService,
+        )
+        .with_hit_limit(1),
+        2,
+    )
+    .await;
+    assert_eq!(seqs(&attempt.outcome.unwrap()), vec![2, 3]);
+    assert_eq!((attempt.hits, attempt.version), (1, 3));
 }
