@@ -1,6 +1,7 @@
 //! Adapters that implement Watershed's ports. The embedded ones (SQLite stores, the in-process bus,
 //! the in-memory cache and live feed) serve `watershed up`; cloud adapters sit beside them.
 
+pub mod cosmos;
 mod device_rows;
 pub mod embedded_bus;
 pub mod kafka;
@@ -10,6 +11,9 @@ pub mod postgres;
 pub mod redis;
 pub mod sqlite;
 
+#[cfg(feature = "cosmos-emulator")]
+pub use cosmos::CosmosEmulator;
+pub use cosmos::{CosmosAccount, CosmosEventStore};
 pub use embedded_bus::StoreTailBus;
 pub use kafka::{KafkaBus, KafkaConfig, KafkaPublisher};
 pub use live_feed::BroadcastLiveFeed;
