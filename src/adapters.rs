@@ -10,8 +10,9 @@ use watershed_domain::ports::{
     ChangeFeed, DeviceCache, EventBus, EventPublisher, EventStore, LiveFeed, ReadModel,
 };
 use watershed_infra::{
-    BroadcastLiveFeed, KafkaBus, KafkaConfig, KafkaPublisher, MemoryDeviceCache, PostgresReadModel,
-    RedisDeviceCache, RedisLiveFeed, SqliteEventStore, SqliteReadModel, StoreTailBus,
+    BroadcastLiveFeed, CosmosAccount, CosmosEventStore, KafkaBus, KafkaConfig, KafkaPublisher,
+    MemoryDeviceCache, PostgresReadModel, RedisDeviceCache, RedisLiveFeed, SqliteEventStore,
+    SqliteReadModel, StoreTailBus,
 };
 
 /// Where each port's adapter is, as the user wrote it.
@@ -26,6 +27,46 @@ pub struct PortUrls {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreUrl {
     Sqlite(PathBuf),
+    /// `cosmos://<account>.documents.azure.com[:port]/<database>?region=<region>`; the account key
+    /// comes from `WATERSHED_COSMOS_KEY`, never from the command line.
+    Cosmos(CosmosAccount),
+    /// The Cosmos DB adapter on the SDK's in-memory emulator, inside this process only.
+    #[cfg(feature = "cosmos-emulator")]
+    CosmosEmulator,
+}
+
+/// Where the Cosmos DB account key is read from.
+pub const COSMOS_KEY_ENV: &str = "WATERSHED_COSMOS_KEY";
+
+fn cosmos_account(url: &str, key: Option<String>) -> anyhow::Result<CosmosAccount> {
+    let shape = || {
+        anyhow::anyhow!(
+            "--event-store {url:?}: expected cosmos://<account>.documents.azure.com/<database>?region=<region>"
+        )
+    };
+    let rest = url.strip_prefix("cosmos://").ok_or_else(shape)?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (host, database) = path.split_once('/').ok_or_else(shape)?;
+    if host.is_empty() || database.is_empty() || database.contains('/') {
+        return Err(shape());
+    }
+    let region = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("region="))
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| {
+            anyhow::anyhow!("--event-store {url:?}: name the nearest region, ?region=West%20Europe")
+        })?
+        .replace("%20", " ");
+    let key = key.filter(|k| !k.is_empty()).ok_or_else(|| {
+        anyhow::anyhow!("the Cosmos DB account key is read from {COSMOS_KEY_ENV}, which is not set")
+    })?;
+    Ok(CosmosAccount {
+        endpoint: format!("https://{host}/"),
+        key,
+        region,
+        database: database.to_owned(),
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,7 +121,17 @@ impl PortUrls {
             Some(("sqlite", rest)) => {
                 StoreUrl::Sqlite(sqlite_path(rest, data_dir, Self::EVENTS_FILE))
             }
-            _ => return Err(unknown("event-store", event_store, "sqlite:[path]")),
+            Some(("cosmos", _)) => StoreUrl::Cosmos(cosmos_account(
+                event_store,
+                std::env::var(COSMOS_KEY_ENV).ok(),
+            )?),
+            #[cfg(feature = "cosmos-emulator")]
+            Some(("cosmos-emulator", "")) => StoreUrl::CosmosEmulator,
+            _ => return Err(unknown(
+                "event-store",
+                event_store,
+                "sqlite:[path], cosmos://<account host>/<database>?region=… or cosmos-emulator:",
+            )),
         };
         let bus = match bus.split_once(':') {
             Some(("embedded", "")) => BusUrl::Embedded,
@@ -151,6 +202,30 @@ impl StoreUrl {
                     SqliteEventStore::open(path)
                         .await
                         .with_context(|| format!("opening the event store {}", path.display()))?,
+                );
+                Ok(Events {
+                    store: store.clone(),
+                    feed: store,
+                })
+            }
+            Self::Cosmos(account) => {
+                let store =
+                    Arc::new(CosmosEventStore::connect(account).await.with_context(|| {
+                        format!("connecting to Cosmos DB at {}", account.endpoint)
+                    })?);
+                Ok(Events {
+                    store: store.clone(),
+                    feed: store,
+                })
+            }
+            #[cfg(feature = "cosmos-emulator")]
+            Self::CosmosEmulator => {
+                tracing::warn!("the event store is an in-memory Cosmos DB emulator: nothing survives this process");
+                let store = Arc::new(
+                    watershed_infra::CosmosEmulator::new()
+                        .event_store()
+                        .await
+                        .context("starting the in-memory Cosmos DB emulator")?,
                 );
                 Ok(Events {
                     store: store.clone(),
@@ -309,6 +384,21 @@ mod tests {
                 namespace: "site-a".into()
             }
         );
+    }
+
+    #[test]
+    fn a_cosmos_url_names_account_database_and_region_and_the_key_comes_from_the_environment() {
+        let url = "cosmos://acme.documents.azure.com/telemetry?region=West%20Europe";
+        let account = cosmos_account(url, Some("k3y".into())).unwrap();
+        assert_eq!(account.endpoint, "https://acme.documents.azure.com/");
+        assert_eq!(account.database, "telemetry");
+        assert_eq!(account.region, "West Europe");
+        assert_eq!(account.key, "k3y");
+        let no_key = cosmos_account(url, None).unwrap_err();
+        assert!(no_key.to_string().contains(COSMOS_KEY_ENV), "{no_key}");
+        let no_region = cosmos_account("cosmos://acme.documents.azure.com/t", Some("k".into()));
+        assert!(no_region.unwrap_err().to_string().contains("region"));
+        assert!(cosmos_account("cosmos://acme.documents.azure.com", Some("k".into())).is_err());
     }
 
     #[test]

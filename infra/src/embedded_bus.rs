@@ -1,6 +1,7 @@
 //! The embedded bus: consumers read the event store's change feed directly. There is no broker to
 //! lose or reorder anything; each consumer group's cursor is kept in the store and saved on commit.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -40,6 +41,8 @@ impl EventBus for StoreTailBus {
             feed: Arc::clone(&self.feed),
             reader,
             read: committed.clone(),
+            page_start: committed.clone(),
+            pending: VecDeque::new(),
             committed,
         }))
     }
@@ -59,6 +62,11 @@ struct StoreTail {
     reader: String,
     /// Where the next read starts.
     read: FeedCursor,
+    /// Where the page being handed out started. A feed never splits an append, so a page can hold
+    /// more than a batch may; until it is all handed out, this is the cursor safe to save.
+    page_start: FeedCursor,
+    /// The rest of that page.
+    pending: VecDeque<RecordedEvent>,
     /// What was saved last, so an idle commit writes nothing.
     committed: FeedCursor,
 }
@@ -66,27 +74,36 @@ struct StoreTail {
 #[async_trait]
 impl EventSubscription for StoreTail {
     async fn next_batch(&mut self, max: usize) -> Result<Vec<RecordedEvent>, BusError> {
-        loop {
+        while self.pending.is_empty() {
             let page = self
                 .feed
                 .read_changes(&self.read, max)
                 .await
                 .map_err(bus_error)?;
-            self.read = page.next;
-            if !page.events.is_empty() {
-                return Ok(page.events);
+            if page.events.is_empty() {
+                self.read = page.next;
+                self.feed.wait_for_changes(&self.read).await;
+                continue;
             }
-            self.feed.wait_for_changes(&self.read).await;
+            self.page_start = std::mem::replace(&mut self.read, page.next);
+            self.pending = page.events.into();
         }
+        let take = max.max(1).min(self.pending.len());
+        Ok(self.pending.drain(..take).collect())
     }
 
     async fn commit(&mut self) -> Result<(), BusError> {
-        if self.read != self.committed {
+        let safe = if self.pending.is_empty() {
+            &self.read
+        } else {
+            &self.page_start
+        };
+        if *safe != self.committed {
             self.feed
-                .save_cursor(&self.reader, &self.read)
+                .save_cursor(&self.reader, safe)
                 .await
                 .map_err(bus_error)?;
-            self.committed = self.read.clone();
+            self.committed = safe.clone();
         }
         Ok(())
     }

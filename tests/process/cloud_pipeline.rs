@@ -1,6 +1,7 @@
 //! Cloud mode end to end, on the real servers `scripts/services` starts (tansu for Kafka,
-//! PostgreSQL, Redis). The command API, relay and query API run inside this test process on one
-//! event store; the projectors run as a child `watershed projectors` process. Known readings give
+//! PostgreSQL, Redis). The command API, relay and query API run inside this test process, sharing
+//! one in-memory Cosmos DB emulator (each with a client of its own, as separate processes would);
+//! the projectors run as a child `watershed projectors` process. Known readings give
 //! exact answers; then the relay (aborted in-process) and the projectors (SIGKILL) die several times
 //! mid-stream, and still every acknowledged reading is counted exactly once and Kafka holds every
 //! event at least once in per-device order.
@@ -12,11 +13,11 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use watershed::adapters::{Events, PortUrls, StoreUrl};
+use watershed::adapters::{Events, PortUrls};
 use watershed::app::{App, AppConfig, Ports, Roles};
 use watershed_domain::ports::EventBus;
 use watershed_domain::DeviceId;
-use watershed_infra::{KafkaBus, KafkaConfig};
+use watershed_infra::{CosmosEmulator, KafkaBus, KafkaConfig};
 use watershed_tests::eventually;
 use watershed_tests::process::{
     counted_readings, get_json, register, send_until_refused, spawn_watershed, stored_batches,
@@ -35,6 +36,8 @@ struct Cloud {
     /// Bus, read model, cache.
     urls: [String; 3],
     group: String,
+    cosmos: CosmosEmulator,
+    /// The front's event store: what the audit reads.
     events: Events,
     front: Served,
     relay: Served,
@@ -53,24 +56,16 @@ impl Cloud {
         let dir = tempfile::tempdir().unwrap();
         let cache = format!("{}?namespace={}", redis_url(), unique_namespace());
         let urls = [unique_kafka_url(4), fresh_postgres_database().await, cache];
-        // Tests share the broker: a group of their own keeps another test's killed member out of
-        // this one's rebalances.
+        // Tests share the broker: a consumer group of their own keeps their offsets apart.
         let group = unique_namespace();
-        let events = StoreUrl::Sqlite(dir.path().join("events.db"))
-            .open()
-            .await
-            .unwrap();
-        let relay = serve(
-            &dir,
-            &urls,
-            &group,
-            &events,
-            Roles {
-                relay: true,
-                ..Roles::NONE
-            },
-        )
-        .await;
+        let cosmos = CosmosEmulator::new();
+        let events = cosmos_events(&cosmos).await;
+        let relay_roles = Roles {
+            relay: true,
+            ..Roles::NONE
+        };
+        let relay_events = cosmos_events(&cosmos).await;
+        let relay = serve(&dir, &urls, &group, &relay_events, relay_roles).await;
         let projectors = projectors(&dir, &urls, &group).await;
         let front = serve(
             &dir,
@@ -88,6 +83,7 @@ impl Cloud {
             dir,
             urls,
             group,
+            cosmos,
             events,
             front,
             relay,
@@ -97,6 +93,15 @@ impl Cloud {
 
     fn bus(&self) -> KafkaConfig {
         KafkaConfig::from_url(&self.urls[0]).unwrap()
+    }
+}
+
+/// A client of the emulated account, as a process of its own would have.
+async fn cosmos_events(cosmos: &CosmosEmulator) -> Events {
+    let store = Arc::new(cosmos.event_store().await.expect("the emulator serves"));
+    Events {
+        store: store.clone(),
+        feed: store,
     }
 }
 
@@ -293,7 +298,8 @@ async fn killing_the_relay_and_the_projectors_mid_stream_loses_nothing_and_count
             relay: true,
             ..Roles::NONE
         };
-        cloud.relay = serve(&cloud.dir, &cloud.urls, &cloud.group, &cloud.events, relay).await;
+        let relay_events = cosmos_events(&cloud.cosmos).await;
+        cloud.relay = serve(&cloud.dir, &cloud.urls, &cloud.group, &relay_events, relay).await;
         cloud.projectors = Some(projectors(&cloud.dir, &cloud.urls, &cloud.group).await);
     }
     stop.cancel();

@@ -14,8 +14,8 @@ use watershed_domain::event::{AppendOutcome, ExpectedVersion};
 use watershed_domain::ports::{ChangeFeed, EventStore, FeedCursor, StoreError, StreamQuery};
 use watershed_domain::DeviceId;
 use watershed_infra::cosmos::client_builder;
-use watershed_infra::{CosmosEmulator, CosmosEventStore};
-use watershed_tests::contract::{change_feed, event_store};
+use watershed_infra::{CosmosEmulator, CosmosEventStore, StoreTailBus};
+use watershed_tests::contract::{bus, change_feed, event_store};
 use watershed_tests::events::{new_event, readings, registered, unique_device};
 
 async fn fresh_store() -> Arc<CosmosEventStore> {
@@ -97,6 +97,13 @@ async fn cosmos_event_store_keeps_the_event_store_contract() {
 async fn cosmos_event_store_keeps_the_change_feed_contract() {
     let store = fresh_store().await;
     change_feed::change_feed_contract(store.clone(), store).await;
+}
+
+#[tokio::test]
+async fn the_embedded_bus_on_the_cosmos_change_feed_keeps_the_bus_contract() {
+    let store = fresh_store().await;
+    let bus = Arc::new(StoreTailBus::new(store.clone()));
+    bus::event_bus_contract(store, bus).await;
 }
 
 #[tokio::test]

@@ -20,7 +20,7 @@ use super::items::{
 };
 
 /// A Cosmos DB account reached with an account key.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct CosmosAccount {
     /// `https://<account>.documents.azure.com:443/`
     pub endpoint: String,
