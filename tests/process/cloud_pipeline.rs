@@ -11,143 +11,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use watershed::adapters::{Events, PortUrls};
-use watershed::app::{App, AppConfig, Ports, Roles};
 use watershed_domain::ports::EventBus;
 use watershed_domain::DeviceId;
-use watershed_infra::{CosmosEmulator, KafkaBus, KafkaConfig};
+use watershed_infra::KafkaBus;
+use watershed_tests::cloud::{Cloud, ADMIN, READ};
 use watershed_tests::eventually;
 use watershed_tests::process::{
-    counted_readings, get_json, register, send_until_refused, spawn_watershed, stored_batches,
-    wait_caught_up, Acked, Running,
+    counted_readings, get_json, register, send_until_refused, stored_batches, wait_caught_up, Acked,
 };
-use watershed_tests::servers::{
-    fresh_postgres_database, redis_url, unique_kafka_url, unique_namespace,
-};
-
-const ADMIN: &str = "cloud-test-admin";
-const READ: &str = "cloud-test-read";
-
-/// One cloud deployment: its servers' URLs and consumer group, its event store, and the roles.
-struct Cloud {
-    dir: tempfile::TempDir,
-    /// Bus, read model, cache.
-    urls: [String; 3],
-    group: String,
-    cosmos: CosmosEmulator,
-    /// The front's event store: what the audit reads.
-    events: Events,
-    front: Served,
-    relay: Served,
-    projectors: Option<Running>,
-}
-
-/// An in-process `App` serving in a task; aborting the task drops the app, which aborts its
-/// background work as a killed process would.
-struct Served {
-    base: String,
-    task: JoinHandle<anyhow::Result<()>>,
-}
-
-impl Cloud {
-    async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = format!("{}?namespace={}", redis_url(), unique_namespace());
-        let urls = [unique_kafka_url(4), fresh_postgres_database().await, cache];
-        // Tests share the broker: a consumer group of their own keeps their offsets apart.
-        let group = unique_namespace();
-        let cosmos = CosmosEmulator::new();
-        let events = cosmos_events(&cosmos).await;
-        let relay_roles = Roles {
-            relay: true,
-            ..Roles::NONE
-        };
-        let relay_events = cosmos_events(&cosmos).await;
-        let relay = serve(&dir, &urls, &group, &relay_events, relay_roles).await;
-        let projectors = projectors(&dir, &urls, &group).await;
-        let front = serve(
-            &dir,
-            &urls,
-            &group,
-            &events,
-            Roles {
-                command_api: true,
-                query_api: true,
-                ..Roles::NONE
-            },
-        )
-        .await;
-        Self {
-            dir,
-            urls,
-            group,
-            cosmos,
-            events,
-            front,
-            relay,
-            projectors: Some(projectors),
-        }
-    }
-
-    fn bus(&self) -> KafkaConfig {
-        KafkaConfig::from_url(&self.urls[0]).unwrap()
-    }
-}
-
-/// A client of the emulated account, as a process of its own would have.
-async fn cosmos_events(cosmos: &CosmosEmulator) -> Events {
-    let store = Arc::new(cosmos.event_store().await.expect("the emulator serves"));
-    Events {
-        store: store.clone(),
-        feed: store,
-    }
-}
-
-async fn serve(
-    dir: &tempfile::TempDir,
-    urls: &[String; 3],
-    group: &str,
-    events: &Events,
-    roles: Roles,
-) -> Served {
-    let [bus, read_model, cache] = urls;
-    let mut config = AppConfig::ephemeral(dir.path(), ADMIN, READ);
-    config.roles = roles;
-    config.consumer_group = group.to_owned();
-    config.ports = PortUrls::parse(dir.path(), "sqlite:", bus, read_model, cache).unwrap();
-    let given = Ports {
-        events: Some(events.clone()),
-        ..Ports::default()
-    };
-    let app = App::build_with(config, given)
-        .await
-        .expect("the roles start");
-    let base = format!("http://{}", app.address());
-    let task = tokio::spawn(app.run_until_stopped(std::future::pending()));
-    Served { base, task }
-}
-
-async fn projectors(dir: &tempfile::TempDir, urls: &[String; 3], group: &str) -> Running {
-    let [bus, read_model, cache] = urls;
-    let args = [
-        "projectors",
-        "--listen",
-        "127.0.0.1:0",
-        "--bus",
-        bus,
-        "--read-model",
-        read_model,
-        "--cache",
-        cache,
-        "--consumer-group",
-        group,
-        "--data-dir",
-        dir.path().to_str().unwrap(),
-    ];
-    spawn_watershed(env!("CARGO_BIN_EXE_watershed"), args, &[]).await
-}
 
 fn reading(sensor: &str, value: f64, seconds_ago: i64) -> Value {
     let at = chrono::Utc::now() - chrono::Duration::seconds(seconds_ago);
@@ -156,7 +28,7 @@ fn reading(sensor: &str, value: f64, seconds_ago: i64) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn known_readings_give_exact_answers_through_kafka_postgres_and_redis() {
-    let mut cloud = Cloud::start().await;
+    let mut cloud = Cloud::start(env!("CARGO_BIN_EXE_watershed")).await;
     let http = reqwest::Client::new();
     let base = &cloud.front.base;
     let key = register(&http, base, ADMIN, "cloud-a").await;
@@ -211,7 +83,7 @@ async fn known_readings_give_exact_answers_through_kafka_postgres_and_redis() {
         (status["lag_events"].as_u64(), status["devices"].as_u64()),
         (Some(0), Some(2))
     );
-    cloud.projectors.take().unwrap().kill().await;
+    cloud.kill_projectors().await;
 }
 
 /// Count, min and max of one sensor's raw readings in the last hour.
@@ -248,7 +120,7 @@ const KILLS: usize = 3;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_relay_and_the_projectors_mid_stream_loses_nothing_and_counts_once() {
-    let mut cloud = Cloud::start().await;
+    let mut cloud = Cloud::start(env!("CARGO_BIN_EXE_watershed")).await;
     let http = reqwest::Client::new();
     let base = cloud.front.base.clone();
     let devices: Vec<String> = (0..DEVICES).map(|d| format!("crash-{d}")).collect();
@@ -285,26 +157,19 @@ async fn killing_the_relay_and_the_projectors_mid_stream_loses_nothing_and_count
             },
         )
         .await;
-        cloud.relay.task.abort();
-        let _ = (&mut cloud.relay.task).await;
-        cloud
-            .projectors
-            .take()
-            .expect("projectors run")
-            .kill()
-            .await;
+        cloud.kill_relay().await;
+        cloud.kill_projectors().await;
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let relay = Roles {
-            relay: true,
-            ..Roles::NONE
-        };
-        let relay_events = cosmos_events(&cloud.cosmos).await;
-        cloud.relay = serve(&cloud.dir, &cloud.urls, &cloud.group, &relay_events, relay).await;
-        cloud.projectors = Some(projectors(&cloud.dir, &cloud.urls, &cloud.group).await);
+        cloud.start_relay().await;
+        cloud.start_projectors().await;
     }
     stop.cancel();
     for sender in senders {
-        sender.await.unwrap();
+        assert_eq!(
+            sender.await.unwrap(),
+            None,
+            "the front never refused a batch"
+        );
     }
 
     let (stored, stored_readings) = stored_batches(&http, &base, READ, &devices).await;
@@ -353,5 +218,5 @@ async fn killing_the_relay_and_the_projectors_mid_stream_loses_nothing_and_count
             *seen = (*seen).max(e.stream_seq);
         }
     }
-    cloud.projectors.take().unwrap().kill().await;
+    cloud.kill_projectors().await;
 }

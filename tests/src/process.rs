@@ -70,7 +70,7 @@ where
 pub type Acked = Arc<Mutex<HashSet<String>>>;
 
 /// Sends batches of 50 readings (two sensors) one after another until a request fails or `stop`
-/// is set; records every acknowledged batch.
+/// is set; records every acknowledged batch. Returns why a request failed, or `None` when stopped.
 pub async fn send_until_refused(
     http: reqwest::Client,
     base: String,
@@ -79,10 +79,10 @@ pub async fn send_until_refused(
     round: usize,
     acked: Acked,
     stop: tokio_util::sync::CancellationToken,
-) {
+) -> Option<String> {
     for n in 0.. {
         if stop.is_cancelled() {
-            return;
+            return None;
         }
         let batch_id = format!("r{round}-b{n}");
         let now = Utc::now();
@@ -103,9 +103,11 @@ pub async fn send_until_refused(
             Ok(r) if r.status() == StatusCode::CREATED => {
                 acked.lock().unwrap().insert(format!("{device}/{batch_id}"));
             }
-            _ => return,
+            Ok(r) => return Some(format!("{device}/{batch_id}: {}", r.status())),
+            Err(e) => return Some(format!("{device}/{batch_id}: {e}")),
         }
     }
+    unreachable!("the loop only ends by returning")
 }
 
 pub async fn get_json(http: &reqwest::Client, base: &str, token: &str, path: &str) -> Value {
