@@ -193,44 +193,40 @@ pub struct Events {
     pub feed: Arc<dyn ChangeFeed>,
 }
 
+impl Events {
+    pub fn of<S: EventStore + ChangeFeed>(store: S) -> Self {
+        let store = Arc::new(store);
+        Self {
+            store: store.clone(),
+            feed: store,
+        }
+    }
+}
+
 impl StoreUrl {
     pub async fn open(&self) -> anyhow::Result<Events> {
         match self {
             Self::Sqlite(path) => {
                 create_parent(path)?;
-                let store = Arc::new(
-                    SqliteEventStore::open(path)
-                        .await
-                        .with_context(|| format!("opening the event store {}", path.display()))?,
-                );
-                Ok(Events {
-                    store: store.clone(),
-                    feed: store,
-                })
+                let store = SqliteEventStore::open(path)
+                    .await
+                    .with_context(|| format!("opening the event store {}", path.display()))?;
+                Ok(Events::of(store))
             }
             Self::Cosmos(account) => {
-                let store =
-                    Arc::new(CosmosEventStore::connect(account).await.with_context(|| {
-                        format!("connecting to Cosmos DB at {}", account.endpoint)
-                    })?);
-                Ok(Events {
-                    store: store.clone(),
-                    feed: store,
-                })
+                let store = CosmosEventStore::connect(account)
+                    .await
+                    .with_context(|| format!("connecting to Cosmos DB at {}", account.endpoint))?;
+                Ok(Events::of(store))
             }
             #[cfg(feature = "cosmos-emulator")]
             Self::CosmosEmulator => {
                 tracing::warn!("the event store is an in-memory Cosmos DB emulator: nothing survives this process");
-                let store = Arc::new(
-                    watershed_infra::CosmosEmulator::new()
-                        .event_store()
-                        .await
-                        .context("starting the in-memory Cosmos DB emulator")?,
-                );
-                Ok(Events {
-                    store: store.clone(),
-                    feed: store,
-                })
+                let store = watershed_infra::CosmosEmulator::new()
+                    .event_store()
+                    .await
+                    .context("starting the in-memory Cosmos DB emulator")?;
+                Ok(Events::of(store))
             }
         }
     }

@@ -8,7 +8,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::adapters::PortUrls;
 use crate::app::{App, AppConfig, Roles};
-use crate::bench::{self, BenchIngestArgs};
+use crate::bench::ingest::{self, BenchIngestArgs};
+use crate::bench::pipeline::{self, BenchPipelineArgs};
 use crate::simulate::{self, FleetConfig};
 use crate::telemetry::LogFormat;
 use crate::tokens;
@@ -186,6 +187,9 @@ struct MigrateArgs {
 enum BenchCommand {
     /// Readings/s accepted and projected end to end, beside raw batched SQLite inserts.
     Ingest(BenchIngestArgs),
+    /// Cloud mode end to end (readings/s into PostgreSQL, acknowledged → visible), beside raw
+    /// Kafka produce and raw PostgreSQL COPY. Needs Kafka, PostgreSQL and Redis (scripts/services).
+    Pipeline(BenchPipelineArgs),
 }
 
 /// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
@@ -289,7 +293,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrate: the event store and read models are up to date");
             Ok(())
         }
-        Action::Bench(BenchCommand::Ingest(args)) => bench::ingest(args).await,
+        Action::Bench(BenchCommand::Ingest(args)) => ingest::run(args).await,
+        Action::Bench(BenchCommand::Pipeline(args)) => pipeline::run(args).await,
     }
 }
 

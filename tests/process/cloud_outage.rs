@@ -4,14 +4,12 @@
 //! because it stops servers that other tests share.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use watershed_tests::cloud::{Cloud, ADMIN, READ};
-use watershed_tests::eventually;
 use watershed_tests::process::{
-    counted_readings, register, send_until_refused, stored_batches, wait_caught_up, Acked,
+    counted_readings, register, start_senders, stored_batches, wait_acked, wait_caught_up, Acked,
 };
 
 /// Runs `scripts/services` with `args`: stops one server, or starts whatever is down.
@@ -41,30 +39,8 @@ async fn ingest_survives_postgres_and_redis_outages_and_projections_catch_up() {
     services(&["stop", "redis"]);
     let acked = Acked::default();
     let stop = CancellationToken::new();
-    let senders: Vec<_> = devices
-        .iter()
-        .zip(&keys)
-        .map(|(device, key)| {
-            tokio::spawn(send_until_refused(
-                http.clone(),
-                base.clone(),
-                device.clone(),
-                key.clone(),
-                0,
-                Arc::clone(&acked),
-                stop.clone(),
-            ))
-        })
-        .collect();
-    eventually(
-        "ingest to go on while both are down",
-        Duration::from_secs(60),
-        || {
-            let acked = Arc::clone(&acked);
-            async move { (acked.lock().unwrap().len() >= 150).then_some(()) }
-        },
-    )
-    .await;
+    let senders = start_senders(&http, &base, &devices, &keys, 0, &acked, &stop);
+    wait_acked(&acked, 150, Duration::from_secs(60)).await;
     let status = http
         .get(format!("{base}/readyz"))
         .send()
@@ -91,7 +67,7 @@ async fn ingest_survives_postgres_and_redis_outages_and_projections_catch_up() {
     }
     let acked = acked.lock().unwrap().clone();
 
-    wait_caught_up(&http, &base, READ, Duration::from_secs(90)).await;
+    wait_caught_up(&http, &base, READ, Duration::from_secs(180)).await;
     let (stored, stored_readings) = stored_batches(&http, &base, READ, &devices).await;
     let lost: Vec<_> = acked.difference(&stored).collect();
     assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");

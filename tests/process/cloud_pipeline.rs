@@ -7,7 +7,6 @@
 //! event at least once in per-device order.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -16,9 +15,9 @@ use watershed_domain::ports::EventBus;
 use watershed_domain::DeviceId;
 use watershed_infra::KafkaBus;
 use watershed_tests::cloud::{Cloud, ADMIN, READ};
-use watershed_tests::eventually;
 use watershed_tests::process::{
-    counted_readings, get_json, register, send_until_refused, stored_batches, wait_caught_up, Acked,
+    counted_readings, get_json, register, start_senders, stored_batches, wait_acked,
+    wait_caught_up, Acked,
 };
 
 fn reading(sensor: &str, value: f64, seconds_ago: i64) -> Value {
@@ -130,33 +129,11 @@ async fn killing_the_relay_and_the_projectors_mid_stream_loses_nothing_and_count
     }
     let acked = Acked::default();
     let stop = CancellationToken::new();
-    let senders: Vec<_> = devices
-        .iter()
-        .zip(&keys)
-        .map(|(device, key)| {
-            tokio::spawn(send_until_refused(
-                http.clone(),
-                base.clone(),
-                device.clone(),
-                key.clone(),
-                0,
-                Arc::clone(&acked),
-                stop.clone(),
-            ))
-        })
-        .collect();
+    let senders = start_senders(&http, &base, &devices, &keys, 0, &acked, &stop);
 
     for round in 1..=KILLS {
         let target = round * 60;
-        eventually(
-            "batches acknowledged meanwhile",
-            Duration::from_secs(60),
-            || {
-                let acked = Arc::clone(&acked);
-                async move { (acked.lock().unwrap().len() >= target).then_some(()) }
-            },
-        )
-        .await;
+        wait_acked(&acked, target, Duration::from_secs(60)).await;
         cloud.kill_relay().await;
         cloud.kill_projectors().await;
         tokio::time::sleep(Duration::from_millis(300)).await;

@@ -3,13 +3,11 @@
 //! read models count every stored reading exactly once.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use watershed_tests::eventually;
 use watershed_tests::process::{
-    counted_readings, register, send_until_refused, spawn_watershed, stored_batches,
+    counted_readings, register, spawn_watershed, start_senders, stored_batches, wait_acked,
     wait_caught_up, Acked, Running,
 };
 
@@ -56,31 +54,17 @@ async fn sigkill_mid_stream_loses_no_acknowledged_batch_and_counts_each_once() {
     }
 
     for round in 0..KILLS {
-        let senders: Vec<_> = devices
-            .iter()
-            .zip(&keys)
-            .map(|(device, key)| {
-                tokio::spawn(send_until_refused(
-                    http.clone(),
-                    running.base.clone(),
-                    device.clone(),
-                    key.clone(),
-                    round,
-                    Arc::clone(&acked),
-                    CancellationToken::new(),
-                ))
-            })
-            .collect();
+        let senders = start_senders(
+            &http,
+            &running.base,
+            &devices,
+            &keys,
+            round,
+            &acked,
+            &CancellationToken::new(),
+        );
         let target = (round + 1) * 100;
-        eventually(
-            "enough acknowledged batches",
-            Duration::from_secs(60),
-            || {
-                let acked = Arc::clone(&acked);
-                async move { (acked.lock().unwrap().len() >= target).then_some(()) }
-            },
-        )
-        .await;
+        wait_acked(&acked, target, Duration::from_secs(60)).await;
         running.kill().await;
         for sender in senders {
             sender.await.unwrap();

@@ -3,8 +3,6 @@
 //! query API run in the test process (each with an emulator client of its own, as separate
 //! processes would have); the projectors run as a child `watershed projectors` process.
 
-use std::sync::Arc;
-
 use tokio::task::JoinHandle;
 use watershed::adapters::{Events, PortUrls};
 use watershed::app::{App, AppConfig, Ports, Roles};
@@ -115,11 +113,7 @@ impl Cloud {
 
 /// A client of the emulated account, as a process of its own would have.
 async fn cosmos_events(cosmos: &CosmosEmulator) -> Events {
-    let store = Arc::new(cosmos.event_store().await.expect("the emulator serves"));
-    Events {
-        store: store.clone(),
-        feed: store,
-    }
+    Events::of(cosmos.event_store().await.expect("the emulator serves"))
 }
 
 async fn serve(

@@ -66,3 +66,12 @@ pub fn recorded(device: &DeviceId, seq: u64, position: u64, event: &DeviceEvent)
         payload: event.encode_payload(),
     }
 }
+
+/// The sequences of `stream`'s events among `events`, in the order given.
+pub fn seqs_of(events: &[RecordedEvent], stream: &DeviceId) -> Vec<u64> {
+    events
+        .iter()
+        .filter(|e| e.stream_id == *stream)
+        .map(|e| e.stream_seq)
+        .collect()
+}

@@ -110,6 +110,41 @@ pub async fn send_until_refused(
     unreachable!("the loop only ends by returning")
 }
 
+/// One `send_until_refused` task per device (with its key), all recording into `acked`.
+pub fn start_senders(
+    http: &reqwest::Client,
+    base: &str,
+    devices: &[String],
+    keys: &[String],
+    round: usize,
+    acked: &Acked,
+    stop: &tokio_util::sync::CancellationToken,
+) -> Vec<tokio::task::JoinHandle<Option<String>>> {
+    devices
+        .iter()
+        .zip(keys)
+        .map(|(device, key)| {
+            tokio::spawn(send_until_refused(
+                http.clone(),
+                base.to_owned(),
+                device.clone(),
+                key.clone(),
+                round,
+                Arc::clone(acked),
+                stop.clone(),
+            ))
+        })
+        .collect()
+}
+
+/// Waits until `acked` holds at least `count` batches.
+pub async fn wait_acked(acked: &Acked, count: usize, within: Duration) {
+    crate::eventually("enough acknowledged batches", within, || async {
+        (acked.lock().unwrap().len() >= count).then_some(())
+    })
+    .await
+}
+
 pub async fn get_json(http: &reqwest::Client, base: &str, token: &str, path: &str) -> Value {
     http.get(format!("{base}{path}"))
         .bearer_auth(token)

@@ -11,7 +11,7 @@ use watershed_domain::event::ExpectedVersion;
 use watershed_domain::ports::{EventBus, EventStore, EventSubscription};
 use watershed_domain::{DeviceId, RecordedEvent};
 
-use crate::events::{new_event, readings, registered, unique_device};
+use crate::events::{new_event, readings, registered, seqs_of, unique_device};
 
 const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -111,12 +111,4 @@ async fn eventually_backlog(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-fn seqs_of(events: &[RecordedEvent], stream: &DeviceId) -> Vec<u64> {
-    events
-        .iter()
-        .filter(|e| e.stream_id == *stream)
-        .map(|e| e.stream_seq)
-        .collect()
 }

@@ -9,7 +9,7 @@ use watershed_domain::event::ExpectedVersion;
 use watershed_domain::ports::{ChangeFeed, EventStore, FeedCursor};
 use watershed_domain::{DeviceId, RecordedEvent};
 
-use crate::events::{new_event, readings, registered, unique_device};
+use crate::events::{new_event, readings, registered, seqs_of, unique_device};
 
 pub async fn change_feed_contract(store: Arc<dyn EventStore>, feed: Arc<dyn ChangeFeed>) {
     let reader = format!("contract-{}", uuid::Uuid::now_v7());
@@ -118,12 +118,4 @@ async fn drain(
         }
         all.extend(page.events);
     }
-}
-
-fn seqs_of(events: &[RecordedEvent], stream: &DeviceId) -> Vec<u64> {
-    events
-        .iter()
-        .filter(|e| e.stream_id == *stream)
-        .map(|e| e.stream_seq)
-        .collect()
 }

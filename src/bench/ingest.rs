@@ -1,0 +1,119 @@
+//! `watershed bench ingest`: readings/s that Watershed accepts (durably) and projects end to end,
+//! beside a raw baseline measured in the same run on the same machine — the same number of narrow
+//! rows inserted straight into SQLite in batches — and the ratio between them.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
+
+use super::{fleet_batches, quantiles, rate, Load, Served};
+use crate::app::AppConfig;
+use crate::tokens;
+
+#[derive(Debug, Args)]
+pub struct BenchIngestArgs {
+    #[command(flatten)]
+    load: Load,
+}
+
+pub async fn run(args: BenchIngestArgs) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir().context("creating a scratch directory")?;
+    println!(
+        "bench ingest: {} readings, {} per request, {} devices",
+        args.load.readings, args.load.batch_size, args.load.devices
+    );
+
+    let raw = raw_sqlite_baseline(&dir.path().join("baseline.db"), &args).await?;
+    println!(
+        "  raw SQLite batched inserts     {:>10.0} rows/s  ({} rows in {:.2} s)",
+        rate(args.load.readings, raw),
+        args.load.readings,
+        raw.as_secs_f64()
+    );
+
+    let app = Served::start(AppConfig::ephemeral(
+        &dir.path().join("watershed"),
+        &tokens::generate(),
+        &tokens::generate(),
+    ))
+    .await?;
+
+    let started = Instant::now();
+    let report = app
+        .run_fleet(args.load.devices, args.load.batch_size, args.load.readings)
+        .await?;
+    let accepted = started.elapsed();
+    app.wait_until_projected().await?;
+    let projected = started.elapsed();
+    app.stop().await?;
+
+    let ratio = |ours: Duration| {
+        raw.as_secs_f64() / ours.as_secs_f64() * report.readings as f64 / args.load.readings as f64
+    };
+    println!(
+        "  watershed accepted (durable)   {:>10.0} readings/s  ({:.2} s, {:.2}× raw)",
+        rate(report.readings, accepted),
+        accepted.as_secs_f64(),
+        ratio(accepted)
+    );
+    println!(
+        "  watershed projected end to end {:>10.0} readings/s  ({:.2} s, {:.2}× raw)",
+        rate(report.readings, projected),
+        projected.as_secs_f64(),
+        ratio(projected)
+    );
+    println!(
+        "  acknowledgement latency        {}; {} errors",
+        quantiles(&report.ack_latency_us),
+        report.errors
+    );
+    if report.errors > 0 {
+        anyhow::bail!("{} batches failed", report.errors);
+    }
+    Ok(())
+}
+
+/// The same readings the fleet sends, as narrow rows (device, sensor, time, value), inserted in
+/// requests of `batch_size` rows, one durable transaction per 10 000 rows: what SQLite does with
+/// nothing of ours in the way.
+async fn raw_sqlite_baseline(path: &Path, args: &BenchIngestArgs) -> anyhow::Result<Duration> {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full);
+    let mut conn = SqliteConnection::connect_with(&options).await?;
+    sqlx::query(
+        "CREATE TABLE readings (device TEXT NOT NULL, sensor TEXT NOT NULL,
+             measured_at_us INTEGER NOT NULL, value REAL NOT NULL)",
+    )
+    .execute(&mut conn)
+    .await?;
+
+    let batches = fleet_batches(args.load.devices, args.load.batch_size, args.load.readings);
+    let per_transaction = (10_000 / args.load.batch_size).max(1);
+    let started = Instant::now();
+    sqlx::query("BEGIN").execute(&mut conn).await?;
+    for (n, (device, readings)) in batches.iter().enumerate() {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO readings (device, sensor, measured_at_us, value) ",
+        );
+        insert.push_values(readings, |mut row, r| {
+            row.push_bind(device.as_str())
+                .push_bind(r.sensor.as_str())
+                .push_bind(r.measured_at.timestamp_micros())
+                .push_bind(r.value.get());
+        });
+        insert.build().execute(&mut conn).await?;
+        if (n + 1).is_multiple_of(per_transaction) {
+            sqlx::query("COMMIT").execute(&mut conn).await?;
+            sqlx::query("BEGIN").execute(&mut conn).await?;
+        }
+    }
+    sqlx::query("COMMIT").execute(&mut conn).await?;
+    Ok(started.elapsed())
+}

@@ -1,0 +1,164 @@
+//! Benchmarks: Watershed measured beside raw baselines of the same work, in the same run on the
+//! same machine, reported as ratios. Never timed assertions: these machines are noisy.
+
+pub mod ingest;
+pub mod pipeline;
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use hdrhistogram::Histogram;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use watershed_domain::Reading;
+
+use crate::app::{App, AppConfig};
+use crate::simulate::{self, DeviceSignals, FleetConfig, Report};
+
+/// The simulated devices are `bench-0001`, `bench-0002` …; baselines name theirs the same.
+pub(crate) const FLEET_PREFIX: &str = "bench-";
+
+/// How much the simulated fleet sends, and how.
+#[derive(Debug, clap::Args)]
+pub struct Load {
+    /// Readings to send in all.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub readings: u64,
+    /// Readings per request.
+    #[arg(long, default_value_t = 100)]
+    pub batch_size: usize,
+    /// Simulated devices, each sending its batches one after another.
+    #[arg(long, default_value_t = 32)]
+    pub devices: usize,
+}
+
+/// A Watershed serving inside the benchmark process.
+pub(crate) struct Served {
+    pub base: String,
+    pub admin_token: String,
+    pub read_token: String,
+    http: reqwest::Client,
+    stop: CancellationToken,
+    server: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Served {
+    pub async fn start(config: AppConfig) -> anyhow::Result<Self> {
+        let (admin_token, read_token) = (config.admin_token.clone(), config.read_token.clone());
+        let app = App::build(config).await?;
+        let base = format!("http://{}", app.address());
+        let stop = CancellationToken::new();
+        let server = tokio::spawn(app.run_until_stopped({
+            let stop = stop.clone();
+            async move { stop.cancelled().await }
+        }));
+        Ok(Self {
+            base,
+            admin_token,
+            read_token,
+            http: reqwest::Client::new(),
+            stop,
+            server,
+        })
+    }
+
+    /// Runs the simulated fleet unthrottled until it sent `readings`.
+    pub async fn run_fleet(
+        &self,
+        devices: usize,
+        batch_size: usize,
+        readings: u64,
+    ) -> anyhow::Result<Report> {
+        let fleet = FleetConfig {
+            target: self.base.clone(),
+            admin_token: self.admin_token.clone(),
+            devices,
+            id_prefix: FLEET_PREFIX.to_owned(),
+            rate: 0.0,
+            batch_size,
+            total_readings: Some(readings),
+        };
+        Ok(simulate::run(fleet, CancellationToken::new()).await?)
+    }
+
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        self.server.await?
+    }
+
+    /// Polls `/v1/status` until the read models contain every stored event.
+    pub async fn wait_until_projected(&self) -> anyhow::Result<()> {
+        #[derive(serde::Deserialize)]
+        struct Status {
+            lag_events: u64,
+        }
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            let status: Status = self
+                .http
+                .get(format!("{}/v1/status", self.base))
+                .bearer_auth(&self.read_token)
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            if status.lag_events == 0 {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "projection did not catch up in 10 minutes"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+pub(crate) fn rate(n: u64, took: Duration) -> f64 {
+    n as f64 / took.as_secs_f64().max(f64::EPSILON)
+}
+
+/// "p50 … ms, p99 … ms, max … ms" of a histogram of microseconds.
+pub(crate) fn quantiles(h: &Histogram<u64>) -> String {
+    format!(
+        "p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        h.value_at_quantile(0.5) as f64 / 1000.0,
+        h.value_at_quantile(0.99) as f64 / 1000.0,
+        h.max() as f64 / 1000.0
+    )
+}
+
+/// What the fleet sends, as (device, readings) per request: the baselines write the same.
+pub(crate) fn fleet_batches(
+    devices: usize,
+    batch_size: usize,
+    readings: u64,
+) -> Vec<(String, Vec<Reading>)> {
+    let now = Utc::now();
+    let mut fleet: Vec<(String, DeviceSignals)> = (0..devices)
+        .map(|i| {
+            (
+                format!("{FLEET_PREFIX}{:04}", i + 1),
+                DeviceSignals::new(i, now),
+            )
+        })
+        .collect();
+    let mut batches = Vec::new();
+    let mut total = 0u64;
+    while total < readings {
+        for (device, signals) in &mut fleet {
+            let mut batch = Vec::with_capacity(batch_size + 4);
+            while batch.len() < batch_size {
+                signals.sample_into(now, &mut batch);
+            }
+            batch.truncate(batch_size);
+            total += batch.len() as u64;
+            batches.push((device.clone(), batch));
+            if total >= readings {
+                break;
+            }
+        }
+    }
+    batches
+}
