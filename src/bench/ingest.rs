@@ -43,9 +43,7 @@ pub async fn run(args: BenchIngestArgs) -> anyhow::Result<()> {
     .await?;
 
     let started = Instant::now();
-    let report = app
-        .run_fleet(args.load.devices, args.load.batch_size, args.load.readings)
-        .await?;
+    let report = app.run_fleet(&args.load).await?;
     let accepted = started.elapsed();
     app.wait_until_projected().await?;
     let projected = started.elapsed();

@@ -30,6 +30,10 @@ pub struct Load {
     /// Simulated devices, each sending its batches one after another.
     #[arg(long, default_value_t = 32)]
     pub devices: usize,
+    /// Sampling rounds per second per device (3–4 readings each), sent about once a second; 0
+    /// sends as fast as Watershed accepts (capacity). Pace it to measure freshness at a load.
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
 }
 
 /// A Watershed serving inside the benchmark process.
@@ -62,21 +66,16 @@ impl Served {
         })
     }
 
-    /// Runs the simulated fleet unthrottled until it sent `readings`.
-    pub async fn run_fleet(
-        &self,
-        devices: usize,
-        batch_size: usize,
-        readings: u64,
-    ) -> anyhow::Result<Report> {
+    /// Runs the simulated fleet until it sent `load.readings`.
+    pub async fn run_fleet(&self, load: &Load) -> anyhow::Result<Report> {
         let fleet = FleetConfig {
             target: self.base.clone(),
             admin_token: self.admin_token.clone(),
-            devices,
+            devices: load.devices,
             id_prefix: FLEET_PREFIX.to_owned(),
-            rate: 0.0,
-            batch_size,
-            total_readings: Some(readings),
+            rate: load.rate,
+            batch_size: load.batch_size,
+            total_readings: Some(load.readings),
         };
         Ok(simulate::run(fleet, CancellationToken::new()).await?)
     }
