@@ -10,9 +10,9 @@ use watershed_domain::ports::{
     ChangeFeed, DeviceCache, EventBus, EventPublisher, EventStore, LiveFeed, ReadModel,
 };
 use watershed_infra::{
-    BroadcastLiveFeed, CosmosAccount, CosmosEventStore, KafkaBus, KafkaConfig, KafkaPublisher,
-    MemoryDeviceCache, PostgresReadModel, RedisDeviceCache, RedisLiveFeed, SqliteEventStore,
-    SqliteReadModel, StoreTailBus,
+    BroadcastLiveFeed, CosmosAccount, CosmosAuth, CosmosEventStore, KafkaBus, KafkaConfig,
+    KafkaPublisher, MemoryDeviceCache, PostgresReadModel, RedisDeviceCache, RedisLiveFeed,
+    SqliteEventStore, SqliteReadModel, StoreTailBus,
 };
 
 /// Where each port's adapter is, as the user wrote it.
@@ -27,8 +27,9 @@ pub struct PortUrls {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreUrl {
     Sqlite(PathBuf),
-    /// `cosmos://<account>.documents.azure.com[:port]/<database>?region=<region>`; the account key
-    /// comes from `WATERSHED_COSMOS_KEY`, never from the command line.
+    /// `cosmos://<account>.documents.azure.com[:port]/<database>?region=<region>[&auth=…]`: with
+    /// `auth=key` (the default) the account key comes from `WATERSHED_COSMOS_KEY`, never from the
+    /// command line; `auth=workload-identity` or `managed-identity` use Entra ID.
     Cosmos(CosmosAccount),
     /// The Cosmos DB adapter on the SDK's in-memory emulator, inside this process only.
     #[cfg(feature = "cosmos-emulator")]
@@ -41,7 +42,7 @@ pub const COSMOS_KEY_ENV: &str = "WATERSHED_COSMOS_KEY";
 fn cosmos_account(url: &str, key: Option<String>) -> anyhow::Result<CosmosAccount> {
     let shape = || {
         anyhow::anyhow!(
-            "--event-store {url:?}: expected cosmos://<account>.documents.azure.com/<database>?region=<region>"
+            "--event-store {url:?}: expected cosmos://<account>.documents.azure.com/<database>?region=<region>[&auth=key|workload-identity|managed-identity]"
         )
     };
     let rest = url.strip_prefix("cosmos://").ok_or_else(shape)?;
@@ -50,20 +51,32 @@ fn cosmos_account(url: &str, key: Option<String>) -> anyhow::Result<CosmosAccoun
     if host.is_empty() || database.is_empty() || database.contains('/') {
         return Err(shape());
     }
-    let region = query
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("region="))
-        .filter(|r| !r.is_empty())
+    let option = |name: &str| {
+        query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+            .filter(|v| !v.is_empty())
+    };
+    let region = option("region")
         .ok_or_else(|| {
             anyhow::anyhow!("--event-store {url:?}: name the nearest region, ?region=West%20Europe")
         })?
         .replace("%20", " ");
-    let key = key.filter(|k| !k.is_empty()).ok_or_else(|| {
-        anyhow::anyhow!("the Cosmos DB account key is read from {COSMOS_KEY_ENV}, which is not set")
-    })?;
+    let auth = match option("auth").unwrap_or("key") {
+        "key" => CosmosAuth::Key(key.filter(|k| !k.is_empty()).ok_or_else(|| {
+            anyhow::anyhow!(
+                "the Cosmos DB account key is read from {COSMOS_KEY_ENV}, which is not set (or use auth=workload-identity)"
+            )
+        })?),
+        "workload-identity" => CosmosAuth::WorkloadIdentity,
+        "managed-identity" => CosmosAuth::ManagedIdentity,
+        other => anyhow::bail!(
+            "--event-store {url:?}: auth={other} is not one of key, workload-identity, managed-identity"
+        ),
+    };
     Ok(CosmosAccount {
         endpoint: format!("https://{host}/"),
-        key,
+        auth,
         region,
         database: database.to_owned(),
     })
@@ -389,12 +402,18 @@ mod tests {
         assert_eq!(account.endpoint, "https://acme.documents.azure.com/");
         assert_eq!(account.database, "telemetry");
         assert_eq!(account.region, "West Europe");
-        assert_eq!(account.key, "k3y");
+        assert!(account.auth == CosmosAuth::Key("k3y".into()));
         let no_key = cosmos_account(url, None).unwrap_err();
         assert!(no_key.to_string().contains(COSMOS_KEY_ENV), "{no_key}");
         let no_region = cosmos_account("cosmos://acme.documents.azure.com/t", Some("k".into()));
         assert!(no_region.unwrap_err().to_string().contains("region"));
         assert!(cosmos_account("cosmos://acme.documents.azure.com", Some("k".into())).is_err());
+        let pod = cosmos_account(&format!("{url}&auth=workload-identity"), None).unwrap();
+        assert!(pod.auth == CosmosAuth::WorkloadIdentity, "no key needed");
+        let vm = cosmos_account(&format!("{url}&auth=managed-identity"), None).unwrap();
+        assert!(vm.auth == CosmosAuth::ManagedIdentity);
+        let unknown = cosmos_account(&format!("{url}&auth=password"), None).unwrap_err();
+        assert!(unknown.to_string().contains("auth=password"), "{unknown}");
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub mod sqlite;
 
 #[cfg(feature = "cosmos-emulator")]
 pub use cosmos::CosmosEmulator;
-pub use cosmos::{CosmosAccount, CosmosEventStore};
+pub use cosmos::{CosmosAccount, CosmosAuth, CosmosEventStore};
 pub use embedded_bus::StoreTailBus;
 pub use kafka::{KafkaBus, KafkaConfig, KafkaPublisher};
 pub use live_feed::BroadcastLiveFeed;

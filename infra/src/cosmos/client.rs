@@ -1,10 +1,13 @@
 //! Reaching a Cosmos DB account: an SDK client with the store's retry budget, over HTTPS with an
-//! account key or over the SDK's in-memory emulator, and the containers the store needs.
+//! account key or an Entra ID identity, or over the SDK's in-memory emulator, and the containers
+//! the store needs.
 
 use std::fmt;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::Duration;
 
+use azure_core::credentials::TokenCredential;
 use azure_data_cosmos::clients::ContainerClient;
 use azure_data_cosmos::models::ContainerProperties;
 use azure_data_cosmos::options::{
@@ -12,6 +15,7 @@ use azure_data_cosmos::options::{
     ThrottlingRetryOptionsBuilder,
 };
 use azure_data_cosmos::{AccountEndpoint, AccountReference, CosmosClient, CosmosClientBuilder};
+use azure_identity::{ManagedIdentityCredential, WorkloadIdentityCredential};
 use watershed_domain::ports::StoreError;
 
 use super::failure::unavailable;
@@ -19,13 +23,24 @@ use super::items::{
     EVENTS_CONTAINER, EVENTS_PARTITION_KEY, LEASES_CONTAINER, LEASES_PARTITION_KEY,
 };
 
-/// A Cosmos DB account reached with an account key.
+/// How the store proves who it is to the account.
+#[derive(Clone, PartialEq, Eq)]
+pub enum CosmosAuth {
+    /// The account's primary or secondary key.
+    Key(String),
+    /// Entra ID through AKS workload identity: the pod's federated token (`AZURE_TENANT_ID`,
+    /// `AZURE_CLIENT_ID`, `AZURE_FEDERATED_TOKEN_FILE`, set by the webhook).
+    WorkloadIdentity,
+    /// Entra ID through the host's managed identity (VMs, App Service).
+    ManagedIdentity,
+}
+
+/// A Cosmos DB account and how to reach it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct CosmosAccount {
     /// `https://<account>.documents.azure.com:443/`
     pub endpoint: String,
-    /// The account's primary or secondary key.
-    pub key: String,
+    pub auth: CosmosAuth,
     /// The region to prefer, e.g. `West Europe`; the SDK fails over by proximity from it.
     pub region: String,
     /// Created with the store's containers when missing.
@@ -36,7 +51,14 @@ impl fmt::Debug for CosmosAccount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CosmosAccount")
             .field("endpoint", &self.endpoint)
-            .field("key", &"<redacted>")
+            .field(
+                "auth",
+                &match self.auth {
+                    CosmosAuth::Key(_) => "key <redacted>",
+                    CosmosAuth::WorkloadIdentity => "workload identity",
+                    CosmosAuth::ManagedIdentity => "managed identity",
+                },
+            )
             .field("region", &self.region)
             .field("database", &self.database)
             .finish()
@@ -75,13 +97,28 @@ pub(super) fn page_size(wanted: usize) -> MaxItemCountHint {
 }
 
 impl CosmosAccount {
-    /// A client over HTTPS, authenticated with the account key.
+    /// A client over HTTPS, authenticated as `auth` says.
     pub async fn client(&self, builder: CosmosClientBuilder) -> Result<CosmosClient, StoreError> {
         let endpoint: AccountEndpoint = self
             .endpoint
             .parse()
             .map_err(|e| unavailable("parsing the account endpoint", e))?;
-        let account = AccountReference::with_authentication_key(endpoint, self.key.clone());
+        let identity = |credential: azure_core::Result<Arc<dyn TokenCredential>>| {
+            credential.map_err(|e| StoreError::Unavailable(format!("Entra ID credential: {e}")))
+        };
+        let account = match &self.auth {
+            CosmosAuth::Key(key) => {
+                AccountReference::with_authentication_key(endpoint, key.clone())
+            }
+            CosmosAuth::WorkloadIdentity => AccountReference::with_credential(
+                endpoint,
+                identity(WorkloadIdentityCredential::new(None).map(|c| c as _))?,
+            ),
+            CosmosAuth::ManagedIdentity => AccountReference::with_credential(
+                endpoint,
+                identity(ManagedIdentityCredential::new(None).map(|c| c as _))?,
+            ),
+        };
         let routing = RoutingStrategy::ProximityTo(Region::from(self.region.clone()));
         builder
             .build(account, routing)

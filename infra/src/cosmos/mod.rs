@@ -11,5 +11,5 @@ mod items;
 
 #[cfg(feature = "cosmos-emulator")]
 pub use client::CosmosEmulator;
-pub use client::{client_builder, CosmosAccount};
+pub use client::{client_builder, CosmosAccount, CosmosAuth};
 pub use event_store::CosmosEventStore;
