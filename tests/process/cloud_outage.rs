@@ -1,6 +1,6 @@
-//! PostgreSQL and Redis go down (abruptly) while devices send readings: ingest keeps answering
-//! 201, since it needs only the event store; the query API still answers what it can; once both
-//! return, the projections catch up and count every reading exactly once. A test binary of its own,
+//! Redis, then PostgreSQL, go down (abruptly) while devices send readings: the query API answers
+//! from PostgreSQL without Redis, ingest keeps answering 201 (it needs only the event store), the
+//! history stays readable; once both return, the projections catch up and count every reading exactly once. A test binary of its own,
 //! because it stops servers that other tests share.
 
 use std::path::Path;
@@ -9,7 +9,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use watershed_tests::cloud::{Cloud, ADMIN, READ};
 use watershed_tests::process::{
-    counted_readings, register, start_senders, stored_batches, wait_acked, wait_caught_up, Acked,
+    counted_readings, get_json, register, start_senders, stored_batches, wait_acked,
+    wait_caught_up, Acked,
 };
 
 /// Runs `scripts/services` with `args`: stops one server, or starts whatever is down.
@@ -35,8 +36,18 @@ async fn ingest_survives_postgres_and_redis_outages_and_projections_catch_up() {
     }
     wait_caught_up(&http, &base, READ, Duration::from_secs(30)).await;
 
-    services(&["stop", "postgres"]);
+    // Without Redis the query API answers from PostgreSQL.
     services(&["stop", "redis"]);
+    let listed = get_json(&http, &base, READ, "/v1/devices").await;
+    let ids: Vec<&str> = listed["devices"]
+        .as_array()
+        .unwrap_or_else(|| panic!("devices without Redis: {listed}"))
+        .iter()
+        .map(|d| d["device_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["outage-0", "outage-1", "outage-2"]);
+
+    services(&["stop", "postgres"]);
     let acked = Acked::default();
     let stop = CancellationToken::new();
     let senders = start_senders(&http, &base, &devices, &keys, 0, &acked, &stop);
