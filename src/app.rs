@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -158,6 +158,9 @@ pub struct App {
     listener: TcpListener,
     router: Router,
     shutdown: CancellationToken,
+    /// Set by background work that stopped for good (a projection gap, say); the process then
+    /// stops too, so that an orchestrator sees it and a person reads why.
+    failure: Arc<OnceLock<String>>,
     /// Aborted when the app is dropped without a clean stop, as a killed process would stop them.
     background: Vec<AbortOnDropHandle<()>>,
 }
@@ -195,6 +198,7 @@ impl App {
         let roles = config.roles;
         let tokens = ApiTokens::new(config.admin_token.clone(), config.read_token.clone());
         let shutdown = CancellationToken::new();
+        let failure = Arc::new(OnceLock::new());
         let mut background = Vec::new();
         let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi());
         let mut readiness = Readiness::default();
@@ -254,10 +258,12 @@ impl App {
                 every: Duration::from_secs(300),
             };
             background.push(AbortOnDropHandle::new(tokio::spawn({
-                let shutdown = shutdown.clone();
+                let (shutdown, failure) = (shutdown.clone(), Arc::clone(&failure));
                 async move {
-                    if let Err(e) = projector.run(shutdown).await {
+                    if let Err(e) = projector.run(shutdown.clone()).await {
                         tracing::error!(error = %e, "projector stopped");
+                        let _ = failure.set(format!("the projector stopped: {e}"));
+                        shutdown.cancel();
                     }
                 }
             })));
@@ -309,6 +315,7 @@ impl App {
             listener,
             router,
             shutdown,
+            failure,
             background,
         })
     }
@@ -327,8 +334,10 @@ impl App {
     ) -> anyhow::Result<()> {
         let shutdown = self.shutdown.clone();
         let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
-            signal.await;
-            shutdown.cancel();
+            tokio::select! {
+                _ = signal => shutdown.cancel(),
+                _ = shutdown.cancelled() => {}
+            }
         });
         // A client that never closes its connection must not keep the process alive.
         let deadline = async {
@@ -347,6 +356,9 @@ impl App {
             tokio::time::timeout(DRAIN_DEADLINE, futures::future::join_all(self.background)).await;
         if drained.is_err() {
             tracing::warn!("background tasks did not stop within the deadline");
+        }
+        if let Some(failure) = self.failure.get() {
+            anyhow::bail!("{failure}");
         }
         served.context("serving HTTP")
     }

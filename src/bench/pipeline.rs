@@ -152,6 +152,7 @@ async fn raw_kafka_baseline(
         topic: format!("bench-raw-{id}"),
         partitions: args.partitions,
         replication: 1,
+        assign: None,
     };
     config.ensure_topic().await?;
     let producer: FutureProducer = ClientConfig::new()

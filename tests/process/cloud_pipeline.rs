@@ -2,8 +2,8 @@
 //! PostgreSQL, Redis). The command API, relay and query API run inside this test process, sharing
 //! one in-memory Cosmos DB emulator (each with a client of its own, as separate processes would);
 //! the projectors run as a child `watershed projectors` process. Known readings give
-//! exact answers; then the relay (aborted in-process) and the projectors (SIGKILL) die several times
-//! mid-stream, and still every acknowledged reading is counted exactly once and Kafka holds every
+//! exact answers; then the relay (aborted in-process) and the projectors (two processes of one
+//! consumer group, sharing the partitions; SIGKILL) die several times mid-stream, and still every acknowledged reading is counted exactly once and Kafka holds every
 //! event at least once in per-device order.
 
 use std::collections::HashMap;
@@ -119,7 +119,8 @@ const KILLS: usize = 3;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_relay_and_the_projectors_mid_stream_loses_nothing_and_counts_once() {
-    let mut cloud = Cloud::start(env!("CARGO_BIN_EXE_watershed")).await;
+    let mut cloud =
+        Cloud::start_shared(env!("CARGO_BIN_EXE_watershed"), &[Some("0-1"), Some("2-3")]).await;
     let http = reqwest::Client::new();
     let base = cloud.front.base.clone();
     let devices: Vec<String> = (0..DEVICES).map(|d| format!("crash-{d}")).collect();

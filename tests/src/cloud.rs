@@ -27,7 +27,9 @@ pub struct Cloud {
     pub events: Events,
     pub front: Served,
     relay: Served,
-    projectors: Option<Running>,
+    /// The partitions each projectors process reads (`None`: all of them).
+    shares: Vec<Option<&'static str>>,
+    projectors: Vec<Running>,
 }
 
 /// An in-process `App` serving in a task; aborting the task drops the app, which aborts its
@@ -38,8 +40,15 @@ pub struct Served {
 }
 
 impl Cloud {
-    /// Starts every role; `bin` is the `watershed` binary (Cargo tells tests its path).
+    /// Starts every role, with one projectors process; `bin` is the `watershed` binary (Cargo
+    /// tells tests its path).
     pub async fn start(bin: &'static str) -> Self {
+        Self::start_shared(bin, &[None]).await
+    }
+
+    /// As `start`, with one projectors process per share of the topic's 4 partitions
+    /// (`Some("0-1")`), all in one consumer group.
+    pub async fn start_shared(bin: &'static str, shares: &[Option<&'static str>]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let cache = format!("{}?namespace={}", redis_url(), unique_namespace());
         let urls = [unique_kafka_url(4), fresh_postgres_database().await, cache];
@@ -53,7 +62,6 @@ impl Cloud {
         };
         let relay_events = cosmos_events(&cosmos).await;
         let relay = serve(&dir, &urls, &group, &relay_events, relay_roles).await;
-        let projectors = projectors(bin, &dir, &urls, &group).await;
         let front = serve(
             &dir,
             &urls,
@@ -66,7 +74,7 @@ impl Cloud {
             },
         )
         .await;
-        Self {
+        let mut cloud = Self {
             bin,
             dir,
             urls,
@@ -75,8 +83,11 @@ impl Cloud {
             events,
             front,
             relay,
-            projectors: Some(projectors),
-        }
+            shares: shares.to_vec(),
+            projectors: Vec::new(),
+        };
+        cloud.start_projectors().await;
+        cloud
     }
 
     pub fn bus(&self) -> KafkaConfig {
@@ -98,16 +109,24 @@ impl Cloud {
         self.relay = serve(&self.dir, &self.urls, &self.group, &events, roles).await;
     }
 
-    /// SIGKILLs the projectors process.
+    /// SIGKILLs every projectors process.
     pub async fn kill_projectors(&mut self) {
-        if let Some(projectors) = self.projectors.take() {
+        for projectors in self.projectors.drain(..) {
             projectors.kill().await;
         }
     }
 
     pub async fn start_projectors(&mut self) {
         self.kill_projectors().await;
-        self.projectors = Some(projectors(self.bin, &self.dir, &self.urls, &self.group).await);
+        for share in self.shares.clone() {
+            let bus = match share {
+                Some(partitions) => format!("{}&assign={partitions}", self.urls[0]),
+                None => self.urls[0].clone(),
+            };
+            let urls = [bus, self.urls[1].clone(), self.urls[2].clone()];
+            let running = projectors(self.bin, &self.dir, &urls, &self.group).await;
+            self.projectors.push(running);
+        }
     }
 }
 

@@ -66,11 +66,25 @@ impl EventBus for KafkaBus {
             .set("auto.offset.reset", "earliest")
             .create()
             .map_err(|e| unavailable("creating a Kafka consumer", e))?;
-        // Every partition, each from the group's committed offset, without joining the group:
-        // membership would hand a killed member's partitions over only when the broker expires
-        // its session, and tansu never does. One projectors process per group, therefore.
+        // Every partition (or those `assign` names), each from the group's committed offset,
+        // without joining the group: membership would hand a killed member's partitions over only
+        // when the broker expires its session, and tansu never does (nor honours static members).
+        // Processes of one group therefore split the partitions between them explicitly.
+        let assign = self.config.assign.clone();
         let consumer = tokio::task::spawn_blocking(move || {
-            let partitions = backlog::partitions(&consumer, &topic)?;
+            let existing = backlog::partitions(&consumer, &topic)?;
+            let partitions = match assign {
+                Some(wanted) => match wanted.iter().find(|p| !existing.contains(p)) {
+                    Some(missing) => {
+                        return Err(BusError::Unavailable(format!(
+                            "topic {topic} has no partition {missing} (it has {})",
+                            existing.len()
+                        )))
+                    }
+                    None => wanted,
+                },
+                None => existing,
+            };
             let mut assignment = TopicPartitionList::new();
             for partition in partitions {
                 assignment

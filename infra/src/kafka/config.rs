@@ -1,4 +1,4 @@
-//! Where the bus is: `kafka://host:port[,host:port…]/topic[?partitions=N&replication=N]`.
+//! Where the bus is: `kafka://host:port[,host:port…]/topic[?partitions=N&replication=N&assign=…]`.
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -15,6 +15,9 @@ pub struct KafkaConfig {
     /// Used when the topic is created: the ceiling on how many projector processes share the work.
     pub partitions: i32,
     pub replication: i32,
+    /// The partitions this process consumes (`assign=0-5,8`), or all. Projector processes of one
+    /// group split the topic this way: each reads its own partitions from the group's offsets.
+    pub assign: Option<Vec<i32>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,8 +28,10 @@ pub enum KafkaUrlError {
         "a Kafka bus URL names at least one broker and a topic: kafka://host:port/topic, got {0:?}"
     )]
     Shape(String),
-    #[error("unknown Kafka bus option {0:?} (known: partitions, replication)")]
+    #[error("unknown Kafka bus option {0:?} (known: partitions, replication, assign)")]
     Option(String),
+    #[error("Kafka bus option assign takes partition numbers and ranges, like 0-5,8; got {0:?}")]
+    Assign(String),
     #[error("Kafka bus option {0} takes a positive number")]
     Number(&'static str),
 }
@@ -46,9 +51,14 @@ impl KafkaConfig {
             topic: topic.to_owned(),
             partitions: 12,
             replication: 1,
+            assign: None,
         };
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            if key == "assign" {
+                config.assign = Some(partition_list(value)?);
+                continue;
+            }
             let slot = match key {
                 "partitions" => (&mut config.partitions, "partitions"),
                 "replication" => (&mut config.replication, "replication"),
@@ -101,6 +111,28 @@ impl KafkaConfig {
     }
 }
 
+/// `0-5,8` → [0, 1, 2, 3, 4, 5, 8].
+fn partition_list(text: &str) -> Result<Vec<i32>, KafkaUrlError> {
+    let bad = || KafkaUrlError::Assign(text.to_owned());
+    let number = |n: &str| n.parse::<i32>().ok().filter(|n| *n >= 0).ok_or_else(bad);
+    let mut ids = Vec::new();
+    for part in text.split(',') {
+        match part.split_once('-') {
+            Some((from, to)) => {
+                let (from, to) = (number(from)?, number(to)?);
+                if from > to {
+                    return Err(bad());
+                }
+                ids.extend(from..=to);
+            }
+            None => ids.push(number(part)?),
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +146,9 @@ mod tests {
         assert_eq!((c.partitions, c.replication), (3, 2));
         let plain = KafkaConfig::from_url("kafka://127.0.0.1:9092/t").unwrap();
         assert_eq!((plain.partitions, plain.replication), (12, 1));
+        assert_eq!(plain.assign, None, "every partition unless told");
+        let share = KafkaConfig::from_url("kafka://h/t?assign=4-6,0,5").unwrap();
+        assert_eq!(share.assign, Some(vec![0, 4, 5, 6]));
     }
 
     #[test]
@@ -141,5 +176,12 @@ mod tests {
             KafkaConfig::from_url("kafka://h/t?acks=1"),
             Err(KafkaUrlError::Option("acks".into()))
         );
+        for bad in ["", "a", "3-1", "-1", "1,,2"] {
+            assert_eq!(
+                KafkaConfig::from_url(&format!("kafka://h/t?assign={bad}")),
+                Err(KafkaUrlError::Assign(bad.into())),
+                "{bad}"
+            );
+        }
     }
 }
