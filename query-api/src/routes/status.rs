@@ -9,8 +9,10 @@ use super::{all_devices, unavailable};
 use crate::dto::Status;
 use crate::QueryState;
 
-/// The most events counted per stage; beyond it the answer says "at least".
-const COUNT_CAP: usize = 100_000;
+/// The most events counted per stage; beyond it the answer says "at least". A change feed with
+/// no cheap count (Cosmos DB) reads up to this many events per status call, and the dashboard
+/// polls status, so it stays small.
+const COUNT_CAP: usize = 10_000;
 
 /// Projection lag: events and seconds between the event store and the read models, summed over the
 /// relay (store → bus) and the projectors (bus → read models).
