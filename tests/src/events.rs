@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
-use watershed_domain::event::{DeviceRegistered, EventMeta, ReadingsRecorded};
+use watershed_domain::event::{DeviceRegistered, EventMeta, ExpectedVersion, ReadingsRecorded};
+use watershed_domain::ports::EventStore;
 use watershed_domain::{
     BatchId, DeviceEvent, DeviceId, KeyHash, NewEvent, Reading, RecordedEvent, SensorName, Unit,
     Value,
@@ -47,6 +48,18 @@ fn meta() -> EventMeta {
         correlation_id: None,
         causation_id: None,
     }
+}
+
+/// Starts `device`'s stream with a registration.
+pub async fn register(store: &dyn EventStore, device: &DeviceId) {
+    store
+        .append(
+            device,
+            ExpectedVersion::NoStream,
+            vec![new_event(&registered(), None)],
+        )
+        .await
+        .expect("registering a new stream");
 }
 
 /// An event ready to append, with an optional idempotency key.

@@ -16,7 +16,7 @@ use watershed_domain::DeviceId;
 use watershed_infra::cosmos::client_builder;
 use watershed_infra::{CosmosEmulator, CosmosEventStore, StoreTailBus};
 use watershed_tests::contract::{bus, change_feed, event_store};
-use watershed_tests::events::{new_event, readings, registered, unique_device};
+use watershed_tests::events::{new_event, readings, register, registered, unique_device};
 
 async fn fresh_store() -> Arc<CosmosEventStore> {
     Arc::new(CosmosEmulator::new().event_store().await.unwrap())
@@ -68,17 +68,6 @@ async fn append_despite(rule: FaultInjectionRuleBuilder, count: usize) -> Attemp
         hits: rule.hit_count(),
         version: plain.stream_version(&d).await.unwrap(),
     }
-}
-
-async fn register(store: &dyn EventStore, device: &DeviceId) {
-    store
-        .append(
-            device,
-            ExpectedVersion::NoStream,
-            vec![new_event(&registered(), None)],
-        )
-        .await
-        .unwrap();
 }
 
 fn seqs(outcome: &AppendOutcome) -> Vec<u64> {

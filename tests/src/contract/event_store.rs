@@ -7,7 +7,7 @@ use watershed_domain::event::{AppendOutcome, ExpectedVersion};
 use watershed_domain::ports::{EventStore, StoreError, StreamQuery};
 use watershed_domain::{Device, DeviceId};
 
-use crate::events::{new_event, readings, registered, unique_device};
+use crate::events::{new_event, readings, register, registered, unique_device};
 
 pub async fn event_store_contract(store: Arc<dyn EventStore>) {
     appends_number_events_gap_free(&*store).await;
@@ -59,14 +59,7 @@ async fn appends_number_events_gap_free(store: &dyn EventStore) {
 
 async fn a_stale_expected_version_conflicts_and_writes_nothing(store: &dyn EventStore) {
     let d = unique_device("conflict");
-    store
-        .append(
-            &d,
-            ExpectedVersion::NoStream,
-            vec![new_event(&registered(), None)],
-        )
-        .await
-        .unwrap();
+    register(store, &d).await;
     let again = store
         .append(
             &d,
@@ -101,14 +94,7 @@ async fn a_stale_expected_version_conflicts_and_writes_nothing(store: &dyn Event
 
 async fn a_repeated_idempotency_key_answers_with_the_first_event(store: &dyn EventStore) {
     let d = unique_device("idem");
-    store
-        .append(
-            &d,
-            ExpectedVersion::NoStream,
-            vec![new_event(&registered(), None)],
-        )
-        .await
-        .unwrap();
+    register(store, &d).await;
     let batch = readings("batch-1", vec![]);
     let first = store
         .append(
@@ -148,14 +134,7 @@ async fn a_repeated_idempotency_key_answers_with_the_first_event(store: &dyn Eve
 
 async fn racing_writers_on_one_version_have_exactly_one_winner(store: Arc<dyn EventStore>) {
     let d = unique_device("race");
-    store
-        .append(
-            &d,
-            ExpectedVersion::NoStream,
-            vec![new_event(&registered(), None)],
-        )
-        .await
-        .unwrap();
+    register(&*store, &d).await;
     let attempts = (0..8).map(|i| {
         let store = Arc::clone(&store);
         let d = d.clone();
@@ -181,14 +160,7 @@ async fn racing_writers_on_one_version_have_exactly_one_winner(store: Arc<dyn Ev
 
 async fn racing_identical_idempotent_appends_store_one_event(store: Arc<dyn EventStore>) {
     let d = unique_device("idem-race");
-    store
-        .append(
-            &d,
-            ExpectedVersion::NoStream,
-            vec![new_event(&registered(), None)],
-        )
-        .await
-        .unwrap();
+    register(&*store, &d).await;
     let attempts = (0..8).map(|_| {
         let store = Arc::clone(&store);
         let d = d.clone();
