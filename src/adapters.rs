@@ -246,7 +246,7 @@ impl StoreUrl {
 }
 
 /// The bus as projectors consume it, and where the relay publishes (none for the embedded bus,
-/// which reads the change feed directly).
+/// which reads the change feed directly, nor for a process that runs no relay).
 #[derive(Clone)]
 pub struct Bus {
     pub bus: Arc<dyn EventBus>,
@@ -254,8 +254,18 @@ pub struct Bus {
 }
 
 impl BusUrl {
-    /// `feed` is the event store's change feed, which the embedded bus reads.
-    pub async fn open(&self, feed: Option<&Arc<dyn ChangeFeed>>) -> anyhow::Result<Bus> {
+    /// Whether events reach this bus through a relay (rather than consumers reading the store).
+    pub fn is_relayed(&self) -> bool {
+        matches!(self, Self::Kafka(_))
+    }
+
+    /// `feed` is the event store's change feed, which the embedded bus reads; a producer is
+    /// connected only for a process that relays.
+    pub async fn open(
+        &self,
+        feed: Option<&Arc<dyn ChangeFeed>>,
+        relays: bool,
+    ) -> anyhow::Result<Bus> {
         match self {
             Self::Embedded => {
                 let feed = feed.context("the embedded bus reads the event store: open it too")?;
@@ -268,12 +278,17 @@ impl BusUrl {
                 let bus = KafkaBus::connect(config.clone())
                     .await
                     .context("connecting to Kafka")?;
-                let publisher = KafkaPublisher::connect(config)
-                    .await
-                    .context("connecting the Kafka producer")?;
+                let publisher: Option<Arc<dyn EventPublisher>> = if relays {
+                    let producer = KafkaPublisher::connect(config)
+                        .await
+                        .context("connecting the Kafka producer")?;
+                    Some(Arc::new(producer))
+                } else {
+                    None
+                };
                 Ok(Bus {
                     bus: Arc::new(bus),
-                    publisher: Some(Arc::new(publisher)),
+                    publisher,
                 })
             }
         }

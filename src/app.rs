@@ -27,7 +27,7 @@ use watershed_http_edge::{json::BODY_LIMIT, ApiTokens};
 use watershed_projectors::{Projector, ProjectorConfig, RawRetention, Relay, RelayConfig};
 use watershed_query_api::{LagSources, QueryState};
 
-use crate::adapters::{Bus, Cache, Events, PortUrls};
+use crate::adapters::{Bus, BusUrl, Cache, Events, PortUrls};
 use crate::health::Readiness;
 use crate::web;
 
@@ -57,9 +57,8 @@ impl Roles {
         query_api: false,
     };
 
-    fn need_events(self, bus: &crate::adapters::BusUrl) -> bool {
-        let embedded_bus = matches!(bus, crate::adapters::BusUrl::Embedded);
-        self.command_api || self.relay || self.query_api || (self.projectors && embedded_bus)
+    fn need_events(self, bus: &BusUrl) -> bool {
+        self.command_api || self.relay || self.query_api || (self.projectors && !bus.is_relayed())
     }
 
     fn need_read_side(self) -> bool {
@@ -126,7 +125,7 @@ impl Ports {
             Some(bus) => Some(bus),
             None if roles.relay || roles.need_read_side() => {
                 let feed = events.as_ref().map(|e| Arc::clone(&e.feed));
-                Some(urls.bus.open(feed.as_ref()).await?)
+                Some(urls.bus.open(feed.as_ref(), roles.relay).await?)
             }
             None => None,
         };
@@ -276,7 +275,7 @@ impl App {
             let events = required(&ports.events, "event store");
             let bus = required(&ports.bus, "bus");
             let cache = required(&ports.cache, "cache");
-            let relay = bus.publisher.is_some().then(|| {
+            let relay = config.ports.bus.is_relayed().then(|| {
                 (
                     Arc::clone(&events.feed),
                     RelayConfig::DEFAULT_NAME.to_owned(),
