@@ -10,12 +10,12 @@ use chrono::Utc;
 use clap::Args;
 use hdrhistogram::Histogram;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::ClientConfig;
 use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection};
 use tokio_util::sync::CancellationToken;
 use watershed_domain::event::{DeviceEvent, ReadingsRecorded};
 use watershed_domain::{BatchId, Reading};
+use watershed_infra::kafka::publisher::producer_settings;
 use watershed_infra::KafkaConfig;
 
 use super::{fleet_batches, quantiles, rate, Load, Served};
@@ -155,12 +155,7 @@ async fn raw_kafka_baseline(
         assign: None,
     };
     config.ensure_topic().await?;
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &args.kafka)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("linger.ms", "5")
-        .create()?;
+    let producer: FutureProducer = producer_settings(&config).create()?;
     // The payload a ReadingsRecorded event carries for the same batch.
     let payloads: Vec<(String, String)> = batches
         .iter()

@@ -6,6 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::ClientConfig;
 use watershed_domain::event::RecordedEvent;
 use watershed_domain::ports::{BusError, EventPublisher};
 
@@ -23,17 +24,7 @@ impl KafkaPublisher {
     /// Creates the topic if needed and connects a producer.
     pub async fn connect(config: &KafkaConfig) -> Result<Self, BusError> {
         config.ensure_topic().await?;
-        let producer = config
-            .client()
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            // Java clients' partitioner, so other producers keyed by device id agree with us.
-            .set("partitioner", "murmur2_random")
-            .set("linger.ms", "5")
-            .set(
-                "message.timeout.ms",
-                DELIVERY_TIMEOUT.as_millis().to_string(),
-            )
+        let producer = producer_settings(config)
             .create()
             .map_err(|e| unavailable("creating the Kafka producer", e))?;
         Ok(Self {
@@ -41,6 +32,22 @@ impl KafkaPublisher {
             topic: config.topic.clone(),
         })
     }
+}
+
+/// The relay's producer settings; the benchmark's raw baseline uses the same.
+pub fn producer_settings(config: &KafkaConfig) -> ClientConfig {
+    let mut settings = config.client();
+    settings
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        // Java clients' partitioner, so other producers keyed by device id agree with us.
+        .set("partitioner", "murmur2_random")
+        .set("linger.ms", "5")
+        .set(
+            "message.timeout.ms",
+            DELIVERY_TIMEOUT.as_millis().to_string(),
+        );
+    settings
 }
 
 #[async_trait]
