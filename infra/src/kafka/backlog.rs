@@ -1,15 +1,10 @@
 //! A consumer group's backlog: per partition, the high watermark minus the group's committed
 //! offset (or the low watermark where it has committed nothing, as `auto.offset.reset=earliest`
-//! starts there), and the time of the oldest waiting message. Blocking calls: run it off the async
-//! threads.
+//! starts there). Blocking calls: run it off the async threads.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
-
-use chrono::{DateTime, Utc};
+use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use watershed_domain::ports::{Backlog, BusError};
 
@@ -45,8 +40,6 @@ pub(super) fn of_group(probe: &BaseConsumer, topic: &str, cap: usize) -> Result<
         .committed_offsets(partitions, TIMEOUT)
         .map_err(|e| unavailable("reading committed offsets", e))?;
     let mut events: u64 = 0;
-    // Where each partition's waiting messages start, for those that have any.
-    let mut waiting = TopicPartitionList::new();
     for element in committed.elements() {
         let (low, high) = probe
             .fetch_watermarks(topic, element.partition(), TIMEOUT)
@@ -55,51 +48,14 @@ pub(super) fn of_group(probe: &BaseConsumer, topic: &str, cap: usize) -> Result<
             Offset::Offset(o) => o.max(low),
             _ => low,
         };
-        if high > from {
-            events += u64::try_from(high - from).unwrap_or(0);
-            waiting
-                .add_partition_offset(topic, element.partition(), Offset::Offset(from))
-                .map_err(|e| unavailable("listing offsets", e))?;
-        }
+        events += u64::try_from(high - from).unwrap_or(0);
     }
     let cap = cap as u64;
     Ok(Backlog {
         events: events.min(cap),
         capped: events > cap,
-        oldest_recorded_at: oldest_waiting(probe, &waiting)?,
+        // Finding the oldest waiting message's time would mean fetching one per partition; the
+        // relay stage reports the age of what it has not published.
+        oldest_recorded_at: None,
     })
-}
-
-/// The earliest timestamp among the first waiting message of each partition in `waiting` (the
-/// relay stamps each message with its event's recorded-at). Reads one message per partition.
-fn oldest_waiting(
-    probe: &BaseConsumer,
-    waiting: &TopicPartitionList,
-) -> Result<Option<DateTime<Utc>>, BusError> {
-    if waiting.count() == 0 {
-        return Ok(None);
-    }
-    probe
-        .assign(waiting)
-        .map_err(|e| unavailable("assigning the offset reader", e))?;
-    let mut firsts: HashMap<i32, i64> = HashMap::new();
-    let deadline = Instant::now() + TIMEOUT;
-    while firsts.len() < waiting.count() && Instant::now() < deadline {
-        match probe.poll(Duration::from_millis(100)) {
-            Some(Ok(message)) => {
-                if let Some(millis) = message.timestamp().to_millis() {
-                    firsts.entry(message.partition()).or_insert(millis);
-                }
-            }
-            Some(Err(e)) => return Err(unavailable("reading a waiting message", e)),
-            None => {}
-        }
-    }
-    probe
-        .unassign()
-        .map_err(|e| unavailable("releasing the offset reader", e))?;
-    Ok(firsts
-        .into_values()
-        .min()
-        .and_then(DateTime::from_timestamp_millis))
 }

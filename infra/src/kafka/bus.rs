@@ -22,8 +22,7 @@ const LINGER: Duration = Duration::from_millis(5);
 pub struct KafkaBus {
     config: KafkaConfig,
     /// One offset reader per group asked about, kept because connecting costs round trips.
-    /// Each is used by one status request at a time: reading waiting messages reassigns it.
-    probes: Mutex<HashMap<String, Arc<Mutex<BaseConsumer>>>>,
+    probes: Mutex<HashMap<String, Arc<BaseConsumer>>>,
 }
 
 impl KafkaBus {
@@ -36,19 +35,19 @@ impl KafkaBus {
         })
     }
 
-    fn probe(&self, group: &str) -> Result<Arc<Mutex<BaseConsumer>>, BusError> {
+    fn probe(&self, group: &str) -> Result<Arc<BaseConsumer>, BusError> {
         let mut probes = self.probes.lock().expect("probe map lock");
         if let Some(probe) = probes.get(group) {
             return Ok(Arc::clone(probe));
         }
-        let probe: Arc<Mutex<BaseConsumer>> = Arc::new(Mutex::new(
+        let probe: Arc<BaseConsumer> = Arc::new(
             self.config
                 .client()
                 .set("group.id", group)
                 .set("enable.auto.commit", "false")
                 .create()
                 .map_err(|e| unavailable("creating a Kafka offset reader", e))?,
-        ));
+        );
         probes.insert(group.to_owned(), Arc::clone(&probe));
         Ok(probe)
     }
@@ -108,12 +107,9 @@ impl EventBus for KafkaBus {
     async fn backlog(&self, group: &str, cap: usize) -> Result<Backlog, BusError> {
         let probe = self.probe(group)?;
         let topic = self.config.topic.clone();
-        tokio::task::spawn_blocking(move || {
-            let probe = probe.lock().expect("offset reader lock");
-            backlog::of_group(&probe, &topic, cap)
-        })
-        .await
-        .map_err(|e| BusError::Unavailable(format!("offset reader: {e}")))?
+        tokio::task::spawn_blocking(move || backlog::of_group(&probe, &topic, cap))
+            .await
+            .map_err(|e| BusError::Unavailable(format!("offset reader: {e}")))?
     }
 }
 
