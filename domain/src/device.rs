@@ -170,7 +170,9 @@ pub fn evolve(mut device: Device, stream_seq: u64, event: &DeviceEvent) -> Devic
             device.key_hash = Some(e.key_hash.clone());
         }
         DeviceEvent::KeyRotated(e) => device.key_hash = Some(e.key_hash.clone()),
-        DeviceEvent::ReadingsRecorded(_) => {}
+        DeviceEvent::ReadingsRecorded(_)
+        | DeviceEvent::AlertRaised(_)
+        | DeviceEvent::AlertCleared(_) => {}
         DeviceEvent::Decommissioned(_) => device.status = DeviceStatus::Decommissioned,
     }
     device

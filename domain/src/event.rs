@@ -5,9 +5,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::alert::Condition;
 use crate::device::KeyHash;
-use crate::ids::{BatchId, DeviceId, Label};
-use crate::reading::Reading;
+use crate::ids::{BatchId, DeviceId, Label, RuleName, SensorName, Unit};
+use crate::reading::{Reading, Value};
 
 /// The schema version every event is written with today.
 pub const DECODE_VERSION: u16 = 1;
@@ -18,6 +19,8 @@ pub enum DeviceEvent {
     Registered(DeviceRegistered),
     KeyRotated(DeviceKeyRotated),
     ReadingsRecorded(ReadingsRecorded),
+    AlertRaised(AlertRaised),
+    AlertCleared(AlertCleared),
     Decommissioned(DeviceDecommissioned),
 }
 
@@ -40,6 +43,31 @@ pub struct DeviceKeyRotated {
 pub struct ReadingsRecorded {
     pub batch_id: BatchId,
     pub readings: Vec<Reading>,
+}
+
+/// A reading crossed an alert rule's threshold. Appended by the alert evaluator, not by devices.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertRaised {
+    pub rule: RuleName,
+    pub sensor: SensorName,
+    pub condition: Condition,
+    pub threshold: f64,
+    /// The reading that raised it.
+    pub value: Value,
+    pub unit: Option<Unit>,
+    pub message: Option<Label>,
+    pub measured_at: DateTime<Utc>,
+}
+
+/// A reading came back past the rule's clear level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertCleared {
+    pub rule: RuleName,
+    pub sensor: SensorName,
+    /// The reading that cleared it.
+    pub value: Value,
+    pub unit: Option<Unit>,
+    pub measured_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,6 +96,8 @@ impl DeviceEvent {
             Self::Registered(_) => "DeviceRegistered",
             Self::KeyRotated(_) => "DeviceKeyRotated",
             Self::ReadingsRecorded(_) => "ReadingsRecorded",
+            Self::AlertRaised(_) => "AlertRaised",
+            Self::AlertCleared(_) => "AlertCleared",
             Self::Decommissioned(_) => "DeviceDecommissioned",
         }
     }
@@ -78,6 +108,8 @@ impl DeviceEvent {
             Self::Registered(e) => serde_json::to_string(e),
             Self::KeyRotated(e) => serde_json::to_string(e),
             Self::ReadingsRecorded(e) => serde_json::to_string(e),
+            Self::AlertRaised(e) => serde_json::to_string(e),
+            Self::AlertCleared(e) => serde_json::to_string(e),
             Self::Decommissioned(e) => serde_json::to_string(e),
         };
         encoded.expect("event payloads are plain data with string keys and finite numbers")
@@ -102,6 +134,8 @@ impl DeviceEvent {
             ("DeviceRegistered", 1) => parse(event_type, payload).map(Self::Registered),
             ("DeviceKeyRotated", 1) => parse(event_type, payload).map(Self::KeyRotated),
             ("ReadingsRecorded", 1) => parse(event_type, payload).map(Self::ReadingsRecorded),
+            ("AlertRaised", 1) => parse(event_type, payload).map(Self::AlertRaised),
+            ("AlertCleared", 1) => parse(event_type, payload).map(Self::AlertCleared),
             ("DeviceDecommissioned", 1) => parse(event_type, payload).map(Self::Decommissioned),
             _ => Err(DecodeError::Unknown {
                 event_type: event_type.to_owned(),

@@ -96,6 +96,11 @@ token_type!(
     BatchId, "batch_id", 128, |f, s, m| check_token(f, s, m, &['-', '_', '.', ':', '/', '+', '='])
 );
 
+token_type!(
+    /// An alert rule, e.g. `too-hot`: 1–64 of `A-Z a-z 0-9 - _ .`.
+    RuleName, "rule", 64, |f, s, m| check_token(f, s, m, &['-', '_', '.'])
+);
+
 /// Checks a free-text value: 1 to `max` characters, no control characters, no spaces at the ends.
 fn check_text(field: &str, s: &str, max: usize) -> Result<(), ValidationError> {
     if s.is_empty() || s.chars().count() > max {

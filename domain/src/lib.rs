@@ -1,7 +1,8 @@
 //! The pure model of Watershed: identifiers, readings, the event envelope and events, the Device
-//! aggregate (`decide` / `evolve`), read-model shapes and the ports the application talks through.
+//! aggregate (`decide` / `evolve`), alert rules, read-model shapes and the ports the application talks through.
 //! Nothing here does I/O or depends on an async runtime.
 
+pub mod alert;
 pub mod device;
 pub mod event;
 pub mod ids;
@@ -10,11 +11,12 @@ pub mod read_model;
 pub mod reading;
 pub mod validation;
 
+pub use alert::{AlertRule, AlertRules, Condition, DeviceAlerts, RuleSpec};
 pub use device::{decide, evolve, Command, Device, DeviceStatus, DomainError, KeyHash};
 pub use event::{
-    AppendOutcome, Committed, DecodeError, DeviceEvent, EventMeta, ExpectedVersion, NewEvent,
-    ReadingsRecorded, RecordedEvent, DECODE_VERSION,
+    AlertCleared, AlertRaised, AppendOutcome, Committed, DecodeError, DeviceEvent, EventMeta,
+    ExpectedVersion, NewEvent, ReadingsRecorded, RecordedEvent, DECODE_VERSION,
 };
-pub use ids::{BatchId, DeviceId, Label, SensorName, Unit};
+pub use ids::{BatchId, DeviceId, Label, RuleName, SensorName, Unit};
 pub use reading::{Reading, ReadingBatch, Value, MAX_READINGS_PER_BATCH};
 pub use validation::ValidationError;

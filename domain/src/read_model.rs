@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{DeviceId, Label, SensorName, Unit};
+use crate::alert::Condition;
+use crate::ids::{DeviceId, Label, RuleName, SensorName, Unit};
 
 /// A device counts as online while its newest reading is at most this old.
 pub const ONLINE_WINDOW: Duration = Duration::minutes(5);
@@ -29,6 +30,31 @@ pub struct DeviceView {
     pub decommissioned_at: Option<DateTime<Utc>>,
     /// Sorted by sensor name.
     pub sensors: Vec<SensorLatest>,
+    /// Open alerts, oldest first. Absent in views cached before alerts existed.
+    #[serde(default)]
+    pub alerts: Vec<OpenAlert>,
+}
+
+/// An alert that is raised and not cleared yet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenAlert {
+    pub rule: RuleName,
+    pub sensor: SensorName,
+    pub condition: Condition,
+    pub threshold: f64,
+    /// The reading that raised it.
+    pub value: f64,
+    pub unit: Option<Unit>,
+    pub message: Option<Label>,
+    /// When the alert was recorded (server clock).
+    pub raised_at: DateTime<Utc>,
+}
+
+/// What one alert event does to a device's open alerts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AlertChange {
+    Opened(DeviceId, OpenAlert),
+    Closed(DeviceId, RuleName),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -243,6 +269,8 @@ pub struct StreamAdvance {
 pub struct ReadModelDelta {
     pub registrations: Vec<Registration>,
     pub decommissions: Vec<(DeviceId, DateTime<Utc>)>,
+    /// In stream order: an alert may open and close within one delta.
+    pub alerts: Vec<AlertChange>,
     /// The distinct series this delta touches; rows refer to them by index.
     pub series: Vec<(DeviceId, SensorName)>,
     series_index: HashMap<(DeviceId, SensorName), SeriesIdx>,
@@ -293,6 +321,7 @@ mod tests {
                 })
                 .into_iter()
                 .collect(),
+            alerts: Vec::new(),
         }
     }
 

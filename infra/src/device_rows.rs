@@ -1,10 +1,13 @@
-//! Turning the device-registry join (one row per device and sensor) into device views, shared by
-//! the SQL read models: each reads its own row type into a [`DeviceRow`], this does the rest.
+//! Turning the device-registry join (one row per device and sensor) and the open alerts into device
+//! views, shared by the SQL read models: each reads its own rows into [`DeviceRow`]s and
+//! [`AlertRow`]s, this does the rest.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use watershed_domain::ports::ReadModelError;
-use watershed_domain::read_model::{DeviceView, SensorLatest};
-use watershed_domain::{DeviceId, Label, SensorName, Unit};
+use watershed_domain::read_model::{DeviceView, OpenAlert, SensorLatest};
+use watershed_domain::{Condition, DeviceId, Label, RuleName, SensorName, Unit};
 
 /// One row of `devices LEFT JOIN series LEFT JOIN latest`, ordered by device then sensor.
 pub(crate) struct DeviceRow {
@@ -18,6 +21,31 @@ pub(crate) struct DeviceRow {
     pub value: Option<f64>,
     pub unit: Option<String>,
     pub measured_at: Option<DateTime<Utc>>,
+}
+
+/// One row of `open_alerts`, ordered by device then raised-at.
+pub(crate) struct AlertRow {
+    pub device_id: String,
+    pub rule: String,
+    pub sensor: String,
+    pub condition: String,
+    pub threshold: f64,
+    pub value: f64,
+    pub unit: Option<String>,
+    pub message: Option<String>,
+    pub raised_at: DateTime<Utc>,
+}
+
+/// Reads every row with `read`; a row that does not fit is reported as unreadable `what`.
+pub(crate) fn read_rows<R, T>(
+    rows: &[R],
+    read: fn(&R) -> Result<T, sqlx::Error>,
+    what: &str,
+) -> Result<Vec<T>, ReadModelError> {
+    rows.iter()
+        .map(read)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| unreadable(what, e))
 }
 
 pub(crate) fn unreadable(what: &str, e: impl std::fmt::Display) -> ReadModelError {
@@ -57,6 +85,7 @@ pub(crate) fn assemble(
                 registered_at: row.registered_at,
                 decommissioned_at: row.decommissioned_at,
                 sensors: Vec::new(),
+                alerts: Vec::new(),
             });
         }
         if let (Some(sensor), Some(value), Some(measured_at)) =
@@ -75,4 +104,35 @@ pub(crate) fn assemble(
         }
     }
     Ok(views)
+}
+
+/// Adds open alerts to the views they belong to; alerts of devices not among the views are left out.
+pub(crate) fn attach_alerts(
+    views: &mut [DeviceView],
+    rows: impl IntoIterator<Item = AlertRow>,
+) -> Result<(), ReadModelError> {
+    // By index, not by binary search: the database's collation need not sort ids as Rust does.
+    let index: HashMap<DeviceId, usize> = views
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (v.device_id.clone(), i))
+        .collect();
+    for row in rows {
+        let id = parse_device_id(row.device_id)?;
+        let Some(&at) = index.get(&id) else {
+            continue;
+        };
+        views[at].alerts.push(OpenAlert {
+            rule: RuleName::parse(row.rule).map_err(|e| unreadable("alert rule", e))?,
+            sensor: SensorName::parse(row.sensor).map_err(|e| unreadable("alert sensor", e))?,
+            condition: Condition::from_name(&row.condition)
+                .ok_or_else(|| unreadable("alert condition", row.condition))?,
+            threshold: row.threshold,
+            value: row.value,
+            unit: parse_unit(row.unit)?,
+            message: label("alert message", row.message)?,
+            raised_at: row.raised_at,
+        });
+    }
+    Ok(())
 }

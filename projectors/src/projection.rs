@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use watershed_domain::event::{DecodeError, DeviceEvent, RecordedEvent};
 use watershed_domain::ports::LiveUpdate;
 use watershed_domain::read_model::{
-    BucketStats, LatestValue, RawRow, ReadModelDelta, Registration, Resolution, StreamAdvance,
+    AlertChange, BucketStats, LatestValue, OpenAlert, RawRow, ReadModelDelta, Registration,
+    Resolution, StreamAdvance,
 };
 use watershed_domain::DeviceId;
 
@@ -34,7 +35,7 @@ pub struct Projected {
     pub delta: ReadModelDelta,
     /// Devices whose view changed (registry or latest values), for the cache.
     pub touched: Vec<DeviceId>,
-    /// Devices registered or decommissioned, announced whole to live clients.
+    /// Devices registered, decommissioned or whose alerts changed, announced whole to live clients.
     pub lifecycle: Vec<DeviceId>,
     /// New readings, announced to live clients after the commit.
     pub live: Vec<LiveUpdate>,
@@ -111,6 +112,28 @@ fn apply(
             out.lifecycle.push(device.clone());
         }
         DeviceEvent::KeyRotated(_) => {}
+        DeviceEvent::AlertRaised(a) => {
+            let alert = OpenAlert {
+                rule: a.rule,
+                sensor: a.sensor,
+                condition: a.condition,
+                threshold: a.threshold,
+                value: a.value.get(),
+                unit: a.unit,
+                message: a.message,
+                raised_at: event.meta.recorded_at,
+            };
+            delta
+                .alerts
+                .push(AlertChange::Opened(device.clone(), alert));
+            out.lifecycle.push(device.clone());
+        }
+        DeviceEvent::AlertCleared(a) => {
+            delta
+                .alerts
+                .push(AlertChange::Closed(device.clone(), a.rule));
+            out.lifecycle.push(device.clone());
+        }
         DeviceEvent::ReadingsRecorded(recorded) => {
             for (index, reading) in (0u32..).zip(&recorded.readings) {
                 let series = delta.series_idx(device, &reading.sensor);

@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use watershed_domain::event::RecordedEvent;
 use watershed_domain::read_model::{DeviceView, Presence};
-use watershed_domain::Reading;
+use watershed_domain::{Condition, Reading};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SensorDto {
@@ -31,6 +31,25 @@ pub struct DeviceDto {
     pub last_seen: Option<DateTime<Utc>>,
     /// Latest value per sensor, sorted by sensor name.
     pub sensors: Vec<SensorDto>,
+    /// How many alerts are open: the length of `alerts`.
+    pub open_alerts: usize,
+    /// Alerts raised and not cleared yet, oldest first.
+    pub alerts: Vec<OpenAlertDto>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OpenAlertDto {
+    pub rule: String,
+    pub sensor: String,
+    /// `above` or `below` the threshold.
+    #[schema(value_type = String, example = "above")]
+    pub condition: Condition,
+    pub threshold: f64,
+    /// The reading that raised the alert.
+    pub value: f64,
+    pub unit: Option<String>,
+    pub message: Option<String>,
+    pub raised_at: DateTime<Utc>,
 }
 
 impl DeviceDto {
@@ -52,6 +71,21 @@ impl DeviceDto {
                     value: s.value,
                     unit: s.unit.map(|u| u.as_str().to_owned()),
                     measured_at: s.measured_at,
+                })
+                .collect(),
+            open_alerts: view.alerts.len(),
+            alerts: view
+                .alerts
+                .into_iter()
+                .map(|a| OpenAlertDto {
+                    rule: a.rule.to_string(),
+                    sensor: a.sensor.to_string(),
+                    condition: a.condition,
+                    threshold: a.threshold,
+                    value: a.value,
+                    unit: a.unit.map(|u| u.as_str().to_owned()),
+                    message: a.message.map(|m| m.as_str().to_owned()),
+                    raised_at: a.raised_at,
                 })
                 .collect(),
         }

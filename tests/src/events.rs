@@ -5,8 +5,8 @@ use uuid::Uuid;
 use watershed_domain::event::{DeviceRegistered, EventMeta, ExpectedVersion, ReadingsRecorded};
 use watershed_domain::ports::EventStore;
 use watershed_domain::{
-    BatchId, DeviceEvent, DeviceId, KeyHash, NewEvent, Reading, RecordedEvent, SensorName, Unit,
-    Value,
+    AlertCleared, AlertRaised, BatchId, Condition, DeviceEvent, DeviceId, KeyHash, NewEvent,
+    Reading, RecordedEvent, RuleName, SensorName, Unit, Value,
 };
 
 /// A device id no other test uses.
@@ -36,6 +36,30 @@ pub fn readings(batch: &str, readings: Vec<Reading>) -> DeviceEvent {
     DeviceEvent::ReadingsRecorded(ReadingsRecorded {
         batch_id: BatchId::parse(batch).expect("valid test batch id"),
         readings,
+    })
+}
+
+/// `rule` raised by a temperature reading of `value` above 30.
+pub fn alert_raised(rule: &str, value: f64) -> DeviceEvent {
+    DeviceEvent::AlertRaised(AlertRaised {
+        rule: RuleName::parse(rule).expect("valid test rule"),
+        sensor: SensorName::parse("temperature").expect("valid test sensor"),
+        condition: Condition::Above,
+        threshold: 30.0,
+        value: Value::try_from(value).expect("finite test value"),
+        unit: Some(Unit::parse("C").expect("valid unit")),
+        message: None,
+        measured_at: Utc::now(),
+    })
+}
+
+pub fn alert_cleared(rule: &str, value: f64) -> DeviceEvent {
+    DeviceEvent::AlertCleared(AlertCleared {
+        rule: RuleName::parse(rule).expect("valid test rule"),
+        sensor: SensorName::parse("temperature").expect("valid test sensor"),
+        value: Value::try_from(value).expect("finite test value"),
+        unit: Some(Unit::parse("C").expect("valid unit")),
+        measured_at: Utc::now(),
     })
 }
 

@@ -11,11 +11,14 @@ use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, Row};
 use watershed_domain::ports::{ReadModel, ReadModelError};
 use watershed_domain::read_model::{
-    BucketPoint, DeviceView, Points, RawPoint, ReadModelDelta, Series, SeriesQuery,
+    AlertChange, BucketPoint, DeviceView, Points, RawPoint, ReadModelDelta, Series, SeriesQuery,
 };
-use watershed_domain::{DeviceId, Label, SensorName};
+use watershed_domain::{DeviceId, Label, SensorName, Unit};
 
-use crate::device_rows::{assemble, parse_device_id, parse_unit, unreadable, DeviceRow};
+use crate::device_rows::{
+    assemble, attach_alerts, parse_device_id, parse_unit, read_rows, unreadable, AlertRow,
+    DeviceRow,
+};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres_read_model");
 
@@ -140,10 +143,46 @@ impl PostgresReadModel {
             .await
             .map_err(unavailable)?;
         }
+        // Alerts before decommissions, which close whatever is still open.
+        for change in &delta.alerts {
+            match change {
+                AlertChange::Opened(device, a) => sqlx::query(
+                    "INSERT INTO open_alerts (device_id, rule, sensor, condition, threshold,
+                         value, unit, message, raised_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                     ON CONFLICT (device_id, rule) DO UPDATE SET sensor = excluded.sensor,
+                         condition = excluded.condition, threshold = excluded.threshold,
+                         value = excluded.value, unit = excluded.unit,
+                         message = excluded.message, raised_at = excluded.raised_at",
+                )
+                .bind(device.as_str())
+                .bind(a.rule.as_str())
+                .bind(a.sensor.as_str())
+                .bind(a.condition.as_str())
+                .bind(a.threshold)
+                .bind(a.value)
+                .bind(a.unit.as_ref().map(Unit::as_str))
+                .bind(a.message.as_ref().map(Label::as_str))
+                .bind(a.raised_at),
+                AlertChange::Closed(device, rule) => {
+                    sqlx::query("DELETE FROM open_alerts WHERE device_id = $1 AND rule = $2")
+                        .bind(device.as_str())
+                        .bind(rule.as_str())
+                }
+            }
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        }
         for (device, at) in &delta.decommissions {
             sqlx::query("UPDATE devices SET decommissioned_at = $2 WHERE device_id = $1")
                 .bind(device.as_str())
                 .bind(*at)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            sqlx::query("DELETE FROM open_alerts WHERE device_id = $1")
+                .bind(device.as_str())
                 .execute(&mut *tx)
                 .await
                 .map_err(unavailable)?;
@@ -249,6 +288,12 @@ impl PostgresReadModel {
         only: Option<&[DeviceId]>,
     ) -> Result<Vec<DeviceView>, ReadModelError> {
         let ids: Option<Vec<&str>> = only.map(|ids| ids.iter().map(DeviceId::as_str).collect());
+        // Both reads see one snapshot, so alerts and devices are of the same moment.
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
         let rows = sqlx::query(
             "SELECT d.device_id, d.name, d.kind, d.location, d.registered_at, d.decommissioned_at,
                     s.sensor, l.value, l.unit, l.measured_at
@@ -258,17 +303,41 @@ impl PostgresReadModel {
              WHERE $1::text[] IS NULL OR d.device_id = ANY($1)
              ORDER BY d.device_id, s.sensor",
         )
-        .bind(ids)
-        .fetch_all(&self.pool)
+        .bind(&ids)
+        .fetch_all(&mut *tx)
         .await
         .map_err(unavailable)?;
-        let rows = rows
-            .iter()
-            .map(device_row)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| unreadable("device row", e))?;
-        assemble(rows)
+        let rows = read_rows(&rows, device_row, "device row")?;
+        let mut views = assemble(rows)?;
+
+        let rows = sqlx::query(
+            "SELECT device_id, rule, sensor, condition, threshold, value, unit, message, raised_at
+             FROM open_alerts
+             WHERE $1::text[] IS NULL OR device_id = ANY($1)
+             ORDER BY device_id, raised_at",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        let rows = read_rows(&rows, alert_row, "alert row")?;
+        attach_alerts(&mut views, rows)?;
+        Ok(views)
     }
+}
+
+fn alert_row(row: &PgRow) -> Result<AlertRow, sqlx::Error> {
+    Ok(AlertRow {
+        device_id: row.try_get("device_id")?,
+        rule: row.try_get("rule")?,
+        sensor: row.try_get("sensor")?,
+        condition: row.try_get("condition")?,
+        threshold: row.try_get("threshold")?,
+        value: row.try_get("value")?,
+        unit: row.try_get("unit")?,
+        message: row.try_get("message")?,
+        raised_at: row.try_get("raised_at")?,
+    })
 }
 
 fn device_row(row: &PgRow) -> Result<DeviceRow, sqlx::Error> {

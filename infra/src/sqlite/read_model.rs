@@ -12,12 +12,15 @@ use sqlx::sqlite::{SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use watershed_domain::ports::{ReadModel, ReadModelError};
 use watershed_domain::read_model::{
-    BucketPoint, DeviceView, Points, RawPoint, ReadModelDelta, Series, SeriesQuery,
+    AlertChange, BucketPoint, DeviceView, Points, RawPoint, ReadModelDelta, Series, SeriesQuery,
 };
-use watershed_domain::{DeviceId, Label, SensorName};
+use watershed_domain::{DeviceId, Label, SensorName, Unit};
 
 use super::time::{from_micros, to_micros};
-use crate::device_rows::{assemble, parse_device_id, parse_unit, unreadable, DeviceRow};
+use crate::device_rows::{
+    assemble, attach_alerts, parse_device_id, parse_unit, read_rows, unreadable, AlertRow,
+    DeviceRow,
+};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite_read_model");
 
@@ -149,9 +152,41 @@ impl SqliteReadModel {
             .await
             .map_err(unavailable)?;
         }
+        // Alerts before decommissions, which close whatever is still open.
+        for change in &delta.alerts {
+            match change {
+                AlertChange::Opened(device, a) => sqlx::query(
+                    "INSERT OR REPLACE INTO open_alerts (device_id, rule, sensor, condition,
+                         threshold, value, unit, message, raised_at_us)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(device.as_str())
+                .bind(a.rule.as_str())
+                .bind(a.sensor.as_str())
+                .bind(a.condition.as_str())
+                .bind(a.threshold)
+                .bind(a.value)
+                .bind(a.unit.as_ref().map(Unit::as_str))
+                .bind(a.message.as_ref().map(Label::as_str))
+                .bind(to_micros(a.raised_at)),
+                AlertChange::Closed(device, rule) => {
+                    sqlx::query("DELETE FROM open_alerts WHERE device_id = ? AND rule = ?")
+                        .bind(device.as_str())
+                        .bind(rule.as_str())
+                }
+            }
+            .execute(&mut *conn)
+            .await
+            .map_err(unavailable)?;
+        }
         for (device, at) in &delta.decommissions {
             sqlx::query("UPDATE devices SET decommissioned_at_us = ? WHERE device_id = ?")
                 .bind(to_micros(*at))
+                .bind(device.as_str())
+                .execute(&mut *conn)
+                .await
+                .map_err(unavailable)?;
+            sqlx::query("DELETE FROM open_alerts WHERE device_id = ?")
                 .bind(device.as_str())
                 .execute(&mut *conn)
                 .await
@@ -220,6 +255,9 @@ impl SqliteReadModel {
         &self,
         only: Option<&[DeviceId]>,
     ) -> Result<Vec<DeviceView>, ReadModelError> {
+        if only.is_some_and(<[DeviceId]>::is_empty) {
+            return Ok(Vec::new());
+        }
         let mut sql = QueryBuilder::<Sqlite>::new(
             "SELECT d.device_id, d.name, d.kind, d.location, d.registered_at_us,
                     d.decommissioned_at_us, s.sensor, l.value, l.unit, l.measured_at_us
@@ -227,30 +265,52 @@ impl SqliteReadModel {
              LEFT JOIN series s ON s.device_id = d.device_id
              LEFT JOIN latest l ON l.series_id = s.series_id",
         );
-        if let Some(ids) = only {
-            if ids.is_empty() {
-                return Ok(Vec::new());
-            }
-            sql.push(" WHERE d.device_id IN (");
-            let mut list = sql.separated(", ");
-            for id in ids {
-                list.push_bind(id.as_str());
-            }
-            sql.push(")");
-        }
+        push_only(&mut sql, "d.device_id", only);
         sql.push(" ORDER BY d.device_id, s.sensor");
-        let rows = sql
-            .build()
-            .fetch_all(&self.readers)
-            .await
-            .map_err(unavailable)?;
-        let rows = rows
-            .iter()
-            .map(device_row)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| unreadable("device row", e))?;
-        assemble(rows)
+        // Both reads in one transaction, so alerts and devices are of the same moment.
+        let mut tx = self.readers.begin().await.map_err(unavailable)?;
+        let rows = sql.build().fetch_all(&mut *tx).await.map_err(unavailable)?;
+        let rows = read_rows(&rows, device_row, "device row")?;
+        let mut views = assemble(rows)?;
+
+        let mut sql = QueryBuilder::<Sqlite>::new(
+            "SELECT device_id, rule, sensor, condition, threshold, value, unit, message,
+                    raised_at_us
+             FROM open_alerts",
+        );
+        push_only(&mut sql, "device_id", only);
+        sql.push(" ORDER BY device_id, raised_at_us");
+        let rows = sql.build().fetch_all(&mut *tx).await.map_err(unavailable)?;
+        let rows = read_rows(&rows, alert_row, "alert row")?;
+        attach_alerts(&mut views, rows)?;
+        Ok(views)
     }
+}
+
+/// Restricts a query to the given devices, when given.
+fn push_only(sql: &mut QueryBuilder<'_, Sqlite>, column: &str, only: Option<&[DeviceId]>) {
+    if let Some(ids) = only {
+        sql.push(format_args!(" WHERE {column} IN ("));
+        let mut list = sql.separated(", ");
+        for id in ids {
+            list.push_bind(id.as_str().to_owned());
+        }
+        sql.push(")");
+    }
+}
+
+fn alert_row(row: &SqliteRow) -> Result<AlertRow, sqlx::Error> {
+    Ok(AlertRow {
+        device_id: row.try_get("device_id")?,
+        rule: row.try_get("rule")?,
+        sensor: row.try_get("sensor")?,
+        condition: row.try_get("condition")?,
+        threshold: row.try_get("threshold")?,
+        value: row.try_get("value")?,
+        unit: row.try_get("unit")?,
+        message: row.try_get("message")?,
+        raised_at: from_micros(row.try_get("raised_at_us")?),
+    })
 }
 
 /// Reads one row of the device-registry join; timestamps are stored as microseconds.

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use watershed_domain::ports::DeviceCache;
-use watershed_domain::read_model::DeviceView;
-use watershed_domain::{DeviceId, Label};
+use watershed_domain::read_model::{DeviceView, OpenAlert};
+use watershed_domain::{Condition, DeviceId, Label, RuleName, SensorName, Unit};
 
 use crate::events::unique_device;
 
@@ -19,6 +19,17 @@ fn view(id: &DeviceId, location: &str) -> DeviceView {
         registered_at: Utc::now(),
         decommissioned_at: None,
         sensors: Vec::new(),
+        // Whole views are cached, open alerts included.
+        alerts: vec![OpenAlert {
+            rule: RuleName::parse("too-hot").unwrap(),
+            sensor: SensorName::parse("temperature").unwrap(),
+            condition: Condition::Above,
+            threshold: 30.0,
+            value: 31.5,
+            unit: Some(Unit::parse("C").unwrap()),
+            message: Some(Label::parse(format!("{location} is hot")).unwrap()),
+            raised_at: Utc::now(),
+        }],
     }
 }
 

@@ -11,7 +11,9 @@ use watershed_domain::read_model::{Points, ReadModelDelta, Resolution, SeriesQue
 use watershed_domain::{DeviceEvent, DeviceId, RecordedEvent, SensorName};
 use watershed_projectors::project;
 
-use crate::events::{reading, readings, recorded, registered, unique_device};
+use crate::events::{
+    alert_cleared, alert_raised, reading, readings, recorded, registered, unique_device,
+};
 
 pub async fn read_model_contract(read_model: Arc<dyn ReadModel>) {
     a_delta_lands_with_its_positions_and_a_replay_conflicts(&*read_model).await;
@@ -19,6 +21,7 @@ pub async fn read_model_contract(read_model: Arc<dyn ReadModel>) {
     series_are_cut_at_the_limit_and_say_so(&*read_model).await;
     retention_drops_raw_rows_only(&*read_model).await;
     decommissioning_shows_in_the_view(&*read_model).await;
+    alerts_open_and_close_in_stream_order(&*read_model).await;
 }
 
 /// An hour boundary two hours ago: every test reading falls in known buckets.
@@ -44,6 +47,14 @@ async fn delta_for(
     project(&recorded, &applied, Utc::now() - Duration::days(2))
         .unwrap()
         .delta
+}
+
+/// Projects `events` of `device` on top of what the read model applied, and commits them.
+async fn apply(read_model: &dyn ReadModel, device: &DeviceId, events: &[(u64, DeviceEvent)]) {
+    read_model
+        .commit(&delta_for(read_model, device, events).await)
+        .await
+        .unwrap();
 }
 
 fn query(
@@ -137,10 +148,7 @@ async fn rollups_merge_across_batches_and_latest_keeps_the_newest(read_model: &d
             ),
         ),
     ];
-    read_model
-        .commit(&delta_for(read_model, &d, &first).await)
-        .await
-        .unwrap();
+    apply(read_model, &d, &first).await;
     // An older reading arriving later: its bucket grows, the latest value does not change.
     let late = [(
         3,
@@ -152,10 +160,7 @@ async fn rollups_merge_across_batches_and_latest_keeps_the_newest(read_model: &d
             ],
         ),
     )];
-    read_model
-        .commit(&delta_for(read_model, &d, &late).await)
-        .await
-        .unwrap();
+    apply(read_model, &d, &late).await;
 
     let minutes = read_model
         .series(&query(&d, "temp", Resolution::Minute, t0))
@@ -205,10 +210,7 @@ async fn series_are_cut_at_the_limit_and_say_so(read_model: &dyn ReadModel) {
         .map(|i| reading("temp", f64::from(i), t0 + Duration::seconds(i64::from(i))))
         .collect();
     let events = [(1, registered()), (2, readings("b", many))];
-    read_model
-        .commit(&delta_for(read_model, &d, &events).await)
-        .await
-        .unwrap();
+    apply(read_model, &d, &events).await;
     let mut q = query(&d, "temp", Resolution::Raw, t0);
     q.limit = 3;
     let cut = read_model.series(&q).await.unwrap();
@@ -239,10 +241,7 @@ async fn retention_drops_raw_rows_only(read_model: &dyn ReadModel) {
             ),
         ),
     ];
-    read_model
-        .commit(&delta_for(read_model, &d, &events).await)
-        .await
-        .unwrap();
+    apply(read_model, &d, &events).await;
     let removed = read_model
         .prune_raw(t0 + Duration::minutes(30))
         .await
@@ -265,13 +264,74 @@ async fn decommissioning_shows_in_the_view(read_model: &dyn ReadModel) {
     let decommissioned =
         DeviceEvent::Decommissioned(watershed_domain::event::DeviceDecommissioned { reason: None });
     let events = [(1, registered()), (2, decommissioned)];
-    read_model
-        .commit(&delta_for(read_model, &d, &events).await)
-        .await
-        .unwrap();
+    apply(read_model, &d, &events).await;
     let view = read_model
         .devices_by_id(std::slice::from_ref(&d))
         .await
         .unwrap();
     assert!(view[0].decommissioned_at.is_some());
+}
+
+async fn alerts_open_and_close_in_stream_order(read_model: &dyn ReadModel) {
+    let d = unique_device("rm-alerts");
+    let other = unique_device("rm-alerts-other");
+    let open_rules = |views: Vec<watershed_domain::read_model::DeviceView>| {
+        views[0]
+            .alerts
+            .iter()
+            .map(|a| (a.rule.to_string(), a.value))
+            .collect::<Vec<_>>()
+    };
+    // Raised, cleared and raised again within one delta: only the last raise stays open.
+    let events = [
+        (1, registered()),
+        (2, alert_raised("too-hot", 31.0)),
+        (3, alert_raised("way-too-hot", 45.0)),
+        (4, alert_cleared("too-hot", 20.0)),
+        (5, alert_raised("too-hot", 33.0)),
+    ];
+    apply(read_model, &d, &events).await;
+    apply(read_model, &other, &[(1, registered())]).await;
+    let views = read_model
+        .devices_by_id(std::slice::from_ref(&d))
+        .await
+        .unwrap();
+    let alert = &views[0].alerts[0];
+    assert_eq!(alert.sensor.as_str(), "temperature");
+    assert_eq!(alert.threshold, 30.0);
+    assert_eq!(alert.unit.as_ref().map(|u| u.as_str()), Some("C"));
+    assert_eq!(
+        open_rules(views),
+        [
+            ("way-too-hot".to_owned(), 45.0),
+            ("too-hot".to_owned(), 33.0)
+        ],
+        "oldest first"
+    );
+    let all = read_model.devices().await.unwrap();
+    let of = |id: &DeviceId| all.iter().find(|v| &v.device_id == id).unwrap();
+    assert_eq!(of(&d).alerts.len(), 2, "the fleet list carries alerts too");
+    assert!(
+        of(&other).alerts.is_empty(),
+        "alerts stay with their device"
+    );
+
+    apply(read_model, &d, &[(6, alert_cleared("way-too-hot", 1.0))]).await;
+    let views = read_model
+        .devices_by_id(std::slice::from_ref(&d))
+        .await
+        .unwrap();
+    assert_eq!(open_rules(views), [("too-hot".to_owned(), 33.0)]);
+
+    let decommissioned =
+        DeviceEvent::Decommissioned(watershed_domain::event::DeviceDecommissioned { reason: None });
+    apply(read_model, &d, &[(7, decommissioned)]).await;
+    let views = read_model
+        .devices_by_id(std::slice::from_ref(&d))
+        .await
+        .unwrap();
+    assert!(
+        views[0].alerts.is_empty(),
+        "a decommissioned device has no open alerts"
+    );
 }
