@@ -23,8 +23,11 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use watershed_command_api::CommandState;
+use watershed_domain::AlertRules;
 use watershed_http_edge::{json::BODY_LIMIT, ApiTokens};
-use watershed_projectors::{Projector, ProjectorConfig, RawRetention, Relay, RelayConfig};
+use watershed_projectors::{
+    AlertConfig, AlertEvaluator, Projector, ProjectorConfig, RawRetention, Relay, RelayConfig,
+};
 use watershed_query_api::{LagSources, QueryState};
 
 use crate::adapters::{Bus, BusUrl, Cache, Events, PortUrls};
@@ -57,8 +60,12 @@ impl Roles {
         query_api: false,
     };
 
-    fn need_events(self, bus: &BusUrl) -> bool {
-        self.command_api || self.relay || self.query_api || (self.projectors && !bus.is_relayed())
+    /// Projectors read events from the store on the embedded bus, and append alerts to it.
+    fn need_events(self, bus: &BusUrl, alerts: bool) -> bool {
+        self.command_api
+            || self.relay
+            || self.query_api
+            || (self.projectors && (alerts || !bus.is_relayed()))
     }
 
     fn need_read_side(self) -> bool {
@@ -81,6 +88,8 @@ pub struct AppConfig {
     pub consumer_group: String,
     /// Origins allowed to call the API from a browser (a separately hosted dashboard).
     pub cors_origins: Vec<String>,
+    /// Evaluated by the projectors; none by default.
+    pub alert_rules: Arc<AlertRules>,
 }
 
 impl AppConfig {
@@ -97,6 +106,7 @@ impl AppConfig {
             raw_retention: chrono::Duration::hours(48),
             consumer_group: ProjectorConfig::default().group,
             cors_origins: Vec::new(),
+            alert_rules: Arc::default(),
         }
     }
 }
@@ -118,7 +128,9 @@ impl Ports {
         let urls = &config.ports;
         let events = match given.events {
             Some(events) => Some(events),
-            None if roles.need_events(&urls.bus) => Some(urls.event_store.open().await?),
+            None if roles.need_events(&urls.bus, !config.alert_rules.is_empty()) => {
+                Some(urls.event_store.open().await?)
+            }
             None => None,
         };
         let bus = match given.bus {
@@ -146,6 +158,23 @@ impl Ports {
             cache,
         })
     }
+}
+
+/// Runs background work that may stop for good; if it does, the whole process stops with the reason.
+fn spawn_stopping_on_failure<E: std::fmt::Display>(
+    what: &'static str,
+    work: impl std::future::Future<Output = Result<(), E>> + Send + 'static,
+    shutdown: &CancellationToken,
+    failure: &Arc<OnceLock<String>>,
+) -> AbortOnDropHandle<()> {
+    let (shutdown, failure) = (shutdown.clone(), Arc::clone(failure));
+    AbortOnDropHandle::new(tokio::spawn(async move {
+        if let Err(e) = work.await {
+            tracing::error!(error = %e, "{what} stopped");
+            let _ = failure.set(format!("{what} stopped: {e}"));
+            shutdown.cancel();
+        }
+    }))
 }
 
 fn required<T: Clone>(port: &Option<T>, what: &str) -> T {
@@ -245,7 +274,7 @@ impl App {
             let read_model = required(&ports.read_model, "read model");
             let cache = required(&ports.cache, "cache");
             let projector = Projector {
-                bus: bus.bus,
+                bus: Arc::clone(&bus.bus),
                 read_model: Arc::clone(&read_model),
                 cache: cache.cache,
                 live: cache.live,
@@ -256,19 +285,30 @@ impl App {
                 keep: config.raw_retention,
                 every: Duration::from_secs(300),
             };
-            background.push(AbortOnDropHandle::new(tokio::spawn({
-                let (shutdown, failure) = (shutdown.clone(), Arc::clone(&failure));
-                async move {
-                    if let Err(e) = projector.run(shutdown.clone()).await {
-                        tracing::error!(error = %e, "projector stopped");
-                        let _ = failure.set(format!("the projector stopped: {e}"));
-                        shutdown.cancel();
-                    }
-                }
-            })));
+            background.push(spawn_stopping_on_failure(
+                "the projector",
+                projector.run(shutdown.clone()),
+                &shutdown,
+                &failure,
+            ));
             background.push(AbortOnDropHandle::new(tokio::spawn(
                 retention.run(shutdown.clone()),
             )));
+            if !config.alert_rules.is_empty() {
+                let alerts = AlertEvaluator {
+                    bus: bus.bus,
+                    store: required(&ports.events, "event store").store,
+                    rules: Arc::clone(&config.alert_rules),
+                    config: AlertConfig::for_projector_group(&projector_config.group),
+                };
+                tracing::info!(rules = config.alert_rules.len(), "evaluating alert rules");
+                background.push(spawn_stopping_on_failure(
+                    "the alert evaluator",
+                    alerts.run(shutdown.clone()),
+                    &shutdown,
+                    &failure,
+                ));
+            }
         }
         let mut router = Router::new().fallback(watershed_http_edge::error::not_found);
         if roles.query_api {

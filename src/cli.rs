@@ -2,11 +2,13 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::adapters::PortUrls;
+use crate::alert_rules;
 use crate::app::{App, AppConfig, Roles};
 use crate::bench::ingest::{self, BenchIngestArgs};
 use crate::bench::pipeline::{self, BenchPipelineArgs};
@@ -114,6 +116,10 @@ struct ServeArgs {
     /// Browser origins allowed to call the API (a separately hosted dashboard), comma-separated; `*` for any.
     #[arg(long, env = "WATERSHED_CORS_ORIGINS", value_delimiter = ',')]
     cors_origin: Vec<String>,
+    /// Alert rules the projectors evaluate: a TOML file of `[[rule]]` tables (see
+    /// alert-rules.example.toml). No alerts without it.
+    #[arg(long, env = "WATERSHED_ALERT_RULES")]
+    alert_rules: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -133,6 +139,10 @@ impl ServeArgs {
             raw_retention: chrono::Duration::hours(i64::from(self.raw_retention_hours)),
             consumer_group: self.consumer_group,
             cors_origins: self.cors_origin,
+            alert_rules: match &self.alert_rules {
+                Some(path) => Arc::new(alert_rules::load(path)?),
+                None => Arc::default(),
+            },
         })
     }
 }

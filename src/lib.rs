@@ -2,6 +2,7 @@
 //! device simulator and the benchmarks. Application logic lives in the workspace crates.
 
 pub mod adapters;
+pub mod alert_rules;
 pub mod app;
 pub mod bench;
 pub mod cli;

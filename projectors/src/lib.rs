@@ -1,12 +1,17 @@
 //! Projections turn events into read-model changes; runners feed them from a bus and commit each
-//! batch with its positions, so redelivered events change nothing. The relay feeds the bus.
+//! batch with its positions, so redelivered events change nothing. The relay feeds the bus; the
+//! alert evaluator turns readings into alert events.
 
+pub mod alerts;
 pub mod projection;
 pub mod relay;
 pub mod retention;
+mod retry;
 pub mod runner;
 
+pub use alerts::{AlertConfig, AlertError, AlertEvaluator};
 pub use projection::{project, Projected, ProjectionError};
 pub use relay::{Relay, RelayConfig};
 pub use retention::RawRetention;
-pub use runner::{Projector, ProjectorConfig, ProjectorError, RetryPolicy, Touched};
+pub use retry::RetryPolicy;
+pub use runner::{Projector, ProjectorConfig, ProjectorError, Touched};

@@ -6,9 +6,9 @@
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
-use watershed_domain::ports::{ChangeFeed, EventPublisher, StoreError};
+use watershed_domain::ports::{ChangeFeed, EventPublisher};
 
-use crate::runner::RetryPolicy;
+use crate::retry::{retrying, RetryPolicy, Stopped};
 
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
@@ -40,9 +40,6 @@ pub struct Relay {
     pub config: RelayConfig,
 }
 
-/// Stopped by the shutdown token before the step finished.
-struct Stopped;
-
 impl Relay {
     /// Runs until cancelled. Every failure is retried with backoff: a store or broker that is down
     /// only delays publication. Stopping in the middle of a page leaves its cursor unsaved, so the
@@ -53,67 +50,32 @@ impl Relay {
 
     async fn relay(&self, shutdown: &CancellationToken) -> Result<(), Stopped> {
         let name = &self.config.name;
-        let mut cursor = self
-            .retrying(shutdown, "loading the relay cursor", || {
-                self.feed.load_cursor(name)
+        let retry = self.config.retry;
+        let mut cursor = retrying(retry, shutdown, "loading the relay cursor", || {
+            self.feed.load_cursor(name)
+        })
+        .await?;
+        loop {
+            let page = retrying(retry, shutdown, "reading the change feed", || {
+                self.feed.read_changes(&cursor, self.config.page_size)
             })
             .await?;
-        loop {
-            let page = self
-                .retrying(shutdown, "reading the change feed", || {
-                    self.feed.read_changes(&cursor, self.config.page_size)
-                })
-                .await?;
             if page.events.is_empty() {
                 tokio::select! {
                     _ = shutdown.cancelled() => return Err(Stopped),
                     _ = self.feed.wait_for_changes(&cursor) => continue,
                 }
             }
-            self.retrying(shutdown, "publishing to the bus", || async {
-                self.publisher
-                    .publish(&page.events)
-                    .await
-                    .map_err(|e| StoreError::Unavailable(e.to_string()))
+            retrying(retry, shutdown, "publishing to the bus", || {
+                self.publisher.publish(&page.events)
             })
             .await?;
             tracing::debug!(events = page.events.len(), "relayed");
-            self.retrying(shutdown, "saving the relay cursor", || {
+            retrying(retry, shutdown, "saving the relay cursor", || {
                 self.feed.save_cursor(name, &page.next)
             })
             .await?;
             cursor = page.next;
-        }
-    }
-
-    /// Tries `step` until it succeeds or shutdown begins, waiting longer after each failure.
-    async fn retrying<T, F, Fut>(
-        &self,
-        shutdown: &CancellationToken,
-        what: &str,
-        mut step: F,
-    ) -> Result<T, Stopped>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, StoreError>>,
-    {
-        let mut wait = self.config.retry.first;
-        loop {
-            let outcome = tokio::select! {
-                _ = shutdown.cancelled() => return Err(Stopped),
-                outcome = step() => outcome,
-            };
-            match outcome {
-                Ok(value) => return Ok(value),
-                Err(e) => {
-                    tracing::warn!(error = %e, retry_in = ?wait, "{what} failed; retrying");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return Err(Stopped),
-                        _ = tokio::time::sleep(wait) => {}
-                    }
-                    wait = self.config.retry.next(wait);
-                }
-            }
         }
     }
 }

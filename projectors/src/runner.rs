@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{Duration as Age, Utc};
 use tokio_util::sync::CancellationToken;
@@ -16,28 +15,7 @@ use watershed_domain::ports::{
 use watershed_domain::DeviceId;
 
 use crate::projection::{project, ProjectionError};
-
-/// How long to wait between attempts when a dependency is down: doubling, capped.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    pub first: Duration,
-    pub max: Duration,
-}
-
-impl RetryPolicy {
-    pub(crate) fn next(&self, current: Duration) -> Duration {
-        (current * 2).min(self.max)
-    }
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            first: Duration::from_millis(50),
-            max: Duration::from_secs(5),
-        }
-    }
-}
+use crate::retry::{next_batch, RetryPolicy};
 
 #[derive(Debug, Clone)]
 pub struct ProjectorConfig {
@@ -103,19 +81,15 @@ impl Projector {
         let mut subscription = self.subscribe().await?;
         let mut cache_stale = true;
         loop {
-            let events = tokio::select! {
-                _ = shutdown.cancelled() => return Ok(()),
-                batch = subscription.next_batch(self.config.batch_size) => batch,
-            };
-            let events = match events {
-                Ok(events) => events,
-                Err(e) => {
-                    tracing::warn!(error = %e, "bus unavailable; retrying");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return Ok(()),
-                        _ = tokio::time::sleep(self.config.retry.max) => continue,
-                    }
-                }
+            let Ok(events) = next_batch(
+                &mut *subscription,
+                self.config.batch_size,
+                self.config.retry,
+                &shutdown,
+            )
+            .await
+            else {
+                return Ok(());
             };
             let mut wait = self.config.retry.first;
             let touched = loop {

@@ -30,9 +30,19 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the application on `data` (a directory a stopped app left behind).
 pub async fn spawn_app_on(data: TempDir) -> TestApp {
-    let app = App::build(AppConfig::ephemeral(data.path(), ADMIN_TOKEN, READ_TOKEN))
-        .await
-        .expect("the application starts");
+    spawn_configured(data, |_| {}).await
+}
+
+/// Starts the application on a fresh data directory, with `configure` changing the config first.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut AppConfig)) -> TestApp {
+    let data = tempfile::tempdir().expect("creating a temporary data directory");
+    spawn_configured(data, configure).await
+}
+
+async fn spawn_configured(data: TempDir, configure: impl FnOnce(&mut AppConfig)) -> TestApp {
+    let mut config = AppConfig::ephemeral(data.path(), ADMIN_TOKEN, READ_TOKEN);
+    configure(&mut config);
+    let app = App::build(config).await.expect("the application starts");
     let base = format!("http://{}", app.address());
     let stop = CancellationToken::new();
     let server = tokio::spawn(app.run_until_stopped({
@@ -112,6 +122,15 @@ impl TestApp {
             .expect("the API answers");
         let status = response.status();
         (status, response.json().await.expect("JSON body"))
+    }
+
+    /// Opens the live stream with the read token in the query, as a browser's EventSource does.
+    pub async fn open_live_stream(&self) -> Response {
+        self.http
+            .get(self.url(&format!("/v1/stream?access_token={READ_TOKEN}")))
+            .send()
+            .await
+            .expect("the API answers")
     }
 
     /// Waits until the read models contain every stored event.

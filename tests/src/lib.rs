@@ -1,6 +1,7 @@
 //! Shared test code: one contract suite per port, which every adapter of that port runs, and
 //! `spawn_app`, which starts the real application on a free port with its own data directory.
 
+pub mod alerting;
 pub mod cloud;
 pub mod contract;
 pub mod events;

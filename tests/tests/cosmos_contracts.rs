@@ -96,6 +96,13 @@ async fn the_embedded_bus_on_the_cosmos_change_feed_keeps_the_bus_contract() {
 }
 
 #[tokio::test]
+async fn alerts_are_decided_once_on_cosmos_db() {
+    let store = fresh_store().await;
+    let bus = Arc::new(StoreTailBus::new(store.clone()));
+    watershed_tests::alerting::alert_evaluator_scenario(store, bus).await;
+}
+
+#[tokio::test]
 async fn a_stale_append_from_another_client_leaves_no_partial_items() {
     let emulator = CosmosEmulator::new();
     let (one, other) = (

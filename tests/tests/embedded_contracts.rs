@@ -104,3 +104,11 @@ async fn store_tail_bus_keeps_the_bus_contract() {
     let bus = Arc::new(StoreTailBus::new(store.clone()));
     bus::event_bus_contract(store, bus).await;
 }
+
+#[tokio::test]
+async fn alerts_are_decided_once_over_the_sqlite_store_and_embedded_bus() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(&dir).await;
+    let bus = Arc::new(StoreTailBus::new(store.clone()));
+    watershed_tests::alerting::alert_evaluator_scenario(store, bus).await;
+}

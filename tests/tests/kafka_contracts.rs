@@ -58,6 +58,13 @@ async fn kafka_bus_keeps_the_bus_contract() {
 }
 
 #[tokio::test]
+async fn alerts_are_decided_once_over_kafka() {
+    let p = pipeline(3).await;
+    watershed_tests::alerting::alert_evaluator_scenario(p.store.clone(), p.bus.clone()).await;
+    p.relay.cancel();
+}
+
+#[tokio::test]
 async fn many_devices_keep_their_order_across_partitions_and_the_relay_confirms_it() {
     let p = pipeline(4).await;
     let devices: Vec<_> = (0..12).map(|_| unique_device("order")).collect();

@@ -4,7 +4,9 @@
 use chrono::{DateTime, Duration, DurationRound, SecondsFormat, Utc};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use watershed_tests::harness::{spawn_app, spawn_app_on, TestApp, ADMIN_TOKEN, READ_TOKEN};
+use watershed_tests::harness::{
+    spawn_app, spawn_app_on, spawn_app_with, TestApp, ADMIN_TOKEN, READ_TOKEN,
+};
 
 fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -402,12 +404,7 @@ async fn the_live_stream_announces_projected_readings() {
 
     let app = spawn_app().await;
     let key = app.register("live-1").await;
-    let response = app
-        .http
-        .get(app.url(&format!("/v1/stream?access_token={READ_TOKEN}")))
-        .send()
-        .await
-        .unwrap();
+    let response = app.open_live_stream().await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     let mut body = response.bytes_stream();
@@ -442,5 +439,93 @@ async fn the_live_stream_announces_projected_readings() {
 
     let anonymous = app.http.get(app.url("/v1/stream")).send().await.unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+
+/// Reads server-sent events from `body` until `wanted` accepts one's data, for at most 10 s.
+async fn next_event_where<B: AsRef<[u8]>>(
+    body: &mut (impl futures::Stream<Item = reqwest::Result<B>> + Unpin),
+    text: &mut String,
+    name: &str,
+    wanted: impl Fn(&Value) -> bool,
+) -> Value {
+    use futures::StreamExt;
+    let marker = format!("event: {name}\ndata: ");
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            while let Some(at) = text.find(&marker) {
+                let rest = &text[at + marker.len()..];
+                let Some(end) = rest.find('\n') else { break };
+                let data: Value = serde_json::from_str(&rest[..end]).unwrap();
+                text.drain(..at + marker.len() + end);
+                if wanted(&data) {
+                    return data;
+                }
+            }
+            let chunk = body.next().await.expect("the stream stays open").unwrap();
+            text.push_str(&String::from_utf8_lossy(chunk.as_ref()));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("a matching {name} event within 10 s"))
+}
+
+#[tokio::test]
+async fn alert_rules_raise_and_clear_alerts_that_the_dashboard_hears_of_live() {
+    let rules = watershed::alert_rules::parse(
+        "[[rule]]\nname = \"too-hot\"\nsensor = \"temp\"\nabove = 30\nclear_at = 28\n\
+         message = \"Too hot\"\n",
+    )
+    .unwrap();
+    let app = spawn_app_with(|config| config.alert_rules = std::sync::Arc::new(rules)).await;
+    let key = app.register("hot-1").await;
+    let response = app.open_live_stream().await;
+    let mut body = response.bytes_stream();
+    let mut text = String::new();
+
+    let sent = batch("hot-b1", &[("temp", 35.5, "C", Utc::now())]);
+    assert_eq!(
+        app.post_readings("hot-1", &key, &sent).await.status(),
+        StatusCode::CREATED
+    );
+    let announced = next_event_where(&mut body, &mut text, "device", |d| {
+        d["device_id"] == "hot-1" && d["open_alerts"] == 1
+    })
+    .await;
+    let alert = &announced["alerts"][0];
+    assert_eq!(alert["rule"], "too-hot");
+    assert_eq!(alert["sensor"], "temp");
+    assert_eq!(alert["condition"], "above");
+    assert_eq!(alert["threshold"], 30.0);
+    assert_eq!(alert["value"], 35.5);
+    assert_eq!(alert["unit"], "C");
+    assert_eq!(alert["message"], "Too hot");
+
+    let (_, device) = app.get("/v1/devices/hot-1").await;
+    assert_eq!(device["open_alerts"], 1, "{device}");
+    let (_, fleet) = app.get("/v1/devices").await;
+    assert_eq!(fleet["devices"][0]["alerts"][0]["rule"], "too-hot");
+    let (_, events) = app.get("/v1/devices/hot-1/events").await;
+    let types: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types[..2],
+        ["AlertRaised", "ReadingsRecorded"],
+        "newest first"
+    );
+
+    let sent = batch("hot-b2", &[("temp", 21.0, "C", Utc::now())]);
+    app.post_readings("hot-1", &key, &sent).await;
+    next_event_where(&mut body, &mut text, "device", |d| {
+        d["device_id"] == "hot-1" && d["open_alerts"] == 0
+    })
+    .await;
+    app.wait_until_projected().await;
+    let (_, device) = app.get("/v1/devices/hot-1").await;
+    assert_eq!(device["alerts"], json!([]));
     app.stop().await;
 }

@@ -1,0 +1,215 @@
+//! The alert evaluator: a bus consumer with its own group, so alerts never wait for the read
+//! models, that runs every batch of readings through the alert rules and appends what they decide
+//! (`AlertRaised`, `AlertCleared`) to the device's stream. From there alerts travel like any
+//! event: the projectors show them and live clients hear of them.
+//!
+//! Redelivery decides the same again and changes nothing: a decision is appended under the key
+//! `alert:<rule>:<sequence of the readings event>`, so the store answers a repeat with the event it
+//! already holds. A device's open alerts are loaded from its stream when it is first seen, and kept
+//! in memory after that, since only this evaluator raises or clears them.
+
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+use watershed_domain::event::{EventMeta, ExpectedVersion};
+use watershed_domain::ports::{EventBus, EventStore, EventSubscription, StoreError, StreamQuery};
+use watershed_domain::{
+    AlertRules, AppendOutcome, DecodeError, DeviceAlerts, DeviceEvent, DeviceId, NewEvent,
+    RecordedEvent,
+};
+
+use crate::retry::{next_batch, retrying, RetryPolicy, Stopped};
+
+#[derive(Debug, Clone)]
+pub struct AlertConfig {
+    /// Consumer group name on the bus.
+    pub group: String,
+    /// Events per bus read.
+    pub batch_size: usize,
+    pub retry: RetryPolicy,
+}
+
+impl AlertConfig {
+    /// The evaluator's group beside a projector group: each set of read models has its own.
+    pub fn for_projector_group(group: &str) -> Self {
+        Self {
+            group: format!("{group}-alerts"),
+            batch_size: 500,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AlertError {
+    #[error("event {stream_seq} of {stream}: {source}")]
+    Undecodable {
+        stream: DeviceId,
+        stream_seq: u64,
+        source: DecodeError,
+    },
+}
+
+pub struct AlertEvaluator {
+    pub bus: Arc<dyn EventBus>,
+    pub store: Arc<dyn EventStore>,
+    pub rules: Arc<AlertRules>,
+    pub config: AlertConfig,
+}
+
+impl AlertEvaluator {
+    /// Runs until cancelled. A bus or store that is down only delays alerts; an event this version
+    /// cannot read stops the evaluator with the error.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), AlertError> {
+        match self.evaluate_all(&shutdown).await {
+            Ok(never) => match never {},
+            Err(Failure::Stopped) => Ok(()),
+            Err(Failure::Alert(e)) => Err(e),
+        }
+    }
+
+    async fn evaluate_all(
+        &self,
+        shutdown: &CancellationToken,
+    ) -> Result<std::convert::Infallible, Failure> {
+        let retry = self.config.retry;
+        let mut subscription: Box<dyn EventSubscription> =
+            retrying(retry, shutdown, "subscribing for alerts", || {
+                self.bus.subscribe(&self.config.group)
+            })
+            .await?;
+        let mut devices = HashMap::new();
+        loop {
+            let events =
+                next_batch(&mut *subscription, self.config.batch_size, retry, shutdown).await?;
+            for event in &events {
+                self.evaluate(event, &mut devices, shutdown).await?;
+            }
+            // A failed commit only means a restart decides this batch again, which appends nothing.
+            if let Err(e) = subscription.commit().await {
+                tracing::warn!(error = %e, "bus commit failed; a restart may evaluate again");
+            }
+        }
+    }
+
+    async fn evaluate(
+        &self,
+        event: &RecordedEvent,
+        devices: &mut HashMap<DeviceId, DeviceAlerts>,
+        shutdown: &CancellationToken,
+    ) -> Result<(), Failure> {
+        let id = &event.stream_id;
+        match event.event_type.as_str() {
+            "ReadingsRecorded" => {}
+            "DeviceDecommissioned" => {
+                if let Some(device) = devices.get_mut(id) {
+                    device.decommissioned = true;
+                }
+                return Ok(());
+            }
+            _ => return Ok(()),
+        }
+        let DeviceEvent::ReadingsRecorded(recorded) =
+            event.decode().map_err(|source| AlertError::Undecodable {
+                stream: id.clone(),
+                stream_seq: event.stream_seq,
+                source,
+            })?
+        else {
+            unreachable!("a ReadingsRecorded event decodes as readings");
+        };
+        if !self.rules.watch_any(&recorded.readings) {
+            return Ok(());
+        }
+        let device = match devices.entry(id.clone()) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(new) => {
+                let loaded = retrying(self.config.retry, shutdown, "loading alert state", || {
+                    self.load(id)
+                })
+                .await?;
+                new.insert(loaded)
+            }
+        };
+        for change in self.rules.evaluate(device, &recorded.readings) {
+            retrying(self.config.retry, shutdown, "appending an alert", || {
+                self.append(event, &change)
+            })
+            .await?;
+            tracing::info!(device = %id, event = change.event_type(), "alert");
+            device.evolve(&change);
+        }
+        Ok(())
+    }
+
+    /// A device's alert state as its stream holds it now.
+    async fn load(&self, id: &DeviceId) -> Result<DeviceAlerts, StoreError> {
+        let query = StreamQuery {
+            from_seq: 1,
+            limit: usize::MAX,
+            only_types: Some(DeviceAlerts::EVENT_TYPES),
+        };
+        let mut device = DeviceAlerts::default();
+        for event in self.store.read_stream(id, query).await? {
+            let decoded = event
+                .decode()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            device.evolve(&decoded);
+        }
+        Ok(device)
+    }
+
+    /// Appends one decision caused by `cause`, at whatever version the stream has reached: ingest
+    /// keeps appending readings meanwhile, and the decision does not depend on them.
+    async fn append(&self, cause: &RecordedEvent, change: &DeviceEvent) -> Result<(), StoreError> {
+        let rule = match change {
+            DeviceEvent::AlertRaised(a) => &a.rule,
+            DeviceEvent::AlertCleared(a) => &a.rule,
+            other => unreachable!("alert rules decide only alert events, not {other:?}"),
+        };
+        let key = format!("alert:{rule}:{}", cause.stream_seq);
+        let meta = EventMeta {
+            event_id: Uuid::now_v7(),
+            occurred_at: cause.meta.occurred_at,
+            recorded_at: Utc::now(),
+            correlation_id: cause.meta.correlation_id,
+            causation_id: Some(cause.meta.event_id),
+        };
+        let id = &cause.stream_id;
+        loop {
+            let version = self.store.stream_version(id).await?;
+            let event = NewEvent::new(meta.clone(), change, Some(key.clone()));
+            match self
+                .store
+                .append(id, ExpectedVersion::Exactly(version), vec![event])
+                .await
+            {
+                // A duplicate is this decision, stored before a restart.
+                Ok(AppendOutcome::Appended(_) | AppendOutcome::Duplicate(_)) => return Ok(()),
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+enum Failure {
+    Stopped,
+    Alert(AlertError),
+}
+
+impl From<Stopped> for Failure {
+    fn from(_: Stopped) -> Self {
+        Self::Stopped
+    }
+}
+
+impl From<AlertError> for Failure {
+    fn from(e: AlertError) -> Self {
+        Self::Alert(e)
+    }
+}

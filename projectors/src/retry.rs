@@ -1,0 +1,93 @@
+//! Waiting out a dependency that is down: every worker here retries the same step with a doubling,
+//! capped wait until it succeeds or the process is asked to stop.
+
+use std::fmt::Display;
+use std::future::Future;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use watershed_domain::ports::EventSubscription;
+use watershed_domain::RecordedEvent;
+
+/// How long to wait between attempts when a dependency is down: doubling, capped.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub first: Duration,
+    pub max: Duration,
+}
+
+impl RetryPolicy {
+    pub(crate) fn next(&self, current: Duration) -> Duration {
+        (current * 2).min(self.max)
+    }
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            first: Duration::from_millis(50),
+            max: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Shutdown began before the step succeeded.
+pub(crate) struct Stopped;
+
+/// Tries `step` until it succeeds or shutdown begins, waiting longer after each failure.
+pub(crate) async fn retrying<T, E, F, Fut>(
+    policy: RetryPolicy,
+    shutdown: &CancellationToken,
+    what: &str,
+    mut step: F,
+) -> Result<T, Stopped>
+where
+    E: Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut wait = policy.first;
+    loop {
+        let outcome = tokio::select! {
+            _ = shutdown.cancelled() => return Err(Stopped),
+            outcome = step() => outcome,
+        };
+        match outcome {
+            Ok(value) => return Ok(value),
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?wait, "{what} failed; retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Err(Stopped),
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                wait = policy.next(wait);
+            }
+        }
+    }
+}
+
+/// The subscription's next batch (at most `max` events). While the bus is unavailable it waits the
+/// longest retry interval between attempts: a broker that is down is not hammered.
+pub(crate) async fn next_batch(
+    subscription: &mut dyn EventSubscription,
+    max: usize,
+    policy: RetryPolicy,
+    shutdown: &CancellationToken,
+) -> Result<Vec<RecordedEvent>, Stopped> {
+    loop {
+        let batch = tokio::select! {
+            _ = shutdown.cancelled() => return Err(Stopped),
+            batch = subscription.next_batch(max) => batch,
+        };
+        match batch {
+            Ok(events) => return Ok(events),
+            Err(e) => {
+                tracing::warn!(error = %e, "bus unavailable; retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Err(Stopped),
+                    _ = tokio::time::sleep(policy.max) => {}
+                }
+            }
+        }
+    }
+}
