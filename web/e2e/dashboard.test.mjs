@@ -49,6 +49,7 @@ const rowsOnPage = () =>
     rows.map((row) => ({
       id: row.dataset.deviceId,
       status: row.dataset.status,
+      alerts: Number(row.querySelector('td.alerts').textContent),
       sensors: [...row.querySelectorAll('.sensor')].map((cell) => ({
         sensor: cell.dataset.sensor,
         value: Number(cell.dataset.value),
@@ -145,6 +146,24 @@ describe('dashboard against the real server', () => {
       }
     }
 
+    // Open alerts can be raised or cleared while the page loads: compare where both answers agree.
+    for (const [i, device] of before.entries()) {
+      if (device.open_alerts === afterwards[i].open_alerts) {
+        assert.equal(shown[i].alerts, device.open_alerts, `open alerts of ${device.device_id}`);
+      }
+    }
+    // Read together, so an alert raised in between cannot split them.
+    const [total, cells] = await page.evaluate(() => [
+      document.querySelector('[data-testid=fleet-alerts]').textContent,
+      [...document.querySelectorAll('tr[data-device-id] td.alerts')].map((cell) => Number(cell.textContent)),
+    ]);
+    const openAlerts = cells.reduce((sum, count) => sum + count, 0);
+    assert.equal(
+      total,
+      openAlerts === 0 ? 'no open alerts' : `${openAlerts} open ${openAlerts === 1 ? 'alert' : 'alerts'}`,
+      'the fleet total is the sum of the rows',
+    );
+
     assert.ok(!page.url().includes(server.readToken), 'the token is gone from the address bar');
     assert.equal(await page.evaluate(() => localStorage.getItem('watershed.token')), server.readToken);
     await page.waitForFunction(() => document.querySelector('[data-testid=live]').dataset.state === 'live');
@@ -188,7 +207,7 @@ describe('dashboard against the real server', () => {
     assert.equal(await page.evaluate(() => window.notReloaded), true, 'the page was not reloaded');
   });
 
-  it('filters by text and sorts by id, last seen and status, keeping both in the address', async () => {
+  it('filters by text and open alerts and sorts by id, last seen, status and alerts, keeping them in the address', async () => {
     const ids = async () => (await rowsOnPage()).map((r) => r.id);
     await page.fill('input[type=search]', 'e2e lab');
     assert.deepEqual(await ids(), ['e2e-probe', 'e2e-quiet']);
@@ -202,8 +221,25 @@ describe('dashboard against the real server', () => {
     assert.match(page.url(), /sort=status/);
     await page.selectOption('select', 'last_seen');
     assert.equal((await ids()).at(-1), 'e2e-quiet', 'a device never seen comes last');
+    await page.selectOption('select', 'alerts');
+    const counts = (await rowsOnPage()).map((r) => r.alerts);
+    assert.deepEqual(
+      counts,
+      [...counts].sort((a, b) => b - a),
+      'most open alerts first',
+    );
     await page.selectOption('select', 'id');
     assert.deepEqual(await ids(), [...(await ids())].sort());
+
+    await page.check('.alerts-only input');
+    assert.match(page.url(), /alerts=open/);
+    assert.ok(
+      (await rowsOnPage()).every((r) => r.alerts > 0),
+      'only devices with open alerts',
+    );
+    await page.uncheck('.alerts-only input');
+    assert.doesNotMatch(page.url(), /alerts=/);
+    assert.ok((await ids()).includes('e2e-quiet'), 'every device again');
   });
 
   it('opens a device with one chart per sensor, drawn with data, and its latest events', async () => {
@@ -230,6 +266,17 @@ describe('dashboard against the real server', () => {
       charts.every((c) => c.resolution === 'raw'),
       'the last hour is drawn from raw readings',
     );
+
+    // The open alerts the API reports, by rule, oldest first; a quiet line when there are none.
+    await page.locator('[data-testid=alerts]:not([hidden])').waitFor();
+    await eventually('the open alerts the API reports', async () => {
+      const { alerts } = await api(server, '/v1/devices/sim-0001');
+      const rules = await page.$$eval('[data-testid=alerts] li', (items) => items.map((li) => li.dataset.rule));
+      return JSON.stringify(rules) === JSON.stringify(alerts.map((a) => a.rule));
+    });
+    if ((await page.locator('[data-testid=alerts] li').count()) === 0) {
+      assert.equal(await page.textContent('[data-testid=alerts] p'), 'No open alerts.');
+    }
 
     await page.locator('[data-testid=events] tbody tr').first().waitFor();
     const seqs = await page.$$eval('[data-testid=events] tbody tr', (rows) => rows.map((r) => Number(r.dataset.seq)));

@@ -44,11 +44,17 @@ export async function startWatershed({ simulate = 3, listen = '127.0.0.1:0', dat
   const dir = dataDir ?? mkdtempSync(path.join(tmpdir(), 'watershed-e2e-'));
   // Settings from the caller's environment (WATERSHED_LISTEN, …) must not leak into the test server.
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('WATERSHED_')));
-  const child = spawn(bin, ['up', '--data-dir', dir, '--listen', listen, '--simulate', String(simulate), ...args], {
-    cwd: REPO_ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  // The example rules fit the simulated fleet, so alerts are raised and cleared while tests run.
+  const rules = ['--alert-rules', 'alert-rules.example.toml'];
+  const child = spawn(
+    bin,
+    ['up', '--data-dir', dir, '--listen', listen, '--simulate', String(simulate), ...rules, ...args],
+    {
+      cwd: REPO_ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let log = '';
   child.stderr.on('data', (chunk) => {
     log = (log + chunk).slice(-20_000);

@@ -24,18 +24,41 @@ describe('summarizeEvent', () => {
     expect(summary('DeviceDecommissioned', { reason: null })).toBe('decommissioned');
   });
 
-  it('prefers an alert message, else says rule, sensor and value', () => {
-    expect(
-      summary('AlertRaised', {
-        rule: 'too-hot',
-        sensor: 'temperature',
-        value: 81.234,
-        message: 'temperature above 80 C',
-      }),
-    ).toBe('raised: temperature above 80 C');
-    expect(summary('AlertCleared', { rule: 'too-hot', sensor: 'temperature', value: 70 })).toBe(
-      'cleared: too-hot on temperature = 70',
+  it('says which rule a reading broke, with the value, unit and threshold, then the message', () => {
+    const raised = {
+      rule: 'too-hot',
+      sensor: 'temperature',
+      condition: 'above',
+      threshold: 26,
+      value: 27.1,
+      unit: 'C',
+      message: null,
+      measured_at: '2026-11-23T10:00:00Z',
+    };
+    expect(summary('AlertRaised', raised)).toBe('raised: too-hot on temperature 27.1 C > 26');
+    expect(summary('AlertRaised', { ...raised, condition: 'below', threshold: 0.2, value: 0.1234, unit: null })).toBe(
+      'raised: too-hot on temperature 0.123 < 0.2',
     );
+    expect(summary('AlertRaised', { ...raised, message: 'Server room too hot' })).toBe(
+      'raised: too-hot on temperature 27.1 C > 26 — Server room too hot',
+    );
+  });
+
+  it('says which rule a reading cleared, and at what value', () => {
+    const cleared = {
+      rule: 'too-hot',
+      sensor: 'temperature',
+      value: 25.4,
+      unit: 'C',
+      measured_at: '2026-11-23T10:05:00Z',
+    };
+    expect(summary('AlertCleared', cleared)).toBe('cleared: too-hot on temperature 25.4 C');
+    expect(summary('AlertCleared', { ...cleared, unit: null })).toBe('cleared: too-hot on temperature 25.4');
+  });
+
+  it('still says something for an alert payload missing fields', () => {
+    expect(summary('AlertRaised', {})).toBe('raised: alert');
+    expect(summary('AlertCleared', { rule: 'too-hot' })).toBe('cleared: too-hot');
   });
 
   it('shows the payload of a type it does not know, shortened', () => {

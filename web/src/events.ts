@@ -1,7 +1,7 @@
 /** One-line summaries of a device's stored events, for the device page's history table. */
 
 import type { Envelope } from './api/types';
-import { formatNumber } from './format';
+import { formatNumber, formatValue } from './format';
 
 type Payload = Record<string, unknown>;
 
@@ -21,8 +21,14 @@ const summaries: Record<string, (payload: Payload) => string> = {
   },
   DeviceDecommissioned: (p) => (text(p.reason) ? `decommissioned: ${text(p.reason)}` : 'decommissioned'),
   DeviceKeyRotated: () => 'device key rotated',
-  AlertRaised: (p) => `raised: ${alertText(p)}`,
-  AlertCleared: (p) => `cleared: ${alertText(p)}`,
+  // 'raised: too-hot on temperature 27.1 C > 26 — Server room too hot': the reading against the threshold it crossed.
+  AlertRaised: (p) => {
+    const sign = p.condition === 'above' ? '>' : p.condition === 'below' ? '<' : null;
+    const threshold = sign && typeof p.threshold === 'number' ? ` ${sign} ${formatNumber(p.threshold)}` : '';
+    const message = text(p.message) ? ` — ${text(p.message)}` : '';
+    return `raised: ${alertReading(p)}${threshold}${message}`;
+  },
+  AlertCleared: (p) => `cleared: ${alertReading(p)}`,
 };
 
 /** A short summary of an event's payload, e.g. '100 readings, batch b-123'. Unknown types show their payload. */
@@ -34,10 +40,10 @@ export function summarizeEvent(event: Pick<Envelope, 'event_type' | 'payload'>):
   return json.length > 80 ? `${json.slice(0, 79)}…` : json;
 }
 
-function alertText(p: Payload): string {
-  if (text(p.message)) return text(p.message)!;
-  const value = typeof p.value === 'number' ? ` = ${formatNumber(p.value)}` : '';
-  return [text(p.rule), text(p.sensor) && `on ${text(p.sensor)}${value}`].filter(Boolean).join(' ') || 'alert';
+/** Which rule, on which sensor, at what reading: 'too-hot on temperature 27.1 C'. */
+function alertReading(p: Payload): string {
+  const value = typeof p.value === 'number' ? formatValue(p.value, text(p.unit)) : null;
+  return [text(p.rule) ?? 'alert', text(p.sensor) && `on ${text(p.sensor)}`, value].filter(Boolean).join(' ');
 }
 
 function text(value: unknown): string | null {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Device } from './api/types';
-import { filterDevices, mergeDevice, mergeReadings, parseSortKey, sortDevices } from './fleet';
+import { filterDevices, mergeDevice, mergeReadings, parseSortKey, sortDevices, withOpenAlerts } from './fleet';
 
 function device(id: string, overrides: Partial<Device> = {}): Device {
   return {
@@ -12,6 +12,7 @@ function device(id: string, overrides: Partial<Device> = {}): Device {
     registered_at: '2026-11-23T09:00:00Z',
     last_seen: '2026-11-23T09:59:00Z',
     open_alerts: 0,
+    alerts: [],
     sensors: [
       { sensor: 'humidity', value: 40, unit: '%', measured_at: '2026-11-23T09:59:00Z' },
       { sensor: 'temperature', value: 20, unit: 'C', measured_at: '2026-11-23T09:58:00Z' },
@@ -74,6 +75,22 @@ describe('mergeDevice', () => {
     expect(merged.sensors.find((s) => s.sensor === 'temperature')?.value).toBe(25);
   });
 
+  it('takes the open alerts of the incoming view, raised or cleared', () => {
+    const raised = {
+      rule: 'too-hot',
+      sensor: 'temperature',
+      condition: 'above' as const,
+      threshold: 26,
+      value: 27.1,
+      unit: 'C',
+      message: null,
+      raised_at: '2026-11-23T10:00:00Z',
+    };
+    const alerting = mergeDevice(device('a'), device('a', { open_alerts: 1, alerts: [raised] }));
+    expect(alerting).toMatchObject({ open_alerts: 1, alerts: [raised] });
+    expect(mergeDevice(alerting, device('a'))).toMatchObject({ open_alerts: 0, alerts: [] });
+  });
+
   it('takes a device it did not hold as it comes', () => {
     const incoming = device('b');
     expect(mergeDevice(undefined, incoming)).toBe(incoming);
@@ -96,6 +113,13 @@ describe('filterDevices', () => {
 
   it('keeps everything for an empty or blank filter', () => {
     expect(filterDevices(fleet, '  ')).toHaveLength(3);
+  });
+});
+
+describe('withOpenAlerts', () => {
+  it('keeps the devices with at least one open alert', () => {
+    const fleet = [device('a', { open_alerts: 2 }), device('b'), device('c', { open_alerts: 1 })];
+    expect(withOpenAlerts(fleet).map((d) => d.device_id)).toEqual(['a', 'c']);
   });
 });
 
@@ -128,8 +152,19 @@ describe('sortDevices', () => {
     expect(ids(sortDevices(pair, 'status', new Date('2026-11-23T10:10:00Z')))).toEqual(['x', 'y']);
   });
 
+  it('sorts by open alerts, most first; ties by id', () => {
+    const alerting = [
+      device('a', { open_alerts: 0 }),
+      device('b', { open_alerts: 1 }),
+      device('c', { open_alerts: 3 }),
+      device('d', { open_alerts: 1, status: 'decommissioned' }),
+    ];
+    expect(ids(sortDevices(alerting, 'alerts', now))).toEqual(['c', 'b', 'd', 'a']);
+  });
+
   it('reads unknown sort keys as id', () => {
     expect(parseSortKey('status')).toBe('status');
+    expect(parseSortKey('alerts')).toBe('alerts');
     expect(parseSortKey('__proto__')).toBe('id');
     expect(parseSortKey(null)).toBe('id');
   });

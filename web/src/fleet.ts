@@ -41,20 +41,29 @@ export function filterDevices(devices: readonly Device[], query: string): Device
   );
 }
 
-export type SortKey = 'id' | 'last_seen' | 'status';
+/** The devices with at least one open alert. */
+export function withOpenAlerts(devices: readonly Device[]): Device[] {
+  return devices.filter((d) => d.open_alerts > 0);
+}
 
-const SORT_KEYS: readonly SortKey[] = ['id', 'last_seen', 'status'];
+export type SortKey = 'id' | 'last_seen' | 'status' | 'alerts';
+
+const SORT_KEYS: readonly SortKey[] = ['id', 'last_seen', 'status', 'alerts'];
 
 /** Silent devices first: on a wall screen the ones needing attention lead. */
 const STATUS_ORDER: Record<DeviceStatus, number> = { silent: 0, online: 1, decommissioned: 2 };
 
-/** Sorts by id (A→Z), last seen (newest first, never-seen last) or status (silent, online, decommissioned); ties by id. */
+/**
+ * Sorts by id (A→Z), last seen (newest first, never-seen last), status (silent, online, decommissioned)
+ * or open alerts (most first); ties by id.
+ */
 export function sortDevices(devices: readonly Device[], key: SortKey, now: Date): Device[] {
   const byId = (a: Device, b: Device) => compareText(a.device_id, b.device_id);
   const order: Record<SortKey, (a: Device, b: Device) => number> = {
     id: byId,
     last_seen: (a, b) => seenAt(b) - seenAt(a) || byId(a, b),
     status: (a, b) => STATUS_ORDER[statusAt(a, now)] - STATUS_ORDER[statusAt(b, now)] || byId(a, b),
+    alerts: (a, b) => b.open_alerts - a.open_alerts || byId(a, b),
   };
   return [...devices].sort(order[key]);
 }

@@ -1,6 +1,7 @@
 /**
  * Hash routes, so any static host (and the Watershed binary's plain file server) serves every page:
- * `#/` the fleet overview (`?q=` filter, `?sort=`), `#/devices/<id>` a device (`?range=` or `?from=&to=`).
+ * `#/` the fleet overview (`?q=` filter, `?alerts=open`, `?sort=`), `#/devices/<id>` a device (`?range=` or
+ * `?from=&to=`).
  */
 
 export type Route =

@@ -19,10 +19,26 @@ export interface Device {
   status: DeviceStatus;
   registered_at: string;
   last_seen: string | null;
-  /** Optional: a server without alert rules leaves it out. */
-  open_alerts?: number;
+  /** How many alerts are open: `alerts.length`, sent on its own for clients that only count. */
+  open_alerts: number;
+  /** The open alerts, oldest first (by `raised_at`). */
+  alerts: OpenAlert[];
   /** Sorted by sensor name. */
   sensors: SensorReading[];
+}
+
+/** An alert rule that a reading broke and no later reading has cleared. */
+export interface OpenAlert {
+  rule: string;
+  sensor: string;
+  condition: 'above' | 'below';
+  threshold: number;
+  /** The reading that raised it. */
+  value: number;
+  unit: string | null;
+  /** The rule's own text for people, if it has one. */
+  message: string | null;
+  raised_at: string;
 }
 
 export type Resolution = 'raw' | '1m' | '1h';

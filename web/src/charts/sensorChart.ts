@@ -1,7 +1,8 @@
 /**
  * One sensor's chart on the device page (uPlot): the value line for raw data; for buckets the average
- * as the line inside a min–max band. The legend under the chart shows exact values and the time under
- * the cursor. The container carries `data-points` (points drawn) for people and tests to check.
+ * as the line inside a min–max band; the thresholds of the sensor's open alerts as dashed lines. The
+ * legend under the chart shows exact values and the time under the cursor. The container carries
+ * `data-points` (points drawn) and `data-thresholds` for people and tests to check.
  */
 
 import uPlot from 'uplot';
@@ -52,6 +53,7 @@ export class SensorChart {
   private plot: uPlot | null = null;
   /** The resolution the plot was built for: raw and bucketed charts have different series. */
   private builtFor: Columns['resolution'] | null = null;
+  private thresholds: number[] = [];
   private readonly resizes: ResizeObserver;
 
   /**
@@ -86,6 +88,15 @@ export class SensorChart {
     this.element.dataset.points = String(this.columns.t.length);
   }
 
+  /** Draws these values as dashed lines across the chart (the thresholds of the sensor's open alerts); [] for none. */
+  setThresholds(values: readonly number[]): void {
+    if (values.length === this.thresholds.length && values.every((v, i) => v === this.thresholds[i])) return;
+    this.thresholds = [...values];
+    this.element.dataset.thresholds = this.thresholds.join(' ');
+    // Alerts come and go rarely, and the value axis must make room for the lines: rebuilding is simplest.
+    if (this.plot) this.build();
+  }
+
   /** Rebuilds with the current colours (after a light/dark switch). */
   restyle(): void {
     this.build();
@@ -107,6 +118,29 @@ export class SensorChart {
     this.builtFor = this.columns.resolution;
     this.element.dataset.points = String(this.columns.t.length);
     this.element.dataset.resolution = this.columns.resolution;
+  }
+
+  /** uPlot's automatic value range (its `snapNumY`), widened to take in the thresholds so no line falls off the chart. */
+  private valueRange(dataMin: number | null, dataMax: number | null): uPlot.Range.MinMax {
+    const values = [...this.thresholds, ...[dataMin, dataMax].filter((v): v is number => v !== null)];
+    return values.length ? uPlot.rangeNum(Math.min(...values), Math.max(...values), 0.1, true) : [null, null];
+  }
+
+  private drawThresholds(plot: uPlot, color: string): void {
+    const { ctx, bbox } = plot;
+    ctx.save();
+    ctx.strokeStyle = color;
+    ctx.lineWidth = uPlot.pxRatio;
+    ctx.setLineDash([6 * uPlot.pxRatio, 4 * uPlot.pxRatio]);
+    for (const threshold of this.thresholds) {
+      // Half a pixel off the grid, so a 1-pixel line is sharp rather than smeared over two.
+      const y = Math.round(plot.valToPos(threshold, 'y', true)) + 0.5;
+      ctx.beginPath();
+      ctx.moveTo(bbox.left, y);
+      ctx.lineTo(bbox.left + bbox.width, y);
+      ctx.stroke();
+    }
+    ctx.restore();
   }
 
   private options(): uPlot.Options {
@@ -132,6 +166,8 @@ export class SensorChart {
             return [w.from.getTime() / 1000, w.to.getTime() / 1000];
           },
         },
+        // Without data uPlot passes null, whatever its types say.
+        y: { range: (_plot, min, max) => this.valueRange(min as number | null, max as number | null) },
       },
       series: [
         { label: 'time', value: '{YYYY}-{MM}-{DD} {HH}:{mm}:{ss}' },
@@ -149,6 +185,7 @@ export class SensorChart {
         { ...axis, size: fitLabels() },
       ],
       legend: { live: true },
+      hooks: { draw: [(plot) => this.drawThresholds(plot, theme.alert)] },
     };
   }
 }

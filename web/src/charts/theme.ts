@@ -9,6 +9,8 @@ export interface ChartTheme {
   line: string;
   band: string;
   bandEdge: string;
+  /** Alert thresholds. */
+  alert: string;
 }
 
 export function readTheme(): ChartTheme {
@@ -20,6 +22,7 @@ export function readTheme(): ChartTheme {
     line: color('--accent'),
     band: color('--band'),
     bandEdge: color('--band-edge'),
+    alert: color('--danger'),
   };
 }
 

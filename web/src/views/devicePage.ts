@@ -1,6 +1,7 @@
 /**
- * A device: its details, one chart per sensor over the chosen range, and its latest events. Preset
- * ranges follow the clock and take live readings; a custom range takes those that fall inside it.
+ * A device: its details, its open alerts, one chart per sensor over the chosen range, and its latest
+ * events. Preset ranges follow the clock and take live readings; a custom range takes those that fall
+ * inside it.
  */
 
 import { ApiError, describeError, isUnauthorized, type ApiClient } from '../api/client';
@@ -14,6 +15,7 @@ import { parseRange, rangeParams, resolutionFor, windowOf, type RangeChoice, typ
 import { deviceHref, overviewHref } from '../routes';
 import { addReading, columnsFrom, dropBefore, emptyColumns } from '../series';
 import { statusAt } from '../status';
+import { AlertList } from './alertList';
 import { EventsTable } from './eventsTable';
 import { showStatusBadge } from './labels';
 import { RangePicker } from './rangePicker';
@@ -43,7 +45,7 @@ export class DeviceView implements View {
   private readonly details = el('p', { class: 'muted details' });
   private readonly badge = el('span', { class: 'badge' });
   private readonly seen = el('span', { class: 'seen' });
-  private readonly alerts = el('span', { class: 'alerts' });
+  private readonly alerts = new AlertList();
   private readonly message = el('p', { class: 'message', hidden: true });
   private readonly chartGrid = el('div', { class: 'charts' });
   private readonly events = new EventsTable();
@@ -65,15 +67,9 @@ export class DeviceView implements View {
       'section',
       { class: 'device-page', 'data-device-id': deviceId },
       el('a', { class: 'back', href: overviewHref() }, '← Fleet'),
-      el(
-        'div',
-        { class: 'device-head' },
-        this.title,
-        this.badge,
-        this.details,
-        el('p', { class: 'muted' }, this.seen, this.alerts),
-      ),
+      el('div', { class: 'device-head' }, this.title, this.badge, this.details, el('p', { class: 'muted' }, this.seen)),
       this.message,
+      this.alerts.element,
       this.picker.element,
       this.chartGrid,
       this.events.element,
@@ -215,19 +211,19 @@ export class DeviceView implements View {
       this.details,
       [device.name ? device.device_id : null, device.kind, device.location].filter(Boolean).join(' · '),
     );
-    setText(
-      this.alerts,
-      device.open_alerts === undefined
-        ? ''
-        : ` · ${device.open_alerts} open ${device.open_alerts === 1 ? 'alert' : 'alerts'}`,
-    );
-    for (const reading of device.sensors) this.card(reading).showLatest(reading);
+    this.alerts.show(device.alerts, new Date());
+    for (const reading of device.sensors) {
+      const card = this.card(reading);
+      card.showLatest(reading);
+      card.showAlerts(device.alerts);
+    }
     this.tickHeader();
   }
 
   private tickHeader(): void {
     if (!this.device) return;
     const now = new Date();
+    this.alerts.tick(now);
     showStatusBadge(this.badge, statusAt(this.device, now));
     const seen = this.device.last_seen ? new Date(this.device.last_seen) : null;
     const registered = formatTimestamp(new Date(this.device.registered_at));

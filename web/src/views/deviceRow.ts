@@ -4,6 +4,7 @@
  * live readings touch it every second.
  */
 
+import { alertsTooltip } from '../alerts';
 import type { Device, SensorReading } from '../api/types';
 import { Sparkline } from '../charts/sparkline';
 import { el, setText } from '../dom';
@@ -94,10 +95,10 @@ export class DeviceRow {
     this.device = device;
     setText(this.details, [device.name, device.kind].filter(Boolean).join(' · '));
     setText(this.location, device.location ?? '–');
-    const alerts = device.open_alerts;
-    setText(this.alerts, alerts === undefined ? '–' : String(alerts));
-    this.alerts.title = alerts === undefined ? 'this server does not report alerts' : 'open alerts';
-    this.alerts.classList.toggle('alerts--open', (alerts ?? 0) > 0);
+    setText(this.alerts, String(device.open_alerts));
+    // Which rules, without opening the device; the device page lists them in full.
+    this.alerts.title = alertsTooltip(device.alerts);
+    this.alerts.classList.toggle('alerts--open', device.open_alerts > 0);
     device.sensors.forEach((reading, index) => this.cell(reading.sensor, index).show(reading));
     this.tick(now);
   }

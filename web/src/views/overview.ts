@@ -1,13 +1,23 @@
 /**
  * The fleet overview: every device with status, location, last seen, latest values with last-hour
- * sparklines and open alerts; filter and sort, kept in the address so a wall screen reopens as it was.
+ * sparklines and open alerts, under the fleet's open-alert total; filter (text, open alerts only) and
+ * sort, kept in the address so a wall screen reopens as it was.
  */
 
+import { fleetOpenAlerts, formatAlertCount } from '../alerts';
 import { describeError, isUnauthorized, type ApiClient } from '../api/client';
 import type { Device } from '../api/types';
 import { limitConcurrency } from '../concurrency';
 import { el, setText } from '../dom';
-import { filterDevices, mergeDevice, mergeReadings, parseSortKey, sortDevices, type SortKey } from '../fleet';
+import {
+  filterDevices,
+  mergeDevice,
+  mergeReadings,
+  parseSortKey,
+  sortDevices,
+  withOpenAlerts,
+  type SortKey,
+} from '../fleet';
 import type { LiveUpdate } from '../live/stream';
 import { overviewHref } from '../routes';
 import { columnsFrom } from '../series';
@@ -19,7 +29,15 @@ const REFRESH_MS = 60_000;
 /** Sparkline requests in flight at once; the browser allows only a few connections per host and the stream holds one. */
 const SPARK_REQUESTS = 4;
 
-const SORT_LABELS: Record<SortKey, string> = { id: 'id', last_seen: 'last seen', status: 'status (silent first)' };
+const SORT_LABELS: Record<SortKey, string> = {
+  id: 'id',
+  last_seen: 'last seen',
+  status: 'status (silent first)',
+  alerts: 'open alerts (most first)',
+};
+/** The address parameter of the "open alerts only" filter: `#/?alerts=open`. */
+const ALERTS_ONLY_PARAM = 'alerts';
+const ALERTS_ONLY_VALUE = 'open';
 
 export class OverviewView implements View {
   readonly element: HTMLElement;
@@ -27,7 +45,21 @@ export class OverviewView implements View {
   private readonly devices = new Map<string, Device>();
   private readonly rows = new Map<string, DeviceRow>();
   private readonly body = el('tbody');
-  private readonly summary = el('p', { class: 'summary muted', 'data-testid': 'summary' });
+  private readonly count = el('span', {});
+  /** A live region: a screen reader hears the total change (it is written only when it does). */
+  private readonly alertTotal = el('span', {
+    class: 'fleet-alerts',
+    role: 'status',
+    'data-testid': 'fleet-alerts',
+    title: 'open alerts of every device, whatever the filter',
+  });
+  private readonly summary = el(
+    'p',
+    { class: 'summary muted', 'data-testid': 'summary' },
+    this.count,
+    ' · ',
+    this.alertTotal,
+  );
   private readonly message = el('p', { class: 'message', 'data-testid': 'message' }, 'Loading devices…');
   private readonly lookups = new Set<string>();
   private readonly limited = limitConcurrency(SPARK_REQUESTS);
@@ -35,6 +67,7 @@ export class OverviewView implements View {
   private readonly timers: number[];
   private query: string;
   private sort: SortKey;
+  private alertsOnly: boolean;
   private loaded = false;
   private loadError: string | null = null;
 
@@ -44,6 +77,7 @@ export class OverviewView implements View {
   ) {
     this.query = params.get('q') ?? '';
     this.sort = parseSortKey(params.get('sort'));
+    this.alertsOnly = params.get(ALERTS_ONLY_PARAM) === ALERTS_ONLY_VALUE;
     this.onScreen = new IntersectionObserver((entries) => {
       for (const entry of entries) {
         const row = entry.isIntersecting && this.rows.get((entry.target as HTMLElement).dataset.deviceId ?? '');
@@ -141,13 +175,27 @@ export class OverviewView implements View {
       this.saveView();
       this.render();
     });
-    return el('div', { class: 'controls' }, el('h1', {}, 'Fleet'), filter, sort);
+    const alertsOnly = el('input', { type: 'checkbox', checked: this.alertsOnly });
+    alertsOnly.addEventListener('change', () => {
+      this.alertsOnly = alertsOnly.checked;
+      this.saveView();
+      this.render();
+    });
+    return el(
+      'div',
+      { class: 'controls' },
+      el('h1', {}, 'Fleet'),
+      filter,
+      el('label', { class: 'alerts-only' }, alertsOnly, 'open alerts only'),
+      sort,
+    );
   }
 
   /** Puts filter and sort in the address without a new history entry (and without a hashchange). */
   private saveView(): void {
     const params = new URLSearchParams();
     if (this.query) params.set('q', this.query);
+    if (this.alertsOnly) params.set(ALERTS_ONLY_PARAM, ALERTS_ONLY_VALUE);
     if (this.sort !== 'id') params.set('sort', this.sort);
     history.replaceState(history.state, '', overviewHref(params));
   }
@@ -211,7 +259,9 @@ export class OverviewView implements View {
   /** Puts the rows that pass the filter in the chosen order, touching the table only when that changed. */
   private render(): void {
     const now = new Date();
-    const shown = sortDevices(filterDevices([...this.devices.values()], this.query), this.sort, now);
+    const all = [...this.devices.values()];
+    const matching = filterDevices(all, this.query);
+    const shown = sortDevices(this.alertsOnly ? withOpenAlerts(matching) : matching, this.sort, now);
     const wanted = shown.map((d) => this.rows.get(d.device_id)!.element);
     const current = [...this.body.children];
     if (wanted.length !== current.length || wanted.some((row, i) => row !== current[i])) {
@@ -220,9 +270,12 @@ export class OverviewView implements View {
     for (const device of shown) this.rows.get(device.device_id)!.tick(now);
     const total = this.devices.size;
     setText(
-      this.summary,
+      this.count,
       shown.length === total ? `${total} ${total === 1 ? 'device' : 'devices'}` : `${shown.length} of ${total} devices`,
     );
+    const openAlerts = fleetOpenAlerts(all);
+    setText(this.alertTotal, formatAlertCount(openAlerts));
+    this.alertTotal.dataset.open = String(openAlerts > 0);
     const notice = this.loadError
       ? `Could not load devices: ${this.loadError}`
       : !this.loaded
@@ -230,9 +283,15 @@ export class OverviewView implements View {
         : total === 0
           ? 'No devices yet. They appear here as soon as they are registered.'
           : shown.length === 0
-            ? `No device matches “${this.query.trim()}”.`
+            ? this.nothingShown()
             : '';
     this.message.hidden = !notice;
     setText(this.message, notice);
+  }
+
+  private nothingShown(): string {
+    const query = this.query.trim();
+    if (!this.alertsOnly) return `No device matches “${query}”.`;
+    return query ? `No device with open alerts matches “${query}”.` : 'No device has an open alert.';
   }
 }

@@ -1,6 +1,9 @@
-/** One sensor on the device page: its name, latest value, a note when the data is partial, and its chart. */
+/**
+ * One sensor on the device page: its name, latest value, a note when the data is partial, and its chart,
+ * marked while one of the device's open alerts is on this sensor.
+ */
 
-import type { SensorReading } from '../api/types';
+import type { OpenAlert, SensorReading } from '../api/types';
 import { SensorChart } from '../charts/sensorChart';
 import { el, setText } from '../dom';
 import type { TimeWindow } from '../range';
@@ -13,7 +16,12 @@ export class SensorCard {
   private readonly value = el('span', { class: 'value' });
   private readonly note = el('p', { class: 'note muted', hidden: true });
 
-  constructor(sensor: string, unit: string | null, columns: Columns, timeWindow: () => TimeWindow) {
+  constructor(
+    private readonly sensor: string,
+    unit: string | null,
+    columns: Columns,
+    timeWindow: () => TimeWindow,
+  ) {
     this.chart = new SensorChart(sensor, unit, columns, timeWindow);
     this.element = el(
       'article',
@@ -26,6 +34,13 @@ export class SensorCard {
 
   showLatest(reading: SensorReading): void {
     showLatestValue(this.value, this.element, reading);
+  }
+
+  /** Marks the card and draws the thresholds when some of the device's open alerts are on this sensor. */
+  showAlerts(alerts: readonly OpenAlert[]): void {
+    const mine = alerts.filter((alert) => alert.sensor === this.sensor);
+    this.element.classList.toggle('sensor-card--alerting', mine.length > 0);
+    this.chart.setThresholds(mine.map((alert) => alert.threshold));
   }
 
   /** Says what the chart does not show; null hides the note. */

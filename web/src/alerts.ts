@@ -1,0 +1,30 @@
+/** Open alerts as people read them: the fleet's total, what one alert is about, the overview cell's tooltip. */
+
+import type { Device, OpenAlert } from './api/types';
+import { formatValue } from './format';
+
+/**
+ * The open alerts of every device given. Decommissioned devices count too: an alert left open on one is
+ * still open until the server clears it, and the total should agree with the rows below it.
+ */
+export function fleetOpenAlerts(devices: readonly Pick<Device, 'open_alerts'>[]): number {
+  return devices.reduce((total, device) => total + device.open_alerts, 0);
+}
+
+/** 'no open alerts', '1 open alert', '3 open alerts'. */
+export function formatAlertCount(count: number): string {
+  if (count === 0) return 'no open alerts';
+  return `${count} open ${count === 1 ? 'alert' : 'alerts'}`;
+}
+
+/** What is wrong: the rule's message when it has one, else e.g. 'temperature above 26 C'. */
+export function describeAlert(alert: OpenAlert): string {
+  // An empty message says nothing, so it falls back like a missing one.
+  return alert.message || `${alert.sensor} ${alert.condition} ${formatValue(alert.threshold, alert.unit)}`;
+}
+
+/** The overview's Alerts cell tooltip: one line per alert, 'too-hot: temperature above 26 C'. */
+export function alertsTooltip(alerts: readonly OpenAlert[]): string {
+  if (alerts.length === 0) return 'no open alerts';
+  return alerts.map((alert) => `${alert.rule}: ${describeAlert(alert)}`).join('\n');
+}
