@@ -159,7 +159,8 @@ pub struct Status {
     pub lag_events: u64,
     /// More events than `lag_events` may be waiting (counting stops at a cap).
     pub lag_capped: bool,
-    /// How long the oldest event not yet projected has waited (0 when caught up).
-    pub lag_seconds: f64,
+    /// How long the oldest event not yet projected has waited (0 when caught up); null when events
+    /// wait where their age cannot be read cheaply (in Kafka, after the relay published them).
+    pub lag_seconds: Option<f64>,
     pub devices: usize,
 }

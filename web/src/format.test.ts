@@ -102,4 +102,8 @@ describe('formatLag', () => {
     expect(formatLag(1, 0.02)).toBe('projections < 0.1 s behind (1 event)');
     expect(formatLag(12000, 75)).toBe('projections 1 min 15 s behind (12,000 events)');
   });
+
+  it('gives only the events when the server cannot date them', () => {
+    expect(formatLag(250, null)).toBe('projections 250 events behind');
+  });
 });

@@ -79,8 +79,9 @@ export function formatTimestamp(at: Date): string {
 }
 
 /** The projections' distance from the event store, said plainly: 'projections 0.4 s behind (34 events)'. */
-export function formatLag(lagEvents: number, lagSeconds: number): string {
+export function formatLag(lagEvents: number, lagSeconds: number | null): string {
   if (lagEvents === 0) return 'projections up to date';
   const events = `${numberFormat({}).format(lagEvents)} ${lagEvents === 1 ? 'event' : 'events'}`;
+  if (lagSeconds === null) return `projections ${events} behind`;
   return `projections ${formatDuration(lagSeconds)} behind (${events})`;
 }

@@ -37,10 +37,17 @@ pub async fn status(
                 .map_err(unavailable)?,
         );
     }
+    // The Kafka stage counts its waiting events but cannot date them without fetching one message
+    // per partition; an age that ignored them would understate the lag.
+    let undated = stages
+        .iter()
+        .any(|b| b.events > 0 && b.oldest_recorded_at.is_none());
     let oldest_waiting = stages.iter().filter_map(|b| b.oldest_recorded_at).min();
-    let lag_seconds = oldest_waiting
-        .map(|t| (Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0)
-        .unwrap_or(0.0);
+    let lag_seconds = match oldest_waiting {
+        _ if undated => None,
+        Some(t) => Some((Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0),
+        None => Some(0.0),
+    };
     Ok(Json(Status {
         lag_events: stages.iter().map(|b| b.events).sum(),
         lag_capped: stages.iter().any(|b| b.capped),

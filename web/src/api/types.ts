@@ -88,7 +88,8 @@ export interface Envelope {
 export interface Status {
   lag_events: number;
   lag_capped: boolean;
-  lag_seconds: number;
+  /** Null when events wait where the server cannot date them (in Kafka): the count still tells. */
+  lag_seconds: number | null;
   devices: number;
 }
 
