@@ -131,7 +131,7 @@ impl Cloud {
 }
 
 /// A client of the emulated account, as a process of its own would have.
-async fn cosmos_events(cosmos: &CosmosEmulator) -> Events {
+pub async fn cosmos_events(cosmos: &CosmosEmulator) -> Events {
     Events::of(cosmos.event_store().await.expect("the emulator serves"))
 }
 
@@ -142,11 +142,25 @@ async fn serve(
     events: &Events,
     roles: Roles,
 ) -> Served {
+    serve_with(dir, urls, group, events, roles, |_| {}).await
+}
+
+/// Serves `roles` in this process on the deployment's servers (bus, read model, cache) and the
+/// given event store, with `configure` changing the config first.
+pub async fn serve_with(
+    dir: &tempfile::TempDir,
+    urls: &[String; 3],
+    group: &str,
+    events: &Events,
+    roles: Roles,
+    configure: impl FnOnce(&mut AppConfig),
+) -> Served {
     let [bus, read_model, cache] = urls;
     let mut config = AppConfig::ephemeral(dir.path(), ADMIN, READ);
     config.roles = roles;
     config.consumer_group = group.to_owned();
     config.ports = PortUrls::parse(dir.path(), "sqlite:", bus, read_model, cache).unwrap();
+    configure(&mut config);
     let given = Ports {
         events: Some(events.clone()),
         ..Ports::default()
