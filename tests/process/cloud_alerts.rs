@@ -1,22 +1,15 @@
 //! Alerts in cloud mode: the command API and query API, the relay, and the projectors with alert
-//! rules each serve as roles of their own (in this process, since they share the in-memory Cosmos
-//! DB emulator; each has its own client, as separate processes would), with the real Kafka,
-//! PostgreSQL and Redis of `scripts/services` between them. A reading past a rule's threshold comes
+//! rules each serve as roles of their own (see `Cloud::start_with_alert_rules`), with the real
+//! Kafka, PostgreSQL and Redis of `scripts/services` between them. A reading past a rule's threshold comes
 //! back from the query API as an open alert, appended to Cosmos DB by the projectors; a recovering
 //! reading closes it.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use watershed::app::Roles;
-use watershed_infra::CosmosEmulator;
-use watershed_tests::cloud::{cosmos_events, serve_with, ADMIN, READ};
+use watershed_tests::cloud::{Cloud, ADMIN, READ};
 use watershed_tests::eventually;
 use watershed_tests::process::{get_json, register};
-use watershed_tests::servers::{
-    fresh_postgres_database, redis_url, unique_kafka_url, unique_namespace,
-};
 
 const RULES: &str = r#"
 [[rule]]
@@ -56,51 +49,10 @@ async fn wait_for_open_alerts(http: &reqwest::Client, base: &str, count: u64) ->
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_projectors_role_raises_and_clears_alerts_in_cosmos_db() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = format!("{}?namespace={}", redis_url(), unique_namespace());
-    let urls = [unique_kafka_url(4), fresh_postgres_database().await, cache];
-    let group = unique_namespace();
-    let cosmos = CosmosEmulator::new();
-    let roles = |command_api, relay, projectors, query_api| Roles {
-        command_api,
-        relay,
-        projectors,
-        query_api,
-    };
-    let front_events = cosmos_events(&cosmos).await;
-    let front = serve_with(
-        &dir,
-        &urls,
-        &group,
-        &front_events,
-        roles(true, false, false, true),
-        |_| {},
-    )
-    .await;
-    let relay_events = cosmos_events(&cosmos).await;
-    let _relay = serve_with(
-        &dir,
-        &urls,
-        &group,
-        &relay_events,
-        roles(false, true, false, false),
-        |_| {},
-    )
-    .await;
-    let rules = Arc::new(watershed::alert_rules::parse(RULES).unwrap());
-    let projector_events = cosmos_events(&cosmos).await;
-    let _projectors = serve_with(
-        &dir,
-        &urls,
-        &group,
-        &projector_events,
-        roles(false, false, true, false),
-        |config| config.alert_rules = rules,
-    )
-    .await;
-
+    let rules = watershed::alert_rules::parse(RULES).unwrap();
+    let cloud = Cloud::start_with_alert_rules(env!("CARGO_BIN_EXE_watershed"), rules).await;
     let http = reqwest::Client::new();
-    let base = &front.base;
+    let base = &cloud.front.base;
     let key = register(&http, base, ADMIN, "hot-1").await;
     send(&http, base, &key, "b1", 21.0).await;
     send(&http, base, &key, "b2", 35.5).await;

@@ -1,11 +1,15 @@
 //! A cloud deployment for end-to-end tests, on the real servers `scripts/services` starts (tansu
 //! for Kafka, PostgreSQL, Redis) and one in-memory Cosmos DB emulator. The command API, relay and
 //! query API run in the test process (each with an emulator client of its own, as separate
-//! processes would have); the projectors run as a child `watershed projectors` process.
+//! processes would have); the projectors run as a child `watershed projectors` process, or in this
+//! process when they append alerts to the emulated store.
+
+use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 use watershed::adapters::{Events, PortUrls};
 use watershed::app::{App, AppConfig, Ports, Roles};
+use watershed_domain::AlertRules;
 use watershed_infra::{CosmosEmulator, KafkaConfig};
 
 use crate::process::{spawn_watershed, Running};
@@ -30,6 +34,8 @@ pub struct Cloud {
     /// The partitions each projectors process reads (`None`: all of them).
     shares: Vec<Option<&'static str>>,
     projectors: Vec<Running>,
+    /// Projectors serving in this process instead (see `start_with_alert_rules`).
+    in_process_projectors: Option<Served>,
 }
 
 /// An in-process `App` serving in a task; aborting the task drops the app, which aborts its
@@ -49,6 +55,33 @@ impl Cloud {
     /// As `start`, with one projectors process per share of the topic's 4 partitions
     /// (`Some("0-1")`), all in one consumer group.
     pub async fn start_shared(bin: &'static str, shares: &[Option<&'static str>]) -> Self {
+        let mut cloud = Self::deploy(bin, shares).await;
+        cloud.start_projectors().await;
+        cloud
+    }
+
+    /// As `start`, with the projectors evaluating `rules`. They serve in this process rather than
+    /// as a child: appending alerts needs the emulated event store, which only this process holds.
+    pub async fn start_with_alert_rules(bin: &'static str, rules: AlertRules) -> Self {
+        let mut cloud = Self::deploy(bin, &[]).await;
+        let roles = Roles {
+            projectors: true,
+            ..Roles::NONE
+        };
+        let events = cosmos_events(&cloud.cosmos).await;
+        let (dir, urls, group) = (&cloud.dir, &cloud.urls, &cloud.group);
+        let rules = Arc::new(rules);
+        let projectors = serve_with(dir, urls, group, &events, roles, |config| {
+            config.alert_rules = rules;
+        })
+        .await;
+        cloud.in_process_projectors = Some(projectors);
+        cloud
+    }
+
+    /// The servers, the event store, the front (command and query API) and the relay; no
+    /// projectors yet.
+    async fn deploy(bin: &'static str, shares: &[Option<&'static str>]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let cache = format!("{}?namespace={}", redis_url(), unique_namespace());
         let urls = [unique_kafka_url(4), fresh_postgres_database().await, cache];
@@ -74,7 +107,7 @@ impl Cloud {
             },
         )
         .await;
-        let mut cloud = Self {
+        Self {
             bin,
             dir,
             urls,
@@ -85,9 +118,8 @@ impl Cloud {
             relay,
             shares: shares.to_vec(),
             projectors: Vec::new(),
-        };
-        cloud.start_projectors().await;
-        cloud
+            in_process_projectors: None,
+        }
     }
 
     pub fn bus(&self) -> KafkaConfig {
@@ -131,7 +163,7 @@ impl Cloud {
 }
 
 /// A client of the emulated account, as a process of its own would have.
-pub async fn cosmos_events(cosmos: &CosmosEmulator) -> Events {
+async fn cosmos_events(cosmos: &CosmosEmulator) -> Events {
     Events::of(cosmos.event_store().await.expect("the emulator serves"))
 }
 
@@ -145,9 +177,8 @@ async fn serve(
     serve_with(dir, urls, group, events, roles, |_| {}).await
 }
 
-/// Serves `roles` in this process on the deployment's servers (bus, read model, cache) and the
-/// given event store, with `configure` changing the config first.
-pub async fn serve_with(
+/// As `serve`, with `configure` changing the config first.
+async fn serve_with(
     dir: &tempfile::TempDir,
     urls: &[String; 3],
     group: &str,
