@@ -15,6 +15,8 @@ use watershed_infra::{
     SqliteEventStore, SqliteReadModel, StoreTailBus,
 };
 
+use crate::secret_url::SecretUrl;
+
 /// Where each port's adapter is, as the user wrote it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortUrls {
@@ -92,7 +94,7 @@ pub enum BusUrl {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReadModelUrl {
     Sqlite(PathBuf),
-    Postgres(String),
+    Postgres(SecretUrl),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,7 +103,7 @@ pub enum CacheUrl {
     Memory,
     /// Cache in Redis, live updates over Redis pub/sub, keys under `namespace` (`?namespace=`,
     /// default `watershed`).
-    Redis { url: String, namespace: String },
+    Redis { url: SecretUrl, namespace: String },
 }
 
 /// A `sqlite:` URL: a path (relative to the data directory unless absolute), or the default file.
@@ -157,7 +159,9 @@ impl PortUrls {
             Some(("sqlite", rest)) => {
                 ReadModelUrl::Sqlite(sqlite_path(rest, data_dir, Self::READ_MODEL_FILE))
             }
-            Some(("postgres" | "postgresql", _)) => ReadModelUrl::Postgres(read_model.to_owned()),
+            Some(("postgres" | "postgresql", _)) => {
+                ReadModelUrl::Postgres(SecretUrl::new(read_model))
+            }
             _ => {
                 return Err(unknown(
                     "read-model",
@@ -178,7 +182,7 @@ impl PortUrls {
                     None => (cache, "watershed"),
                 };
                 CacheUrl::Redis {
-                    url: url.to_owned(),
+                    url: SecretUrl::new(url),
                     namespace: namespace.to_owned(),
                 }
             }
@@ -307,7 +311,7 @@ impl ReadModelUrl {
                 )
             }
             Self::Postgres(url) => Arc::new(
-                PostgresReadModel::connect(url)
+                PostgresReadModel::connect(url.expose())
                     .await
                     .context("connecting to PostgreSQL")?,
             ),
@@ -331,12 +335,12 @@ impl CacheUrl {
             },
             Self::Redis { url, namespace } => Cache {
                 cache: Arc::new(
-                    RedisDeviceCache::connect(url, namespace)
+                    RedisDeviceCache::connect(url.expose(), namespace)
                         .await
                         .context("connecting the Redis cache")?,
                 ),
                 live: Arc::new(
-                    RedisLiveFeed::connect(url, namespace)
+                    RedisLiveFeed::connect(url.expose(), namespace)
                         .await
                         .map_err(anyhow::Error::msg)
                         .context("connecting the Redis live feed")?,
@@ -384,12 +388,12 @@ mod tests {
         assert!(matches!(urls.bus, BusUrl::Kafka(ref c) if c.topic == "events"));
         assert_eq!(
             urls.read_model,
-            ReadModelUrl::Postgres("postgres://u@db/ws".into())
+            ReadModelUrl::Postgres(SecretUrl::new("postgres://u@db/ws"))
         );
         assert_eq!(
             urls.cache,
             CacheUrl::Redis {
-                url: "redis://r:6379".into(),
+                url: SecretUrl::new("redis://r:6379"),
                 namespace: "watershed".into()
             }
         );
@@ -404,7 +408,7 @@ mod tests {
         assert_eq!(
             named.cache,
             CacheUrl::Redis {
-                url: "redis://r:6379/2".into(),
+                url: SecretUrl::new("redis://r:6379/2"),
                 namespace: "site-a".into()
             }
         );

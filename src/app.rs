@@ -12,19 +12,21 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderValue;
+use axum::middleware;
 use axum::routing::get;
 use axum::{Json, Router};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use watershed_command_api::CommandState;
 use watershed_domain::AlertRules;
-use watershed_http_edge::{json::BODY_LIMIT, ApiTokens};
+use watershed_http_edge::{json::BODY_LIMIT, limits, ApiToken, ApiTokens, RequestLimits};
 use watershed_projectors::{
     AlertConfig, AlertEvaluator, Projector, ProjectorConfig, RawRetention, Relay, RelayConfig,
 };
@@ -81,8 +83,8 @@ pub struct AppConfig {
     pub listen: SocketAddr,
     /// The built dashboard, served with the query API.
     pub web_dir: PathBuf,
-    pub admin_token: String,
-    pub read_token: String,
+    pub admin_token: ApiToken,
+    pub read_token: ApiToken,
     pub raw_retention: chrono::Duration,
     /// The projectors' consumer group: one per set of read models fed from the bus.
     pub consumer_group: String,
@@ -90,6 +92,32 @@ pub struct AppConfig {
     pub cors_origins: Vec<String>,
     /// Evaluated by the projectors; none by default.
     pub alert_rules: Arc<AlertRules>,
+    pub limits: Limits,
+}
+
+/// How much one process takes on before it refuses with 503 (see README, "Overload").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// API requests being answered at once.
+    pub max_in_flight: usize,
+    /// Connected live-stream clients.
+    pub max_live_clients: usize,
+    /// To produce a response, and separately to receive a request body.
+    pub request_timeout: Duration,
+}
+
+impl Limits {
+    pub const DEFAULT: Self = Self {
+        max_in_flight: 512,
+        max_live_clients: 256,
+        request_timeout: Duration::from_secs(30),
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
 }
 
 impl AppConfig {
@@ -101,12 +129,14 @@ impl AppConfig {
             ports: PortUrls::embedded(&dir.join("data")),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             web_dir: dir.join("no-dashboard"),
-            admin_token: admin_token.to_owned(),
-            read_token: read_token.to_owned(),
+            admin_token: ApiToken::parse("admin", admin_token)
+                .expect("a test's admin token is valid"),
+            read_token: ApiToken::parse("read", read_token).expect("a test's read token is valid"),
             raw_retention: chrono::Duration::hours(48),
             consumer_group: ProjectorConfig::default().group,
             cors_origins: Vec::new(),
             alert_rules: Arc::default(),
+            limits: Limits::default(),
         }
     }
 }
@@ -224,7 +254,7 @@ impl App {
     pub async fn build_with(config: AppConfig, given: Ports) -> anyhow::Result<Self> {
         let ports = Ports::open(&config, given).await?;
         let roles = config.roles;
-        let tokens = ApiTokens::new(config.admin_token.clone(), config.read_token.clone());
+        let tokens = ApiTokens::new(config.admin_token.clone(), config.read_token.clone())?;
         let shutdown = CancellationToken::new();
         let failure = Arc::new(OnceLock::new());
         let mut background = Vec::new();
@@ -333,10 +363,19 @@ impl App {
                 },
                 tokens,
                 shutdown: shutdown.clone(),
+                live_clients: Arc::new(tokio::sync::Semaphore::new(config.limits.max_live_clients)),
             }));
             router = Router::new().fallback_service(web::router(&config.web_dir));
         }
         let (api, openapi) = api.split_for_parts();
+        // Health checks stay outside the limits: an orchestrator must see a busy process alive.
+        let limits = &config.limits;
+        let api = api
+            .layer(middleware::from_fn_with_state(
+                RequestLimits::new(limits.max_in_flight, limits.request_timeout),
+                limits::enforce,
+            ))
+            .layer(RequestBodyTimeoutLayer::new(limits.request_timeout));
         let mut router = router.merge(api).merge(readiness.router());
         if roles.command_api || roles.query_api {
             router = router.route("/openapi.json", get(move || async move { Json(openapi) }));
@@ -345,7 +384,7 @@ impl App {
             .method_not_allowed_fallback(watershed_http_edge::error::method_not_allowed)
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .layer(cors(&config.cors_origins)?)
-            .layer(TraceLayer::new_for_http());
+            .layer(TraceLayer::new_for_http().make_span_with(request_span));
 
         let listener = TcpListener::bind(config.listen)
             .await
@@ -401,6 +440,12 @@ impl App {
         }
         served.context("serving HTTP")
     }
+}
+
+/// The span of one request: method and path, never the query string, which may carry the
+/// live stream's `access_token`.
+fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
+    tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
 }
 
 fn cors(origins: &[String]) -> anyhow::Result<CorsLayer> {

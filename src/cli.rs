@@ -9,12 +9,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::adapters::PortUrls;
 use crate::alert_rules;
-use crate::app::{App, AppConfig, Roles};
+use crate::app::{App, AppConfig, Limits, Roles};
+use crate::bench::fuzz::{self, BenchFuzzArgs};
 use crate::bench::ingest::{self, BenchIngestArgs};
 use crate::bench::pipeline::{self, BenchPipelineArgs};
 use crate::simulate::{self, FleetConfig};
 use crate::telemetry::LogFormat;
 use crate::tokens;
+use watershed_http_edge::ApiToken;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -120,14 +122,29 @@ struct ServeArgs {
     /// alert-rules.example.toml). No alerts without it.
     #[arg(long, env = "WATERSHED_ALERT_RULES")]
     alert_rules: Option<PathBuf>,
+    /// API requests answered at once; past it, 503 with Retry-After.
+    #[arg(long, env = "WATERSHED_MAX_IN_FLIGHT",
+          default_value_t = Limits::DEFAULT.max_in_flight as u32,
+          value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    max_in_flight: u32,
+    /// Live-stream clients connected at once; past it, 503.
+    #[arg(long, env = "WATERSHED_MAX_LIVE_CLIENTS",
+          default_value_t = Limits::DEFAULT.max_live_clients as u32,
+          value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    max_live_clients: u32,
+    /// Seconds to answer a request, and to receive its body; past it, 503.
+    #[arg(long, env = "WATERSHED_REQUEST_TIMEOUT_SECS",
+          default_value_t = Limits::DEFAULT.request_timeout.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    request_timeout_secs: u64,
 }
 
 impl ServeArgs {
     fn config(
         self,
         roles: Roles,
-        admin_token: String,
-        read_token: String,
+        admin_token: ApiToken,
+        read_token: ApiToken,
     ) -> anyhow::Result<AppConfig> {
         Ok(AppConfig {
             roles,
@@ -142,6 +159,11 @@ impl ServeArgs {
             alert_rules: match &self.alert_rules {
                 Some(path) => Arc::new(alert_rules::load(path)?),
                 None => Arc::default(),
+            },
+            limits: Limits {
+                max_in_flight: self.max_in_flight as usize,
+                max_live_clients: self.max_live_clients as usize,
+                request_timeout: std::time::Duration::from_secs(self.request_timeout_secs),
             },
         })
     }
@@ -200,6 +222,8 @@ enum BenchCommand {
     /// Cloud mode end to end (readings/s into PostgreSQL, acknowledged → visible), beside raw
     /// Kafka produce and raw PostgreSQL COPY. Needs Kafka, PostgreSQL and Redis (scripts/services).
     Pipeline(BenchPipelineArgs),
+    /// The ingest body and CloudEvent decoders on millions of mutated inputs; fails on a panic.
+    Fuzz(BenchFuzzArgs),
 }
 
 /// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
@@ -305,6 +329,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Action::Bench(BenchCommand::Ingest(args)) => ingest::run(args).await,
         Action::Bench(BenchCommand::Pipeline(args)) => pipeline::run(args).await,
+        Action::Bench(BenchCommand::Fuzz(args)) => fuzz::run(args),
     }
 }
 
@@ -323,17 +348,20 @@ fn announce(lines: &[String]) {
 /// since every instance must agree on them.
 async fn serve_role(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
     let serves_api = roles.command_api || roles.query_api;
-    let token = |given: Option<String>, name: &str| match given {
-        Some(token) => Ok(token),
-        None if serves_api => anyhow::bail!(
-            "--{name} (or WATERSHED_{}) is required",
-            name.to_uppercase().replace('-', "_")
-        ),
-        // No route of this role checks it; a random one keeps the API closed all the same.
-        None => Ok(tokens::generate()),
+    let token = |given: Option<String>, role: &'static str| {
+        let raw = match given {
+            Some(token) => token,
+            None if serves_api => anyhow::bail!(
+                "--{role}-token (or WATERSHED_{}_TOKEN) is required",
+                role.to_uppercase()
+            ),
+            // No route of this role checks it; a random one keeps the API closed all the same.
+            None => tokens::generate(),
+        };
+        Ok::<_, anyhow::Error>(ApiToken::parse(role, raw)?)
     };
-    let admin_token = token(args.admin_token.clone(), "admin-token")?;
-    let read_token = token(args.read_token.clone(), "read-token")?;
+    let admin_token = token(args.admin_token.clone(), "admin")?;
+    let read_token = token(args.read_token.clone(), "read")?;
     let config = args.config(roles, admin_token, read_token)?;
     tracing::info!(?roles, listen = %config.listen, "starting");
     let app = App::build(config).await?;
@@ -342,19 +370,14 @@ async fn serve_role(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
 }
 
 async fn up(args: UpArgs) -> anyhow::Result<()> {
-    let admin_token = args
-        .serve
-        .admin_token
-        .clone()
-        .unwrap_or_else(tokens::generate);
-    let read_token = args
-        .serve
-        .read_token
-        .clone()
-        .unwrap_or_else(tokens::generate);
+    let token =
+        |given: Option<String>, role| ApiToken::parse(role, given.unwrap_or_else(tokens::generate));
+    let admin_token = token(args.serve.admin_token.clone(), "admin")?;
+    let read_token = token(args.serve.read_token.clone(), "read")?;
     let config = args
         .serve
         .config(Roles::ALL, admin_token.clone(), read_token.clone())?;
+    let (admin_token, read_token) = (admin_token.reveal(), read_token.reveal());
     tracing::info!(ports = ?config.ports, listen = %config.listen, simulate = args.simulate, "starting watershed up");
     let app = App::build(config).await?;
     let base = format!("http://{}", app.address());
@@ -369,7 +392,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     let fleet = (args.simulate > 0).then(|| {
         let config = FleetConfig {
             target: base.clone(),
-            admin_token,
+            admin_token: admin_token.to_owned(),
             devices: args.simulate,
             id_prefix: "sim-".to_owned(),
             rate: args.simulate_rate,

@@ -7,6 +7,7 @@ pub mod app;
 pub mod bench;
 pub mod cli;
 mod health;
+mod secret_url;
 pub mod simulate;
 pub mod telemetry;
 mod tokens;

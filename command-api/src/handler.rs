@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 use watershed_domain::event::{AppendOutcome, Committed, EventMeta, ExpectedVersion, NewEvent};
 use watershed_domain::ports::{EventStore, StoreError};
-use watershed_domain::{decide, Command, DeviceEvent, DeviceId, DomainError};
+use watershed_domain::{
+    decide, Command, DeviceEvent, DeviceId, DomainError, IdempotencyKey, KeyHash, PayloadDigest,
+};
 
 use crate::device_states::DeviceStates;
 
@@ -22,6 +24,12 @@ pub enum CommandError {
     Store(#[from] StoreError),
     #[error("stream {0} is too contended; try again")]
     Contended(DeviceId),
+    /// The idempotency key is stored with a different request.
+    #[error("idempotency key {key} of {device} was used for a different request")]
+    KeyReused {
+        device: DeviceId,
+        key: IdempotencyKey,
+    },
 }
 
 /// Request-scoped facts that are not part of the command itself.
@@ -30,7 +38,7 @@ pub struct CommandContext {
     pub now: DateTime<Utc>,
     pub correlation_id: Option<Uuid>,
     /// Stored with the first event; a repeat answers with that event instead of appending.
-    pub idempotency_key: Option<String>,
+    pub idempotency_key: Option<IdempotencyKey>,
 }
 
 /// Where the command's last event landed; `duplicate` when the idempotency key was known.
@@ -53,6 +61,16 @@ impl CommandHandler {
         }
     }
 
+    /// Checks a device key before any other work is done for its request. An unknown device and
+    /// a wrong key are the same refusal, so ids cannot be probed.
+    pub async fn authenticate(&self, id: &DeviceId, key: &KeyHash) -> Result<(), CommandError> {
+        if self.states.get(id).await?.accepts_key(key) {
+            Ok(())
+        } else {
+            Err(DomainError::InvalidKey.into())
+        }
+    }
+
     pub async fn execute(
         &self,
         id: &DeviceId,
@@ -61,7 +79,10 @@ impl CommandHandler {
     ) -> Result<Outcome, CommandError> {
         let mut device = self.states.get(id).await?;
         for _ in 0..MAX_ATTEMPTS {
-            let events = decide(&device, command.clone())?;
+            let events = match decide(&device, command.clone()) {
+                Ok(events) => events,
+                Err(refused) => return self.answer_refused(id, &command, &context, refused).await,
+            };
             let expected = match device.version {
                 0 => ExpectedVersion::NoStream,
                 v => ExpectedVersion::Exactly(v),
@@ -85,12 +106,8 @@ impl CommandHandler {
                         duplicate: false,
                     });
                 }
-                Ok(AppendOutcome::Duplicate(committed)) => {
-                    return Ok(Outcome {
-                        committed,
-                        duplicate: true,
-                    })
-                }
+                Ok(AppendOutcome::Duplicate(committed)) => return Ok(Outcome::replayed(committed)),
+                Ok(AppendOutcome::KeyReused(_)) => return Err(key_reused(id, &context)),
                 Err(StoreError::Conflict { .. }) => {
                     device = self.states.reload(id).await?;
                 }
@@ -98,6 +115,47 @@ impl CommandHandler {
             }
         }
         Err(CommandError::Contended(id.clone()))
+    }
+
+    /// A refused command whose idempotency key is already stored was accepted before: a resend
+    /// gets the first answer even when the device would now refuse it (decommissioned since).
+    async fn answer_refused(
+        &self,
+        id: &DeviceId,
+        command: &Command,
+        context: &CommandContext,
+        refused: DomainError,
+    ) -> Result<Outcome, CommandError> {
+        let (Some(key), Some(payload)) = (&context.idempotency_key, command.recorded_payload())
+        else {
+            return Err(refused.into());
+        };
+        let Some(known) = self.store.recall(id, key).await? else {
+            return Err(refused.into());
+        };
+        match known.answer(&PayloadDigest::of(&payload)) {
+            AppendOutcome::Duplicate(committed) => Ok(Outcome::replayed(committed)),
+            _ => Err(key_reused(id, context)),
+        }
+    }
+}
+
+impl Outcome {
+    fn replayed(committed: Committed) -> Self {
+        Self {
+            committed,
+            duplicate: true,
+        }
+    }
+}
+
+fn key_reused(id: &DeviceId, context: &CommandContext) -> CommandError {
+    CommandError::KeyReused {
+        device: id.clone(),
+        key: context
+            .idempotency_key
+            .clone()
+            .expect("only an append with a key finds its key stored"),
     }
 }
 

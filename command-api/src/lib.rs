@@ -14,6 +14,7 @@ use watershed_http_edge::ApiTokens;
 
 pub use device_states::DeviceStates;
 pub use handler::CommandHandler;
+pub use routes::readings::decode_batch;
 
 /// Everything the command routes need.
 #[derive(Clone)]

@@ -76,6 +76,14 @@ impl Device {
     ];
 }
 
+impl Device {
+    /// Whether `presented` is the hash of the device's current key. An unregistered device
+    /// accepts none, so an unknown id and a wrong key look the same to a caller.
+    pub fn accepts_key(&self, presented: &KeyHash) -> bool {
+        self.key_hash.as_ref().is_some_and(|k| k.matches(presented))
+    }
+}
+
 /// What may be asked of a device.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
@@ -96,6 +104,21 @@ pub enum Command {
     Decommission {
         reason: Option<Label>,
     },
+}
+
+impl Command {
+    /// The payload of the event this command records when accepted, where a resend is told from
+    /// another request by it (ingest). `None` for commands that carry no idempotency key.
+    pub fn recorded_payload(&self) -> Option<String> {
+        match self {
+            Self::RecordReadings { batch, .. } => {
+                let (batch_id, readings) = batch.clone().into_parts();
+                let event = DeviceEvent::ReadingsRecorded(ReadingsRecorded { batch_id, readings });
+                Some(event.encode_payload())
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Why a command was refused.
@@ -140,11 +163,7 @@ pub fn decide(device: &Device, command: Command) -> Result<Vec<DeviceEvent>, Dom
                 batch,
             },
         ) => {
-            let valid = device
-                .key_hash
-                .as_ref()
-                .is_some_and(|k| k.matches(&presented_key));
-            if !valid {
+            if !device.accepts_key(&presented_key) {
                 return Err(DomainError::InvalidKey);
             }
             let (batch_id, readings) = batch.into_parts();

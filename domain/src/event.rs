@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::alert::Condition;
 use crate::device::KeyHash;
+use crate::idempotency::{IdempotencyKey, PayloadDigest};
 use crate::ids::{BatchId, DeviceId, Label, RuleName, SensorName, Unit};
 use crate::reading::{Reading, Value};
 
@@ -167,11 +168,15 @@ pub struct NewEvent {
     pub payload: String,
     /// At most one event per (stream, key) is ever stored; appending a known key answers with the
     /// event already stored instead. Ingest uses the client's batch id.
-    pub idempotency_key: Option<String>,
+    pub idempotency_key: Option<IdempotencyKey>,
 }
 
 impl NewEvent {
-    pub fn new(meta: EventMeta, event: &DeviceEvent, idempotency_key: Option<String>) -> Self {
+    pub fn new(
+        meta: EventMeta,
+        event: &DeviceEvent,
+        idempotency_key: Option<IdempotencyKey>,
+    ) -> Self {
         Self {
             meta,
             event_type: event.event_type(),
@@ -179,6 +184,11 @@ impl NewEvent {
             payload: event.encode_payload(),
             idempotency_key,
         }
+    }
+
+    /// What a store keeps beside the key, to tell a resend from a different request.
+    pub fn digest(&self) -> PayloadDigest {
+        PayloadDigest::of(&self.payload)
     }
 }
 
@@ -238,6 +248,9 @@ pub enum AppendOutcome {
     Appended(Vec<Committed>),
     /// The idempotency key was already stored: nothing was written; this is the earlier event.
     Duplicate(Committed),
+    /// The idempotency key was already stored with a different first event: the key was reused
+    /// for another request. Nothing was written; this is the event stored under it.
+    KeyReused(Committed),
 }
 
 #[cfg(test)]

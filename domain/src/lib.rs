@@ -5,6 +5,7 @@
 pub mod alert;
 pub mod device;
 pub mod event;
+pub mod idempotency;
 pub mod ids;
 pub mod ports;
 pub mod read_model;
@@ -17,6 +18,7 @@ pub use event::{
     AlertCleared, AlertRaised, AppendOutcome, Committed, DecodeError, DeviceEvent, EventMeta,
     ExpectedVersion, NewEvent, ReadingsRecorded, RecordedEvent, DECODE_VERSION,
 };
+pub use idempotency::{IdempotencyKey, PayloadDigest, Recalled};
 pub use ids::{BatchId, DeviceId, Label, RuleName, SensorName, Unit};
 pub use reading::{Reading, ReadingBatch, Value, MAX_READINGS_PER_BATCH};
 pub use validation::ValidationError;

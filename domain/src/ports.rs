@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use futures_core::Stream;
 
 use crate::event::{AppendOutcome, ExpectedVersion, NewEvent, RecordedEvent};
+use crate::idempotency::{IdempotencyKey, Recalled};
 use crate::ids::DeviceId;
 use crate::read_model::{DeviceView, ReadModelDelta, Series, SeriesQuery};
 use crate::reading::Reading;
@@ -73,6 +74,14 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// The stream's last sequence, 0 when it does not exist.
     async fn stream_version(&self, stream: &DeviceId) -> Result<u64, StoreError>;
+
+    /// The event stored under `key` in `stream`, if any: what a resend is answered with even when
+    /// the command would now be refused (a batch retried after its device was decommissioned).
+    async fn recall(
+        &self,
+        stream: &DeviceId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Recalled>, StoreError>;
 }
 
 /// Where a change-feed reader stands. Opaque: only the store that issued it can read it (a position
@@ -181,6 +190,10 @@ pub enum ReadModelError {
     Conflict(String),
     #[error("read model unavailable: {0}")]
     Unavailable(String),
+    /// The read model refuses the data itself (a value out of its range, a broken constraint):
+    /// trying the same change again cannot help.
+    #[error("read model refused the change: {0}")]
+    Rejected(String),
 }
 
 /// Read models built by projections: device registry, latest values, rollups and raw readings.
@@ -200,6 +213,9 @@ pub trait ReadModel: Send + Sync + 'static {
 
     /// All devices, sorted by id.
     async fn devices(&self) -> Result<Vec<DeviceView>, ReadModelError>;
+
+    /// How many devices there are, without reading them.
+    async fn device_count(&self) -> Result<u64, ReadModelError>;
 
     /// The named devices that exist, sorted by id.
     async fn devices_by_id(&self, ids: &[DeviceId]) -> Result<Vec<DeviceView>, ReadModelError>;
@@ -226,6 +242,9 @@ pub trait DeviceCache: Send + Sync + 'static {
 
     /// Replaces the whole content and marks it complete.
     async fn replace_all(&self, views: &[DeviceView]) -> Result<(), CacheError>;
+
+    /// How many devices, without reading them, or `None` when the cache was never filled whole.
+    async fn count(&self) -> Result<Option<u64>, CacheError>;
 }
 
 /// A change the dashboard is told about as soon as it is projected.

@@ -199,7 +199,9 @@ fn truncate<T>(points: &mut Vec<T>, limit: usize) -> bool {
     cut
 }
 
-/// Count, min, max and sum of the readings in one bucket; merging two is exact.
+/// Count, min, max and sum of the readings in one bucket. Merging is exact but for the sum, which
+/// saturates at ±`f64::MAX` instead of overflowing to infinity (values up to `f64::MAX` are
+/// accepted, and two of them would otherwise make the bucket unreadable as JSON).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BucketStats {
     pub count: u64,
@@ -222,8 +224,14 @@ impl BucketStats {
         self.count += other.count;
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
-        self.sum += other.sum;
+        self.sum = saturating_sum(self.sum, other.sum);
     }
+}
+
+/// `a + b` clamped to the finite range: only two large values of one sign can overflow, and then
+/// the sum stays at the largest finite value of that sign.
+pub fn saturating_sum(a: f64, b: f64) -> f64 {
+    (a + b).clamp(-f64::MAX, f64::MAX)
 }
 
 /// Index of a (device, sensor) series within one [`ReadModelDelta`].
@@ -371,6 +379,19 @@ mod tests {
                 sum: 12.0
             }
         );
+    }
+
+    #[test]
+    fn sums_saturate_instead_of_overflowing() {
+        let mut a = BucketStats::of(f64::MAX);
+        a.merge(BucketStats::of(f64::MAX));
+        assert_eq!(a.sum, f64::MAX);
+        let mut b = BucketStats::of(-f64::MAX);
+        b.merge(BucketStats::of(-1e308));
+        assert_eq!(b.sum, -f64::MAX);
+        let mut c = BucketStats::of(f64::MAX);
+        c.merge(BucketStats::of(-f64::MAX));
+        assert_eq!(c.sum, 0.0);
     }
 
     #[test]

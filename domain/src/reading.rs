@@ -12,6 +12,11 @@ pub const MAX_READINGS_PER_BATCH: usize = 1000;
 /// How far ahead of the server clock a device clock may run before its readings are refused.
 pub const MAX_CLOCK_SKEW: Duration = Duration::minutes(5);
 
+/// The oldest `measured_at` accepted: the Unix epoch. A device whose clock was never set reports
+/// 1970, which is kept; anything older is a broken clock, and would not survive every store on
+/// the way (PostgreSQL ends at 4713 BC, CloudEvents' RFC 3339 times have no negative years).
+pub const OLDEST_MEASURED_AT: DateTime<Utc> = DateTime::UNIX_EPOCH;
+
 /// A finite measured value. JSON cannot carry NaN or infinity, but a number too large for `f64`
 /// would overflow to infinity, so this refuses it rather than letting it poison aggregates.
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize, Deserialize)]
@@ -56,7 +61,7 @@ pub struct Reading {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "C"))]
     pub unit: Option<Unit>,
-    /// RFC 3339; at most 5 minutes ahead of the server clock.
+    /// RFC 3339, from 1970-01-01T00:00:00Z to at most 5 minutes ahead of the server clock.
     pub measured_at: DateTime<Utc>,
 }
 
@@ -89,14 +94,25 @@ impl ReadingBatch {
             ));
         }
         let latest_allowed = now + MAX_CLOCK_SKEW;
-        if let Some(i) = readings.iter().position(|r| r.measured_at > latest_allowed) {
-            return Err(ValidationError::new(
-                format!("readings[{i}].measured_at"),
+        for (i, reading) in readings.iter().enumerate() {
+            let at = reading.measured_at;
+            let problem = if at > latest_allowed {
                 format!(
                     "is more than {} minutes ahead of the server clock ({})",
                     MAX_CLOCK_SKEW.num_minutes(),
                     now.to_rfc3339()
-                ),
+                )
+            } else if at < OLDEST_MEASURED_AT {
+                format!(
+                    "is before {}, the oldest accepted instant",
+                    OLDEST_MEASURED_AT.to_rfc3339()
+                )
+            } else {
+                continue;
+            };
+            return Err(ValidationError::new(
+                format!("readings[{i}].measured_at"),
+                problem,
             ));
         }
         Ok(Self { batch_id, readings })
@@ -158,6 +174,20 @@ mod tests {
         assert_eq!(err.field, "readings[1].measured_at");
         let within_skew = now + MAX_CLOCK_SKEW;
         assert!(ReadingBatch::new(batch_id(), vec![reading(within_skew)], now).is_ok());
+    }
+
+    #[test]
+    fn readings_before_the_epoch_are_refused_and_the_epoch_itself_kept() {
+        let now = Utc::now();
+        let before = OLDEST_MEASURED_AT - Duration::microseconds(1);
+        let err = ReadingBatch::new(batch_id(), vec![reading(before)], now).unwrap_err();
+        assert_eq!(err.field, "readings[0].measured_at");
+        assert!(ReadingBatch::new(batch_id(), vec![reading(OLDEST_MEASURED_AT)], now).is_ok());
+        let signed_year: Reading = serde_json::from_str(
+            r#"{"sensor":"t","value":1,"measured_at":"-5000-01-01T00:00:00Z"}"#,
+        )
+        .unwrap();
+        assert!(ReadingBatch::new(batch_id(), vec![signed_year], now).is_err());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Bearer tokens. Operators hold the admin token (register, decommission, read); the dashboard
-//! holds the read-only token; each device holds its own key, checked by the device aggregate.
+//! holds the read-only token; each device holds its own key, checked by the command handler.
 
 use std::sync::Arc;
 
@@ -10,25 +10,72 @@ use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
 
+/// A bearer token an operator configured. Its `Debug` hides it, so a logged config shows none.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiToken(String);
+
+impl std::fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiToken(…)")
+    }
+}
+
+/// Why a configured token was refused at start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("the {role} token must be at least {min} characters", min = ApiToken::MIN_LEN)]
+    TooShort { role: &'static str },
+    #[error("the {role} token may hold only printable ASCII without spaces")]
+    Unprintable { role: &'static str },
+    #[error(
+        "the admin and read tokens must differ: whoever holds the read token could administer"
+    )]
+    Shared,
+}
+
+impl ApiToken {
+    /// Shorter tokens can be guessed; generated ones are far longer.
+    pub const MIN_LEN: usize = 16;
+
+    pub fn parse(role: &'static str, raw: impl Into<String>) -> Result<Self, TokenError> {
+        let raw = raw.into();
+        if raw.len() < Self::MIN_LEN {
+            return Err(TokenError::TooShort { role });
+        }
+        if !raw.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(TokenError::Unprintable { role });
+        }
+        Ok(Self(raw))
+    }
+
+    /// The token itself, to print once for the operator who started the process.
+    pub fn reveal(&self) -> &str {
+        &self.0
+    }
+}
+
 #[derive(Clone)]
 pub struct ApiTokens(Arc<Tokens>);
 
 struct Tokens {
-    admin: String,
-    read: String,
+    admin: ApiToken,
+    read: ApiToken,
 }
 
 impl ApiTokens {
-    pub fn new(admin: String, read: String) -> Self {
-        Self(Arc::new(Tokens { admin, read }))
+    pub fn new(admin: ApiToken, read: ApiToken) -> Result<Self, TokenError> {
+        if admin == read {
+            return Err(TokenError::Shared);
+        }
+        Ok(Self(Arc::new(Tokens { admin, read })))
     }
 
     fn role(&self, presented: &str) -> Option<Role> {
         // Constant-time, so timing tells nothing about how much of a token was right.
         let eq = |a: &str, b: &str| bool::from(a.as_bytes().ct_eq(b.as_bytes()));
-        if eq(presented, &self.0.admin) {
+        if eq(presented, &self.0.admin.0) {
             Some(Role::Admin)
-        } else if eq(presented, &self.0.read) {
+        } else if eq(presented, &self.0.read.0) {
             Some(Role::Reader)
         } else {
             None
@@ -98,7 +145,7 @@ where
 }
 
 /// Proof that the caller may read: the admin or the read-only token, in the `Authorization`
-/// header or as `?access_token=`.
+/// header.
 pub struct ReadAccess;
 
 impl<S> FromRequestParts<S> for ReadAccess
@@ -109,12 +156,103 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts)
-            .or_else(|| query_token(parts))
-            .ok_or_else(missing)?;
+        let token = bearer(parts).ok_or_else(missing)?;
         match ApiTokens::from_ref(state).role(token) {
             Some(_) => Ok(ReadAccess),
             None => Err(ApiError::Unauthorized("unknown token".to_owned())),
         }
+    }
+}
+
+/// Proof that the caller may follow the live stream: as [`ReadAccess`], or the read-only token
+/// as `?access_token=`, since browsers' EventSource cannot send headers. A query string ends up
+/// in proxies' logs and browser history, so the admin token is never taken there.
+pub struct StreamAccess;
+
+impl<S> FromRequestParts<S> for StreamAccess
+where
+    S: Send + Sync,
+    ApiTokens: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if bearer(parts).is_some() {
+            return ReadAccess::from_request_parts(parts, state)
+                .await
+                .map(|ReadAccess| StreamAccess);
+        }
+        let token = query_token(parts).ok_or_else(missing)?;
+        match ApiTokens::from_ref(state).role(token) {
+            Some(Role::Reader) => Ok(StreamAccess),
+            Some(Role::Admin) => Err(ApiError::Unauthorized(
+                "the admin token is not accepted in a URL; use the read token, or the Authorization header"
+                    .to_owned(),
+            )),
+            None => Err(ApiError::Unauthorized("unknown token".to_owned())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::Request;
+
+    use super::*;
+
+    fn tokens() -> ApiTokens {
+        ApiTokens::new(
+            ApiToken::parse("admin", "admin-token-0123456789").unwrap(),
+            ApiToken::parse("read", "read-token-0123456789").unwrap(),
+        )
+        .unwrap()
+    }
+
+    async fn extract<T: FromRequestParts<ApiTokens, Rejection = ApiError>>(
+        uri: &str,
+        header: Option<&str>,
+    ) -> Result<T, ApiError> {
+        let mut request = Request::builder().uri(uri);
+        if let Some(token) = header {
+            request = request.header(AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let (mut parts, ()) = request.body(()).unwrap().into_parts();
+        T::from_request_parts(&mut parts, &tokens()).await
+    }
+
+    #[tokio::test]
+    async fn reads_take_the_token_from_the_header_only() {
+        assert!(
+            extract::<ReadAccess>("/v1/devices", Some("read-token-0123456789"))
+                .await
+                .is_ok()
+        );
+        let in_url = extract::<ReadAccess>("/v1/devices?access_token=read-token-0123456789", None);
+        assert!(matches!(in_url.await, Err(ApiError::Unauthorized(_))));
+    }
+
+    #[tokio::test]
+    async fn the_stream_takes_the_read_token_in_the_url_but_never_the_admin_token() {
+        let read = extract::<StreamAccess>("/v1/stream?access_token=read-token-0123456789", None);
+        assert!(read.await.is_ok());
+        let admin = extract::<StreamAccess>("/v1/stream?access_token=admin-token-0123456789", None);
+        assert!(matches!(admin.await, Err(ApiError::Unauthorized(_))));
+        let header = extract::<StreamAccess>("/v1/stream", Some("admin-token-0123456789"));
+        assert!(header.await.is_ok());
+    }
+
+    #[test]
+    fn weak_or_shared_tokens_are_refused_and_tokens_never_print() {
+        assert_eq!(
+            ApiToken::parse("admin", "short").unwrap_err(),
+            TokenError::TooShort { role: "admin" }
+        );
+        assert!(ApiToken::parse("read", "has a space in it, long").is_err());
+        let same = ApiToken::parse("admin", "x".repeat(20)).unwrap();
+        assert_eq!(
+            ApiTokens::new(same.clone(), same.clone()).err(),
+            Some(TokenError::Shared)
+        );
+        assert_eq!(format!("{same:?}"), "ApiToken(…)");
     }
 }

@@ -41,6 +41,13 @@ pub enum ApiError {
     /// 503: a dependency is down or busy; nothing was written, the client may retry.
     #[error("service temporarily unavailable")]
     Unavailable(String),
+    /// 503: this process has as many requests (or live clients) as it takes; retry shortly.
+    #[error("too many requests in flight; retry shortly")]
+    Overloaded,
+    /// 503: the answer took longer than the deadline; a write may or may not have happened, so
+    /// retry with the same batch id.
+    #[error("no answer within {} s; retry (a batch with the same batch_id is stored once)", .0.as_secs_f64())]
+    TimedOut(std::time::Duration),
     /// 500: a bug or corrupt data; the details go to the log.
     #[error("internal error")]
     Internal(String),
@@ -73,7 +80,9 @@ impl ApiError {
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Overloaded | Self::TimedOut(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -89,6 +98,8 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Unavailable(_) => "unavailable",
+            Self::Overloaded => "overloaded",
+            Self::TimedOut(_) => "timed_out",
             Self::Internal(_) => "internal",
         }
     }
@@ -131,7 +142,7 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.status(), Json(body)).into_response();
-        if matches!(self, Self::Unavailable(_)) {
+        if self.status() == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()
                 .insert("retry-after", axum::http::HeaderValue::from_static("1"));

@@ -4,9 +4,13 @@
 pub mod auth;
 pub mod error;
 pub mod json;
+pub mod limits;
 pub mod query;
 
-pub use auth::{AdminAccess, ApiTokens, BearerToken, ReadAccess};
+pub use auth::{
+    AdminAccess, ApiToken, ApiTokens, BearerToken, ReadAccess, StreamAccess, TokenError,
+};
 pub use error::{ApiError, ErrorBody};
 pub use json::ApiJson;
+pub use limits::RequestLimits;
 pub use query::ApiQuery;

@@ -9,6 +9,8 @@ pub mod live_feed;
 pub mod memory_cache;
 pub mod postgres;
 pub mod redis;
+mod rollup_sql;
+mod sql_error;
 pub mod sqlite;
 
 #[cfg(feature = "cosmos-emulator")]

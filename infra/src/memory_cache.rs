@@ -59,4 +59,9 @@ impl DeviceCache for MemoryDeviceCache {
         state.complete = true;
         Ok(())
     }
+
+    async fn count(&self) -> Result<Option<u64>, CacheError> {
+        let state = self.read();
+        Ok(state.complete.then_some(state.views.len() as u64))
+    }
 }

@@ -16,13 +16,19 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use watershed_domain::event::{EventMeta, ExpectedVersion};
-use watershed_domain::ports::{EventBus, EventStore, EventSubscription, StoreError, StreamQuery};
+use watershed_domain::ports::{
+    BusError, EventBus, EventStore, EventSubscription, StoreError, StreamQuery,
+};
 use watershed_domain::{
-    AlertRules, AppendOutcome, DecodeError, DeviceAlerts, DeviceEvent, DeviceId, NewEvent,
-    RecordedEvent,
+    AlertRules, AppendOutcome, DecodeError, DeviceAlerts, DeviceEvent, DeviceId, IdempotencyKey,
+    NewEvent, RecordedEvent,
 };
 
-use crate::retry::{next_batch, retrying, RetryPolicy, Stopped};
+use crate::retry::{next_batch, retrying, NoBatch, RetryPolicy, Stopped};
+
+/// How often an alert append is tried against a stream that ingest keeps moving, before the
+/// evaluator backs off and tries again later.
+const MAX_APPEND_ATTEMPTS: usize = 16;
 
 #[derive(Debug, Clone)]
 pub struct AlertConfig {
@@ -46,6 +52,8 @@ impl AlertConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AlertError {
+    #[error(transparent)]
+    Bus(#[from] BusError),
     #[error("event {stream_seq} of {stream}: {source}")]
     Undecodable {
         stream: DeviceId,
@@ -84,8 +92,12 @@ impl AlertEvaluator {
             .await?;
         let mut devices = HashMap::new();
         loop {
-            let events =
-                next_batch(&mut *subscription, self.config.batch_size, retry, shutdown).await?;
+            let events = next_batch(&mut *subscription, self.config.batch_size, retry, shutdown)
+                .await
+                .map_err(|e| match e {
+                    NoBatch::Stopped => Failure::Stopped,
+                    NoBatch::Malformed(e) => Failure::Alert(AlertError::Bus(e)),
+                })?;
             for event in &events {
                 self.evaluate(event, &mut devices, shutdown).await?;
             }
@@ -171,7 +183,7 @@ impl AlertEvaluator {
             DeviceEvent::AlertCleared(a) => &a.rule,
             other => unreachable!("alert rules decide only alert events, not {other:?}"),
         };
-        let key = format!("alert:{rule}:{}", cause.stream_seq);
+        let key = IdempotencyKey::internal(format!("alert:{rule}:{}", cause.stream_seq));
         let meta = EventMeta {
             event_id: Uuid::now_v7(),
             occurred_at: cause.meta.occurred_at,
@@ -180,7 +192,7 @@ impl AlertEvaluator {
             causation_id: Some(cause.meta.event_id),
         };
         let id = &cause.stream_id;
-        loop {
+        for _ in 0..MAX_APPEND_ATTEMPTS {
             let version = self.store.stream_version(id).await?;
             let event = NewEvent::new(meta.clone(), change, Some(key.clone()));
             match self
@@ -188,12 +200,20 @@ impl AlertEvaluator {
                 .append(id, ExpectedVersion::Exactly(version), vec![event])
                 .await
             {
-                // A duplicate is this decision, stored before a restart.
-                Ok(AppendOutcome::Appended(_) | AppendOutcome::Duplicate(_)) => return Ok(()),
+                // A stored key is this decision, made before a restart (with the rules of then).
+                Ok(
+                    AppendOutcome::Appended(_)
+                    | AppendOutcome::Duplicate(_)
+                    | AppendOutcome::KeyReused(_),
+                ) => return Ok(()),
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(e) => return Err(e),
             }
         }
+        // The caller's retry policy waits before trying again, which lets the ingest burst pass.
+        Err(StoreError::Unavailable(format!(
+            "stream {id} moved on {MAX_APPEND_ATTEMPTS} times while appending an alert"
+        )))
     }
 }
 

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use watershed_domain::ports::EventSubscription;
+use watershed_domain::ports::{BusError, EventSubscription};
 use watershed_domain::RecordedEvent;
 
 /// How long to wait between attempts when a dependency is down: doubling, capped.
@@ -66,25 +66,42 @@ where
     }
 }
 
+/// Why no batch came.
+#[derive(Debug)]
+pub(crate) enum NoBatch {
+    /// Shutdown began.
+    Stopped,
+    /// The bus holds something this consumer cannot read; reading on would skip it.
+    Malformed(BusError),
+}
+
+impl From<Stopped> for NoBatch {
+    fn from(_: Stopped) -> Self {
+        Self::Stopped
+    }
+}
+
 /// The subscription's next batch (at most `max` events). While the bus is unavailable it waits the
-/// longest retry interval between attempts: a broker that is down is not hammered.
+/// longest retry interval between attempts: a broker that is down is not hammered. A malformed
+/// message is not waited out: the caller's error policy decides.
 pub(crate) async fn next_batch(
     subscription: &mut dyn EventSubscription,
     max: usize,
     policy: RetryPolicy,
     shutdown: &CancellationToken,
-) -> Result<Vec<RecordedEvent>, Stopped> {
+) -> Result<Vec<RecordedEvent>, NoBatch> {
     loop {
         let batch = tokio::select! {
-            _ = shutdown.cancelled() => return Err(Stopped),
+            _ = shutdown.cancelled() => return Err(NoBatch::Stopped),
             batch = subscription.next_batch(max) => batch,
         };
         match batch {
             Ok(events) => return Ok(events),
+            Err(e @ BusError::Malformed(_)) => return Err(NoBatch::Malformed(e)),
             Err(e) => {
                 tracing::warn!(error = %e, "bus unavailable; retrying");
                 tokio::select! {
-                    _ = shutdown.cancelled() => return Err(Stopped),
+                    _ = shutdown.cancelled() => return Err(NoBatch::Stopped),
                     _ = tokio::time::sleep(policy.max) => {}
                 }
             }

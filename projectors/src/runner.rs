@@ -15,7 +15,7 @@ use watershed_domain::ports::{
 use watershed_domain::DeviceId;
 
 use crate::projection::{project, ProjectionError};
-use crate::retry::{next_batch, RetryPolicy};
+use crate::retry::{next_batch, NoBatch, RetryPolicy};
 
 #[derive(Debug, Clone)]
 pub struct ProjectorConfig {
@@ -76,20 +76,23 @@ impl Projector {
 
     /// Runs until cancelled. Transient failures are retried with backoff on the same batch, so a
     /// read model that is down delays projection but never drops an event; a permanent failure
-    /// (a gap, an undecodable event) stops the runner with the error.
+    /// (a gap, an undecodable event, a change the read model refuses) stops the runner with the
+    /// error, before anything after it is committed.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), ProjectorError> {
         let mut subscription = self.subscribe().await?;
         let mut cache_stale = true;
         loop {
-            let Ok(events) = next_batch(
+            let events = match next_batch(
                 &mut *subscription,
                 self.config.batch_size,
                 self.config.retry,
                 &shutdown,
             )
             .await
-            else {
-                return Ok(());
+            {
+                Ok(events) => events,
+                Err(NoBatch::Stopped) => return Ok(()),
+                Err(NoBatch::Malformed(e)) => return Err(e.into()),
             };
             let mut wait = self.config.retry.first;
             let touched = loop {

@@ -162,5 +162,5 @@ pub struct Status {
     /// How long the oldest event not yet projected has waited (0 when caught up); null when events
     /// wait where their age cannot be read cheaply (in Kafka, after the relay published them).
     pub lag_seconds: Option<f64>,
-    pub devices: usize,
+    pub devices: u64,
 }

@@ -22,6 +22,8 @@ pub struct QueryState {
     pub tokens: ApiTokens,
     /// Cancelled when the server begins to stop: live streams end then, so draining can finish.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// One permit per connected live client; none left answers 503.
+    pub live_clients: Arc<tokio::sync::Semaphore>,
 }
 
 /// Where the status route looks to tell how far the read models are behind the event store: the

@@ -1,6 +1,7 @@
 //! Benchmarks: Watershed measured beside raw baselines of the same work, in the same run on the
 //! same machine, reported as ratios. Never timed assertions: these machines are noisy.
 
+pub mod fuzz;
 pub mod ingest;
 pub mod pipeline;
 
@@ -48,7 +49,10 @@ pub(crate) struct Served {
 
 impl Served {
     pub async fn start(config: AppConfig) -> anyhow::Result<Self> {
-        let (admin_token, read_token) = (config.admin_token.clone(), config.read_token.clone());
+        let (admin_token, read_token) = (
+            config.admin_token.reveal().to_owned(),
+            config.read_token.reveal().to_owned(),
+        );
         let app = App::build(config).await?;
         let base = format!("http://{}", app.address());
         let stop = CancellationToken::new();

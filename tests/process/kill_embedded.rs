@@ -11,8 +11,8 @@ use watershed_tests::process::{
     wait_caught_up, Acked, Running,
 };
 
-const ADMIN: &str = "kill-test-admin";
-const READ: &str = "kill-test-read";
+const ADMIN: &str = "kill-test-admin-token";
+const READ: &str = "kill-test-read-token";
 const DEVICES: usize = 4;
 const KILLS: usize = 3;
 

@@ -15,8 +15,8 @@ use watershed_infra::{CosmosEmulator, KafkaConfig};
 use crate::process::{spawn_watershed, Running};
 use crate::servers::{fresh_postgres_database, redis_url, unique_kafka_url, unique_namespace};
 
-pub const ADMIN: &str = "cloud-test-admin";
-pub const READ: &str = "cloud-test-read";
+pub const ADMIN: &str = "cloud-test-admin-token";
+pub const READ: &str = "cloud-test-read-token";
 
 /// One cloud deployment: its servers' URLs and consumer group, its event store, and the roles.
 pub struct Cloud {

@@ -5,8 +5,8 @@ use uuid::Uuid;
 use watershed_domain::event::{DeviceRegistered, EventMeta, ExpectedVersion, ReadingsRecorded};
 use watershed_domain::ports::EventStore;
 use watershed_domain::{
-    AlertCleared, AlertRaised, BatchId, Condition, DeviceEvent, DeviceId, KeyHash, NewEvent,
-    Reading, RecordedEvent, RuleName, SensorName, Unit, Value,
+    AlertCleared, AlertRaised, BatchId, Condition, DeviceEvent, DeviceId, IdempotencyKey, KeyHash,
+    NewEvent, Reading, RecordedEvent, RuleName, SensorName, Unit, Value,
 };
 
 /// A device id no other test uses.
@@ -88,7 +88,11 @@ pub async fn register(store: &dyn EventStore, device: &DeviceId) {
 
 /// An event ready to append, with an optional idempotency key.
 pub fn new_event(event: &DeviceEvent, key: Option<&str>) -> NewEvent {
-    NewEvent::new(meta(), event, key.map(str::to_owned))
+    NewEvent::new(
+        meta(),
+        event,
+        key.map(|k| IdempotencyKey::stored(k.to_owned())),
+    )
 }
 
 /// An event as a store would hand it out, for projection suites that need no store.

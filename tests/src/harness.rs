@@ -12,8 +12,8 @@ use watershed::app::{App, AppConfig};
 
 use crate::eventually;
 
-pub const ADMIN_TOKEN: &str = "test-admin-token";
-pub const READ_TOKEN: &str = "test-read-token";
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123";
+pub const READ_TOKEN: &str = "test-read-token-0123";
 
 pub struct TestApp {
     pub base: String,

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use watershed_infra::{PostgresReadModel, RedisDeviceCache, RedisLiveFeed};
-use watershed_tests::contract::{cache, live_feed, read_model};
+use watershed_tests::contract::{cache, extremes, live_feed, read_model};
 use watershed_tests::servers::{fresh_postgres_database, redis_url, unique_namespace};
 
 #[tokio::test]
@@ -36,4 +36,130 @@ async fn redis_feed_keeps_the_live_feed_contract() {
         .await
         .unwrap();
     live_feed::live_feed_contract(Arc::new(feed)).await;
+}
+
+#[tokio::test]
+async fn postgres_read_model_carries_the_extremes() {
+    let url = fresh_postgres_database().await;
+    let rm = PostgresReadModel::connect(&url).await.unwrap();
+    extremes::read_model_carries_extremes(&rm).await;
+}
+
+#[tokio::test]
+async fn redis_cache_carries_the_extremes() {
+    let cache = RedisDeviceCache::connect(&redis_url(), &unique_namespace())
+        .await
+        .unwrap();
+    extremes::cache_carries_extremes(&cache).await;
+}
+
+/// Generated batches, committed to both read models in the same deltas, answer the same series
+/// to the bit, and their buckets hold the count, min and max of the readings measured in them.
+#[tokio::test]
+async fn sqlite_and_postgres_project_generated_batches_identically() {
+    use chrono::{Duration, DurationRound, Utc};
+    use proptest::prelude::*;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    use watershed_domain::ports::ReadModel;
+    use watershed_domain::read_model::{Points, Resolution, SeriesQuery};
+    use watershed_domain::{Reading, SensorName, Value};
+    use watershed_infra::SqliteReadModel;
+    use watershed_projectors::project;
+    use watershed_tests::events::{readings, recorded, registered, unique_device};
+
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteReadModel::open(&dir.path().join("rm.db"))
+        .await
+        .unwrap();
+    let postgres = PostgresReadModel::connect(&fresh_postgres_database().await)
+        .await
+        .unwrap();
+    let t0 = (Utc::now() - Duration::hours(3))
+        .duration_trunc(Duration::hours(1))
+        .unwrap();
+    let value = prop_oneof![
+        -1e6..1e6f64,
+        Just(f64::MAX),
+        Just(-f64::MAX),
+        Just(-0.0),
+        Just(5e-324)
+    ];
+    let reading = (0..2usize, value, 0i64..7_200_000).prop_map(move |(s, v, ms)| Reading {
+        sensor: SensorName::parse(["x", "y"][s]).unwrap(),
+        value: Value::try_from(v).unwrap(),
+        unit: None,
+        measured_at: t0 + Duration::milliseconds(ms),
+    });
+    let batches = proptest::collection::vec(proptest::collection::vec(reading, 1..200), 1..5);
+    let mut runner = TestRunner::deterministic();
+    for case in 0..24 {
+        let batches = batches.new_tree(&mut runner).unwrap().current();
+        let device = unique_device("gen");
+        let mut events = vec![recorded(&device, 1, 0, &registered())];
+        for (i, batch) in batches.iter().enumerate() {
+            let event = readings(&format!("b{i}"), batch.clone());
+            events.push(recorded(&device, i as u64 + 2, 0, &event));
+        }
+        // One delta per event, so stored buckets are merged by each store's own SQL.
+        for (i, event) in events.iter().enumerate() {
+            let applied = std::collections::HashMap::from([(device.clone(), i as u64)]);
+            let delta = project(
+                std::slice::from_ref(event),
+                &applied,
+                t0 - Duration::days(1),
+            )
+            .unwrap()
+            .delta;
+            sqlite.commit(&delta).await.unwrap();
+            postgres.commit(&delta).await.unwrap();
+        }
+        for sensor in ["x", "y"] {
+            for resolution in [Resolution::Raw, Resolution::Minute, Resolution::Hour] {
+                let query = SeriesQuery {
+                    device_id: device.clone(),
+                    sensor: SensorName::parse(sensor).unwrap(),
+                    from: t0,
+                    to: t0 + Duration::hours(2),
+                    resolution,
+                    limit: 100_000,
+                };
+                let (a, b) = (
+                    sqlite.series(&query).await.unwrap(),
+                    postgres.series(&query).await.unwrap(),
+                );
+                // Compared as numbers: SQLite stores −0.0 as the integer 0.
+                assert_eq!(a.points, b.points, "case {case}, {sensor} {resolution:?}");
+                if let Points::Buckets(buckets) = &a.points {
+                    let total: u64 = buckets.iter().map(|b| b.count).sum();
+                    let sent = batches
+                        .iter()
+                        .flatten()
+                        .filter(|r| r.sensor.as_str() == sensor);
+                    assert_eq!(
+                        total,
+                        sent.count() as u64,
+                        "case {case}: every reading counted once"
+                    );
+                    for bucket in buckets {
+                        let inside: Vec<f64> = batches
+                            .iter()
+                            .flatten()
+                            .filter(|r| {
+                                r.sensor.as_str() == sensor
+                                    && resolution.bucket_start(r.measured_at)
+                                        == Some(bucket.t.timestamp())
+                            })
+                            .map(|r| r.value.get())
+                            .collect();
+                        assert_eq!(bucket.count, inside.len() as u64);
+                        let min = inside.iter().copied().fold(f64::INFINITY, f64::min);
+                        let max = inside.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                        assert_eq!((bucket.min, bucket.max), (min, max), "case {case}");
+                        assert!(bucket.avg.is_finite());
+                    }
+                }
+            }
+        }
+    }
 }

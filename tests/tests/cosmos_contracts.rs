@@ -15,7 +15,7 @@ use watershed_domain::ports::{ChangeFeed, EventStore, FeedCursor, StoreError, St
 use watershed_domain::DeviceId;
 use watershed_infra::cosmos::client_builder;
 use watershed_infra::{CosmosEmulator, CosmosEventStore, StoreTailBus};
-use watershed_tests::contract::{bus, change_feed, event_store};
+use watershed_tests::contract::{bus, change_feed, event_store, extremes};
 use watershed_tests::events::{new_event, readings, register, registered, unique_device};
 
 async fn fresh_store() -> Arc<CosmosEventStore> {
@@ -73,7 +73,7 @@ async fn append_despite(rule: FaultInjectionRuleBuilder, count: usize) -> Attemp
 fn seqs(outcome: &AppendOutcome) -> Vec<u64> {
     match outcome {
         AppendOutcome::Appended(c) => c.iter().map(|c| c.stream_seq).collect(),
-        AppendOutcome::Duplicate(c) => panic!("expected an append, got duplicate {c:?}"),
+        other => panic!("expected an append, got {other:?}"),
     }
 }
 
@@ -93,6 +93,11 @@ async fn the_embedded_bus_on_the_cosmos_change_feed_keeps_the_bus_contract() {
     let store = fresh_store().await;
     let bus = Arc::new(StoreTailBus::new(store.clone()));
     bus::event_bus_contract(store, bus).await;
+}
+
+#[tokio::test]
+async fn cosmos_event_store_carries_the_extremes() {
+    extremes::event_store_carries_extremes(&*fresh_store().await).await;
 }
 
 #[tokio::test]

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use watershed_infra::{
     BroadcastLiveFeed, MemoryDeviceCache, SqliteEventStore, SqliteReadModel, StoreTailBus,
 };
-use watershed_tests::contract::{bus, cache, change_feed, event_store, live_feed, read_model};
+use watershed_tests::contract::{
+    bus, cache, change_feed, event_store, extremes, live_feed, read_model,
+};
 
 async fn sqlite_store(dir: &tempfile::TempDir) -> Arc<SqliteEventStore> {
     Arc::new(
@@ -26,6 +28,56 @@ async fn sqlite_event_store_keeps_the_change_feed_contract() {
     let dir = tempfile::tempdir().unwrap();
     let store = sqlite_store(&dir).await;
     change_feed::change_feed_contract(store.clone(), store).await;
+}
+
+/// Role targets on `sqlite:` share one file: a projectors process appends alerts while the
+/// command API appends readings. Each writer's cached stream version goes stale; a stale one
+/// must fail only its own append, as a conflict, and heal with the next.
+#[tokio::test]
+async fn two_writers_on_one_sqlite_file_fail_only_the_stale_append_and_heal() {
+    use watershed_domain::event::ExpectedVersion;
+    use watershed_domain::ports::{EventStore, StoreError};
+    use watershed_tests::events::{new_event, readings, register, unique_device};
+
+    let dir = tempfile::tempdir().unwrap();
+    let a = sqlite_store(&dir).await;
+    let b = sqlite_store(&dir).await;
+    let d = unique_device("two-writers");
+    register(&*a, &d).await;
+    let batch = |id: &str| new_event(&readings(id, vec![]), None);
+    b.append(&d, ExpectedVersion::Exactly(1), vec![batch("from-b")])
+        .await
+        .unwrap();
+
+    // `a` still believes the stream is at 1, as does its caller: only this append fails.
+    let stale = a
+        .append(&d, ExpectedVersion::Exactly(1), vec![batch("stale")])
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::Conflict { actual: 2, .. })),
+        "{stale:?}"
+    );
+    let other = unique_device("two-writers-other");
+    register(&*a, &other).await;
+
+    // The caller reloads and tries again at the version the file holds: `a` accepts it.
+    let healed = a
+        .append(&d, ExpectedVersion::Exactly(2), vec![batch("healed")])
+        .await;
+    assert!(healed.is_ok(), "{healed:?}");
+    assert_eq!(b.stream_version(&d).await.unwrap(), 3);
+}
+
+#[tokio::test]
+async fn the_embedded_adapters_carry_the_extremes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(&dir).await;
+    extremes::bus_carries_extremes(store.clone(), Arc::new(StoreTailBus::new(store))).await;
+    let rm = SqliteReadModel::open(&dir.path().join("read-model.db"))
+        .await
+        .unwrap();
+    extremes::read_model_carries_extremes(&rm).await;
+    extremes::cache_carries_extremes(&MemoryDeviceCache::default()).await;
 }
 
 #[tokio::test]

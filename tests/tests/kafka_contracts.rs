@@ -10,7 +10,7 @@ use watershed_domain::event::ExpectedVersion;
 use watershed_domain::ports::{ChangeFeed, EventBus, EventStore};
 use watershed_infra::{KafkaBus, KafkaConfig, KafkaPublisher, SqliteEventStore};
 use watershed_projectors::{Relay, RelayConfig};
-use watershed_tests::contract::bus;
+use watershed_tests::contract::{bus, extremes};
 use watershed_tests::events::{new_event, readings, registered, unique_device};
 use watershed_tests::eventually;
 use watershed_tests::servers::unique_kafka_url;
@@ -54,6 +54,13 @@ async fn pipeline(partitions: u32) -> Pipeline {
 async fn kafka_bus_keeps_the_bus_contract() {
     let p = pipeline(3).await;
     bus::event_bus_contract(p.store.clone(), p.bus.clone()).await;
+    p.relay.cancel();
+}
+
+#[tokio::test]
+async fn kafka_bus_carries_the_extremes() {
+    let p = pipeline(1).await;
+    extremes::bus_carries_extremes(p.store.clone(), p.bus.clone()).await;
     p.relay.cancel();
 }
 
@@ -111,4 +118,64 @@ async fn many_devices_keep_their_order_across_partitions_and_the_relay_confirms_
     )
     .await;
     p.relay.cancel();
+}
+
+/// A message that is no Watershed event, in the middle of a fetch, holds the consumer up where it
+/// is: the events before it are handed out and committed, nothing after it is read past it, and
+/// a new subscription of the group meets it again instead of skipping it.
+#[tokio::test]
+async fn a_malformed_message_mid_batch_drops_nothing_and_is_not_read_past() {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    use watershed_domain::ports::{BusError, EventPublisher};
+    use watershed_infra::kafka::publisher::producer_settings;
+    use watershed_tests::events::recorded;
+
+    let config = KafkaConfig::from_url(&unique_kafka_url(1)).unwrap();
+    let publisher = KafkaPublisher::connect(&config).await.unwrap();
+    let bus = KafkaBus::connect(config.clone()).await.unwrap();
+    let d = unique_device("poison");
+    let event = |seq| recorded(&d, seq, seq, &readings(&format!("b{seq}"), vec![]));
+    publisher.publish(&[event(1), event(2)]).await.unwrap();
+    let raw: FutureProducer = producer_settings(&config).create().unwrap();
+    raw.send(
+        FutureRecord::to(&config.topic)
+            .key(d.as_str())
+            .payload("not a cloudevent"),
+        Duration::from_secs(10),
+    )
+    .await
+    .map_err(|(e, _)| e)
+    .unwrap();
+    publisher.publish(&[event(3)]).await.unwrap();
+
+    let group = format!("poison-{}", uuid::Uuid::now_v7());
+    let mut subscription = bus.subscribe(&group).await.unwrap();
+    let mut seen = Vec::new();
+    let error = loop {
+        match subscription.next_batch(100).await {
+            Ok(batch) => seen.extend(batch.into_iter().map(|e| e.stream_seq)),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(
+        seen,
+        vec![1, 2],
+        "the events before the bad message are handed out"
+    );
+    assert!(matches!(error, BusError::Malformed(_)), "{error}");
+    assert!(
+        subscription.next_batch(100).await.is_err(),
+        "nothing is read past it"
+    );
+    subscription.commit().await.unwrap();
+    drop(subscription);
+
+    let mut again = bus.subscribe(&group).await.unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(30), again.next_batch(100))
+        .await
+        .expect("the resumed group reads at once");
+    assert!(
+        matches!(first, Err(BusError::Malformed(_))),
+        "resuming meets the bad message again, not event 3: {first:?}"
+    );
 }

@@ -238,7 +238,9 @@ async fn known_readings_give_exact_answers_before_and_after_a_restart() {
         (app.post_readings("dev-a", &key_b, &batch("x", &[("temp", 1.0, "C", t0)])).await,
             StatusCode::UNAUTHORIZED, None),
         (app.post_readings("dev-zzz", &key_a, &batch("x", &[("temp", 1.0, "C", t0)])).await,
-            StatusCode::NOT_FOUND, None),
+            StatusCode::UNAUTHORIZED, None),
+        (app.post_readings("dev-a", &key_a, &batch("x", &[("temp", 1.0, "C", "-5000-01-01T00:00:00Z".parse().unwrap())])).await,
+            StatusCode::BAD_REQUEST, Some("readings[0].measured_at")),
     ];
     for (i, (response, status, field)) in refused.into_iter().enumerate() {
         let (got, code, got_field) = error_of(response).await;
@@ -310,6 +312,130 @@ async fn identical_batches_sent_at_once_store_one_event() {
         2,
         "registration and one batch"
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_key_is_checked_before_anything_else_and_unknown_devices_look_like_wrong_keys() {
+    let app = spawn_app().await;
+    let key = app.register("known").await;
+    let garbage = "{ not json";
+    let unknown = error_of(app.post_raw("no-such-device", &key, garbage).await).await;
+    let wrong_key = error_of(app.post_raw("known", "wsk_not-its-key", garbage).await).await;
+    assert_eq!(
+        unknown.0,
+        StatusCode::UNAUTHORIZED,
+        "no parsing before the key"
+    );
+    assert_eq!(unknown, wrong_key, "the same answer: ids cannot be probed");
+    let right_key = error_of(app.post_raw("known", &key, garbage).await).await;
+    assert_eq!(right_key.0, StatusCode::BAD_REQUEST);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_batch_id_answers_its_first_request_only_and_even_after_decommissioning() {
+    let app = spawn_app().await;
+    let key = app.register("retry").await;
+    let t = Utc::now();
+    let first = batch("b-1", &[("temp", 1.0, "C", t)]);
+    let stored = app.post_readings("retry", &key, &first).await;
+    assert_eq!(stored.status(), StatusCode::CREATED);
+    let stored: Value = stored.json().await.unwrap();
+
+    let other = batch("b-1", &[("temp", 2.0, "C", t)]);
+    let reused = error_of(app.post_readings("retry", &key, &other).await).await;
+    assert_eq!(
+        (reused.0, reused.1.as_str()),
+        (StatusCode::CONFLICT, "idempotency_key_reused")
+    );
+
+    let decommission = app
+        .http
+        .post(app.url("/v1/devices/retry/decommission"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(decommission.status(), StatusCode::OK);
+    let resent = app.post_readings("retry", &key, &first).await;
+    assert_eq!(
+        resent.status(),
+        StatusCode::CREATED,
+        "a resend of an acknowledged batch"
+    );
+    assert_eq!(resent.headers()["idempotent-replayed"], "true");
+    assert_eq!(resent.json::<Value>().await.unwrap(), stored);
+    let new_batch = batch("b-2", &[("temp", 3.0, "C", t)]);
+    let refused = error_of(app.post_readings("retry", &key, &new_batch).await).await;
+    assert_eq!(refused.0, StatusCode::FORBIDDEN);
+    let reused_late = error_of(app.post_readings("retry", &key, &other).await).await;
+    assert_eq!(reused_late.0, StatusCode::CONFLICT);
+
+    let (_, events) = app.get("/v1/devices/retry/events").await;
+    assert_eq!(events["events"].as_array().unwrap().len(), 3);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn history_paging_refuses_cursors_that_name_nothing() {
+    let app = spawn_app().await;
+    app.register("pager").await;
+    for query in ["before=0", "limit=0", "limit=501", "before=-1", "before=x"] {
+        let (status, body) = app.get(&format!("/v1/devices/pager/events?{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+    }
+    let (status, body) = app.get("/v1/devices/pager/events?before=1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body["events"],
+        json!([]),
+        "nothing comes before the first event"
+    );
+    let (_, body) = app.get("/v1/devices/pager/events?before=2&limit=500").await;
+    assert_eq!(body["events"].as_array().unwrap().len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn only_the_live_stream_takes_a_token_in_the_url_and_only_the_read_token() {
+    let app = spawn_app().await;
+    let get = |path: String| app.http.get(app.url(&path)).send();
+    let in_url = get(format!("/v1/devices?access_token={READ_TOKEN}"))
+        .await
+        .unwrap();
+    assert_eq!(in_url.status(), StatusCode::UNAUTHORIZED);
+    let admin_in_url = get(format!("/v1/stream?access_token={ADMIN_TOKEN}"))
+        .await
+        .unwrap();
+    assert_eq!(admin_in_url.status(), StatusCode::UNAUTHORIZED);
+    let live = app.open_live_stream().await;
+    assert_eq!(live.status(), StatusCode::OK);
+    drop(live);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn live_clients_past_the_cap_are_refused_with_503() {
+    let app = spawn_app_with(|config| config.limits.max_live_clients = 2).await;
+    let first = app.open_live_stream().await;
+    let second = app.open_live_stream().await;
+    assert_eq!(
+        (first.status(), second.status()),
+        (StatusCode::OK, StatusCode::OK)
+    );
+    let third = app.open_live_stream().await;
+    assert_eq!(third.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(third.headers().contains_key("retry-after"));
+    drop(first);
+    watershed_tests::eventually(
+        "a slot to free up once a client left",
+        std::time::Duration::from_secs(10),
+        || async { (app.open_live_stream().await.status() == StatusCode::OK).then_some(()) },
+    )
+    .await;
+    drop(second);
     app.stop().await;
 }
 

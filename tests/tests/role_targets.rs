@@ -4,13 +4,14 @@
 use std::future::pending;
 
 use watershed::app::{App, AppConfig, Roles};
+use watershed_tests::harness::{ADMIN_TOKEN, READ_TOKEN};
 
 /// One role on embedded storage in `dir`, with a dashboard in `dir/web`; its base URL.
 async fn serve(dir: &tempfile::TempDir, roles: Roles) -> String {
     let web = dir.path().join("web");
     std::fs::create_dir_all(&web).unwrap();
     std::fs::write(web.join("index.html"), "<title>Watershed dashboard</title>").unwrap();
-    let mut config = AppConfig::ephemeral(dir.path(), "admin", "read");
+    let mut config = AppConfig::ephemeral(dir.path(), ADMIN_TOKEN, READ_TOKEN);
     config.roles = roles;
     config.web_dir = web;
     let app = App::build(config).await.expect("the role starts");
@@ -21,7 +22,7 @@ async fn serve(dir: &tempfile::TempDir, roles: Roles) -> String {
 
 async fn status_of(http: &reqwest::Client, method: reqwest::Method, url: String) -> u16 {
     http.request(method, url)
-        .bearer_auth("admin")
+        .bearer_auth(ADMIN_TOKEN)
         .send()
         .await
         .unwrap()

@@ -1,7 +1,7 @@
 //! The command routes: device administration and ingest.
 
 mod devices;
-mod readings;
+pub mod readings;
 
 use axum::http::HeaderMap;
 use utoipa_axum::router::OpenApiRouter;
@@ -46,8 +46,15 @@ fn api_error(device: &DeviceId, e: CommandError) -> ApiError {
             message: format!("device {device} is decommissioned and accepts no commands"),
         },
         CommandError::Refused(DomainError::InvalidKey) => {
-            ApiError::Unauthorized(format!("the key is not valid for device {device}"))
+            ApiError::Unauthorized("unknown device, or not its key".to_owned())
         }
+        CommandError::KeyReused { key, .. } => ApiError::Conflict {
+            code: "idempotency_key_reused",
+            message: format!(
+                "batch_id {key} was already used for a different batch of {device}; \
+                 a resend must carry the same readings"
+            ),
+        },
         CommandError::Store(StoreError::Conflict { .. }) | CommandError::Contended(_) => {
             ApiError::Unavailable(e.to_string())
         }

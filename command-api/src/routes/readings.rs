@@ -1,14 +1,14 @@
 //! Ingest: a device sends a batch of readings with its own key.
 
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
-use watershed_domain::{BatchId, Command, KeyHash, Reading, ReadingBatch};
+use watershed_domain::{BatchId, Command, IdempotencyKey, KeyHash, Reading, ReadingBatch};
 use watershed_http_edge::{ApiError, ApiJson, BearerToken, ErrorBody};
 
 use super::{api_error, correlation_id, device_id};
@@ -23,6 +23,18 @@ pub struct RecordReadings {
     pub batch_id: BatchId,
     /// 1 to 1000 readings.
     pub readings: Vec<Reading>,
+}
+
+impl RecordReadings {
+    /// The batch, if the domain accepts it at `now`; the error names the field.
+    pub fn into_batch(self, now: DateTime<Utc>) -> Result<ReadingBatch, ApiError> {
+        ReadingBatch::new(self.batch_id, self.readings, now).map_err(ApiError::invalid)
+    }
+}
+
+/// What ingest makes of a request body, as the route does after reading it: the fuzzer's entry.
+pub fn decode_batch(body: &[u8], now: DateTime<Utc>) -> Result<ReadingBatch, ApiError> {
+    watershed_http_edge::json::parse::<RecordReadings>(body)?.into_batch(now)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -42,11 +54,11 @@ pub struct ReadingsAccepted {
     request_body = RecordReadings,
     security(("device_key" = [])),
     responses(
-        (status = 201, body = ReadingsAccepted, description = "stored; a repeated batch_id answers the same, with `Idempotent-Replayed: true`"),
+        (status = 201, body = ReadingsAccepted, description = "stored; a repeated batch_id with the same readings answers the same, with `Idempotent-Replayed: true`, even after the device was decommissioned"),
         (status = 400, body = ErrorBody, description = "invalid input; `field` names it"),
-        (status = 401, body = ErrorBody, description = "missing key, or not this device's key"),
+        (status = 401, body = ErrorBody, description = "missing key, unknown device, or not its key (the same answer for each)"),
         (status = 403, body = ErrorBody, description = "the device is decommissioned"),
-        (status = 404, body = ErrorBody, description = "no such device"),
+        (status = 409, body = ErrorBody, description = "`idempotency_key_reused`: this batch_id was stored with different readings"),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 503, body = ErrorBody, description = "the event store is unavailable; nothing was stored"),
     ))]
@@ -55,20 +67,28 @@ pub async fn record(
     BearerToken(key): BearerToken,
     headers: HeaderMap,
     Path(raw_id): Path<String>,
-    ApiJson(body): ApiJson<RecordReadings>,
+    request: Request,
 ) -> Result<Response, ApiError> {
     let id = device_id(raw_id)?;
+    let presented_key = KeyHash::of(&key);
+    // The key first: a caller without one gets no parsing and no answer about the device.
+    state
+        .handler
+        .authenticate(&id, &presented_key)
+        .await
+        .map_err(|e| api_error(&id, e))?;
+    let ApiJson(body) = ApiJson::<RecordReadings>::from_request(request, &state).await?;
     let now = Utc::now();
-    let batch = ReadingBatch::new(body.batch_id, body.readings, now).map_err(ApiError::invalid)?;
+    let batch = body.into_batch(now)?;
     let batch_id = batch.batch_id().clone();
     let command = Command::RecordReadings {
-        presented_key: KeyHash::of(&key),
+        presented_key,
         batch,
     };
     let context = CommandContext {
         now,
         correlation_id: correlation_id(&headers),
-        idempotency_key: Some(batch_id.to_string()),
+        idempotency_key: Some(IdempotencyKey::batch(&batch_id)),
     };
     let outcome = state
         .handler

@@ -13,7 +13,7 @@ use azure_data_cosmos::models::TransactionalBatchOperationResult;
 use azure_data_cosmos::TransactionalBatch;
 use watershed_domain::event::{Committed, ExpectedVersion, NewEvent};
 use watershed_domain::ports::StoreError;
-use watershed_domain::DeviceId;
+use watershed_domain::{DeviceId, IdempotencyKey, PayloadDigest};
 
 use super::failure::Failure;
 use super::items::{event_item_id, EventItem, HeadItem, IdempotencyItem, StreamItem};
@@ -24,7 +24,7 @@ const MAX_BATCH_OPERATIONS: usize = 100;
 /// What each operation of the batch is for, to read a failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Step {
-    ClaimKey(String),
+    ClaimKey(IdempotencyKey, PayloadDigest),
     CheckVersion,
     CreateEvent(u64),
     MoveHead,
@@ -47,8 +47,9 @@ pub(super) enum Refusal {
 
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Clash {
-    /// This key is already stored: the append is a resend.
-    KeyTaken(String),
+    /// This key is already stored: the append is a resend, or reuses the key for another
+    /// request; the digest is of the event that claimed it here.
+    KeyTaken(IdempotencyKey, PayloadDigest),
     /// The stream is behind the expected version.
     StreamBehind,
     /// The event at this sequence exists: another writer appended first, or an earlier try of
@@ -74,12 +75,14 @@ impl AppendBatch {
         let committed: Vec<Committed> = items.iter().map(EventItem::committed).collect();
 
         for (event, done) in events.iter().zip(&committed) {
-            if let Some(key) = &event.idempotency_key {
-                let claim = IdempotencyItem::new(stream, key, done.clone());
+            if let (Some(key), Some(claim)) = (
+                &event.idempotency_key,
+                IdempotencyItem::new(stream, event, done.clone()),
+            ) {
                 batch = batch
                     .create_item(StreamItem::Idempotency(claim))
                     .map_err(unserialisable)?;
-                steps.push(Step::ClaimKey(key.clone()));
+                steps.push(Step::ClaimKey(key.clone(), event.digest()));
             }
         }
         if version > 0 {
@@ -142,7 +145,9 @@ impl AppendBatch {
             ))
         })?;
         match (step, status) {
-            (Step::ClaimKey(key), 409) => Ok(Refusal::Clash(Clash::KeyTaken(key.clone()))),
+            (Step::ClaimKey(key, digest), 409) => {
+                Ok(Refusal::Clash(Clash::KeyTaken(key.clone(), digest.clone())))
+            }
             (Step::CheckVersion, 404) => Ok(Refusal::Clash(Clash::StreamBehind)),
             (Step::CreateEvent(seq), 409) => Ok(Refusal::Clash(Clash::SequenceTaken(*seq))),
             _ if Failure::of(status) != Failure::Refused => {

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 use watershed_domain::event::{AppendOutcome, ExpectedVersion, NewEvent, RecordedEvent};
 use watershed_domain::ports::{EventStore, StoreError, StreamQuery};
-use watershed_domain::DeviceId;
+use watershed_domain::{DeviceId, IdempotencyKey, Recalled};
 
 use super::append::{AppendBatch, Clash, Refusal};
 use super::client::{client_builder, page_size, Containers, CosmosAccount};
@@ -80,17 +80,14 @@ impl CosmosEventStore {
         clash: Clash,
     ) -> Result<AppendOutcome, StoreError> {
         match clash {
-            Clash::KeyTaken(key) => {
-                let stored: IdempotencyItem = self
-                    .read_item(stream, &idempotency_item_id(&key))
-                    .await?
-                    .ok_or_else(|| {
-                        StoreError::Corrupt(format!(
-                            "idempotency key {key:?} of {stream} is taken but not stored \
-                             (used twice in one append?)"
-                        ))
-                    })?;
-                Ok(AppendOutcome::Duplicate(stored.committed))
+            Clash::KeyTaken(key, digest) => {
+                let stored = self.recall(stream, &key).await?.ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "idempotency key {key:?} of {stream} is taken but not stored \
+                         (used twice in one append?)"
+                    ))
+                })?;
+                Ok(stored.answer(&digest))
             }
             Clash::SequenceTaken(seq) => {
                 // An earlier try of this append may have landed (a timeout the SDK retried):
@@ -232,6 +229,18 @@ impl EventStore for CosmosEventStore {
             events.push(item.into_recorded());
         }
         Ok(events)
+    }
+
+    /// One point read of the key's item.
+    async fn recall(
+        &self,
+        stream: &DeviceId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Recalled>, StoreError> {
+        let stored: Option<IdempotencyItem> = self
+            .read_item(stream, &idempotency_item_id(key.as_str()))
+            .await?;
+        Ok(stored.map(IdempotencyItem::recalled))
     }
 
     /// One point read: the `head` item moves in the same batch as the events.

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use watershed_domain::event::{Committed, EventMeta, NewEvent, RecordedEvent};
 use watershed_domain::ports::StoreError;
-use watershed_domain::DeviceId;
+use watershed_domain::{DeviceId, PayloadDigest, Recalled};
 
 pub(super) const EVENTS_CONTAINER: &str = "events";
 pub(super) const EVENTS_PARTITION_KEY: &str = "/stream_id";
@@ -81,6 +81,9 @@ pub(super) struct IdempotencyItem {
     key: String,
     /// What the append that stored the key answered, and so what a resend answers.
     pub(super) committed: Committed,
+    /// SHA-256 of the first event's payload (hex); absent in items stored before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    digest: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -112,7 +115,10 @@ impl EventItem {
             event_type: event.event_type.to_owned(),
             schema_version: event.schema_version,
             meta: event.meta.clone(),
-            idempotency_key: event.idempotency_key.clone(),
+            idempotency_key: event
+                .idempotency_key
+                .as_ref()
+                .map(|k| k.as_str().to_owned()),
             payload,
         })
     }
@@ -150,12 +156,21 @@ impl HeadItem {
 }
 
 impl IdempotencyItem {
-    pub(super) fn new(stream: &DeviceId, key: &str, committed: Committed) -> Self {
-        Self {
+    pub(super) fn new(stream: &DeviceId, event: &NewEvent, committed: Committed) -> Option<Self> {
+        let key = event.idempotency_key.as_ref()?.as_str();
+        Some(Self {
             id: idempotency_item_id(key),
             stream_id: stream.clone(),
             key: key.to_owned(),
             committed,
+            digest: Some(event.digest().as_str().to_owned()),
+        })
+    }
+
+    pub(super) fn recalled(self) -> Recalled {
+        Recalled {
+            committed: self.committed,
+            digest: self.digest.map(PayloadDigest::stored),
         }
     }
 }

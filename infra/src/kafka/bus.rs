@@ -101,6 +101,7 @@ impl EventBus for KafkaBus {
             consumer: Arc::new(consumer),
             topic: self.config.topic.clone(),
             next_offsets: BTreeMap::new(),
+            poisoned: None,
         }))
     }
 
@@ -118,30 +119,58 @@ struct KafkaSubscription {
     topic: String,
     /// Per partition, the offset after the last message handed out: what a commit records.
     next_offsets: BTreeMap<i32, i64>,
+    /// A message that did not decode after others of the same fetch had: those are handed out
+    /// first, and this is reported by the next call, so nothing before it is dropped.
+    poisoned: Option<BusError>,
 }
 
 impl KafkaSubscription {
+    /// Decodes a message; only a message handed out moves the offset a commit records.
     fn take(&mut self, message: &impl Message) -> Result<RecordedEvent, BusError> {
+        let event = cloudevents::decode(message.headers(), message.payload()).map_err(|e| {
+            BusError::Malformed(format!(
+                "partition {} offset {}: {e}",
+                message.partition(),
+                message.offset()
+            ))
+        })?;
         self.next_offsets
             .insert(message.partition(), message.offset() + 1);
-        cloudevents::decode(message.headers(), message.payload())
+        Ok(event)
     }
 }
 
 #[async_trait]
 impl EventSubscription for KafkaSubscription {
+    /// A malformed message stays in the way: the consumer does not read past it (every later
+    /// call reports it again), so a restart from the committed offsets meets it too.
     async fn next_batch(&mut self, max: usize) -> Result<Vec<RecordedEvent>, BusError> {
+        if let Some(poison) = &self.poisoned {
+            return Err(poison.clone());
+        }
         let consumer = Arc::clone(&self.consumer);
         let first = consumer
             .recv()
             .await
             .map_err(|e| unavailable("receiving", e))?;
         let mut batch = Vec::with_capacity(max.min(1024));
-        batch.push(self.take(&first)?);
+        match self.take(&first) {
+            Ok(event) => batch.push(event),
+            Err(poison) => {
+                self.poisoned = Some(poison.clone());
+                return Err(poison);
+            }
+        }
         drop(first);
         while batch.len() < max {
             match tokio::time::timeout(LINGER, consumer.recv()).await {
-                Ok(Ok(message)) => batch.push(self.take(&message)?),
+                Ok(Ok(message)) => match self.take(&message) {
+                    Ok(event) => batch.push(event),
+                    Err(poison) => {
+                        self.poisoned = Some(poison);
+                        break;
+                    }
+                },
                 // An error after the first message is reported by the next call instead.
                 Ok(Err(_)) | Err(_) => break,
             }

@@ -40,7 +40,7 @@ fn text<'a>(key: &'a str, value: &'a str) -> Header<'a, &'a str> {
 }
 
 /// The headers of one event; the caller sends `event.payload` as the value, keyed by stream id.
-pub(super) fn headers(event: &RecordedEvent) -> OwnedHeaders {
+pub fn headers(event: &RecordedEvent) -> OwnedHeaders {
     let meta = &event.meta;
     let mut headers = OwnedHeaders::new_with_capacity(13)
         .insert(text(H_SPEC, SPEC_VERSION))
@@ -102,7 +102,7 @@ fn parse_time(value: &str, name: &str) -> Result<DateTime<Utc>, BusError> {
 }
 
 /// Reads an event back from a message's headers and value.
-pub(super) fn decode(
+pub fn decode(
     headers: Option<&impl Headers>,
     payload: Option<&[u8]>,
 ) -> Result<RecordedEvent, BusError> {

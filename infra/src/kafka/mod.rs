@@ -5,7 +5,7 @@
 
 mod backlog;
 pub mod bus;
-mod cloudevents;
+pub mod cloudevents;
 pub mod config;
 pub mod publisher;
 

@@ -19,8 +19,13 @@ use crate::device_rows::{
     assemble, attach_alerts, parse_device_id, parse_unit, read_rows, unreadable, AlertRow,
     DeviceRow,
 };
+use crate::rollup_sql::MERGE_BUCKET;
+use crate::sql_error;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres_read_model");
+
+/// Raw readings one pruning statement deletes at most.
+const PRUNE_CHUNK: i64 = 5_000;
 
 pub struct PostgresReadModel {
     pool: PgPool,
@@ -28,8 +33,8 @@ pub struct PostgresReadModel {
     series_ids: Mutex<HashMap<(DeviceId, SensorName), i64>>,
 }
 
-fn unavailable(e: impl std::fmt::Display) -> ReadModelError {
-    ReadModelError::Unavailable(e.to_string())
+fn unavailable(e: sqlx::Error) -> ReadModelError {
+    sql_error::classify(e, sql_error::postgres_refuses_data)
 }
 
 impl PostgresReadModel {
@@ -41,7 +46,10 @@ impl PostgresReadModel {
             .connect(url)
             .await
             .map_err(unavailable)?;
-        MIGRATOR.run(&pool).await.map_err(unavailable)?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| ReadModelError::Unavailable(e.to_string()))?;
         Ok(Self {
             pool,
             series_ids: Mutex::new(HashMap::new()),
@@ -234,26 +242,23 @@ impl PostgresReadModel {
                 maxs.push(stats.max);
                 sums.push(stats.sum);
             }
-            sqlx::query(
+            let upsert = format!(
                 "INSERT INTO rollups (series_id, width_s, bucket_start, count, min, max, sum)
                  SELECT * FROM UNNEST($1::bigint[], $2::int[], $3::bigint[], $4::bigint[],
                                       $5::float8[], $6::float8[], $7::float8[])
-                 ON CONFLICT (series_id, width_s, bucket_start) DO UPDATE SET
-                     count = rollups.count + excluded.count,
-                     min = LEAST(rollups.min, excluded.min),
-                     max = GREATEST(rollups.max, excluded.max),
-                     sum = rollups.sum + excluded.sum",
-            )
-            .bind(&series)
-            .bind(&widths)
-            .bind(&starts)
-            .bind(&counts)
-            .bind(&mins)
-            .bind(&maxs)
-            .bind(&sums)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
+                 ON CONFLICT (series_id, width_s, bucket_start) DO UPDATE SET {MERGE_BUCKET}"
+            );
+            sqlx::query(&upsert)
+                .bind(&series)
+                .bind(&widths)
+                .bind(&starts)
+                .bind(&counts)
+                .bind(&mins)
+                .bind(&maxs)
+                .bind(&sums)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
         }
 
         if !delta.raw.is_empty() {
@@ -393,6 +398,14 @@ impl ReadModel for PostgresReadModel {
         self.query_devices(None).await
     }
 
+    async fn device_count(&self) -> Result<u64, ReadModelError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM devices")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(count as u64)
+    }
+
     async fn devices_by_id(&self, ids: &[DeviceId]) -> Result<Vec<DeviceView>, ReadModelError> {
         self.query_devices(Some(ids)).await
     }
@@ -456,11 +469,34 @@ impl ReadModel for PostgresReadModel {
     }
 
     async fn prune_raw(&self, cutoff: DateTime<Utc>) -> Result<u64, ReadModelError> {
-        let removed = sqlx::query("DELETE FROM raw_readings WHERE measured_at < $1")
-            .bind(cutoff)
-            .execute(&self.pool)
+        // Per series, so each delete walks the primary key (series_id, measured_at, …) instead
+        // of scanning the table, and in chunks, so no transaction holds many row locks for long.
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT series_id FROM series")
+            .fetch_all(&self.pool)
             .await
             .map_err(unavailable)?;
-        Ok(removed.rows_affected())
+        let mut removed = 0;
+        for id in ids {
+            loop {
+                let chunk = sqlx::query(
+                    "DELETE FROM raw_readings
+                     WHERE (series_id, measured_at, stream_seq, idx) IN (
+                         SELECT series_id, measured_at, stream_seq, idx FROM raw_readings
+                         WHERE series_id = $1 AND measured_at < $2 LIMIT $3)",
+                )
+                .bind(id)
+                .bind(cutoff)
+                .bind(PRUNE_CHUNK)
+                .execute(&self.pool)
+                .await
+                .map_err(unavailable)?
+                .rows_affected();
+                removed += chunk;
+                if chunk < PRUNE_CHUNK as u64 {
+                    break;
+                }
+            }
+        }
+        Ok(removed)
     }
 }

@@ -104,4 +104,20 @@ impl DeviceCache for RedisDeviceCache {
             .await
             .map_err(CacheError)
     }
+
+    /// `HLEN`: constant time, whatever the size of the fleet.
+    async fn count(&self) -> Result<Option<u64>, CacheError> {
+        let mut conn = self.conn.clone();
+        let (complete, count): (bool, u64) = bounded(
+            redis::pipe()
+                .cmd("EXISTS")
+                .arg(&self.complete)
+                .cmd("HLEN")
+                .arg(&self.hash)
+                .query_async(&mut conn),
+        )
+        .await
+        .map_err(CacheError)?;
+        Ok(complete.then_some(count))
+    }
 }

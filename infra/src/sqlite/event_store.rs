@@ -13,9 +13,9 @@ use watershed_domain::event::{AppendOutcome, EventMeta, ExpectedVersion, NewEven
 use watershed_domain::ports::{
     Backlog, ChangeFeed, EventStore, FeedCursor, FeedPage, StoreError, StreamQuery,
 };
-use watershed_domain::DeviceId;
+use watershed_domain::{DeviceId, IdempotencyKey, Recalled};
 
-use super::group_commit::{AppendRequest, GroupCommitter};
+use super::group_commit::{self, AppendRequest, GroupCommitter};
 use super::time::from_micros;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite_events");
@@ -184,6 +184,16 @@ impl EventStore for SqliteEventStore {
         .await
         .map_err(unavailable)?;
         Ok(v as u64)
+    }
+
+    async fn recall(
+        &self,
+        stream: &DeviceId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Recalled>, StoreError> {
+        group_commit::recall(&self.readers, stream, key)
+            .await
+            .map_err(unavailable)
     }
 }
 

@@ -9,7 +9,7 @@ use sqlx::{Connection, SqliteConnection};
 use tokio::sync::{mpsc, oneshot, watch};
 use watershed_domain::event::{AppendOutcome, Committed, ExpectedVersion, NewEvent};
 use watershed_domain::ports::StoreError;
-use watershed_domain::DeviceId;
+use watershed_domain::{DeviceId, IdempotencyKey, PayloadDigest, Recalled};
 
 use super::time::to_micros;
 
@@ -116,44 +116,30 @@ impl GroupCommitter {
         request: &AppendRequest,
         staged: &mut HashMap<DeviceId, u64>,
     ) -> Result<Result<AppendOutcome, StoreError>, StoreError> {
-        let stream = request.stream.as_str();
-        if let Some(key) = request
-            .events
-            .first()
-            .and_then(|e| e.idempotency_key.as_deref())
-        {
-            let known: Option<(uuid::Uuid, i64, i64)> = sqlx::query_as(
-                "SELECT event_id, stream_seq, position FROM events
-                 WHERE stream_id = ? AND idempotency_key = ?",
-            )
-            .bind(stream)
-            .bind(key)
-            .fetch_optional(&mut self.conn)
-            .await
-            .map_err(unavailable)?;
-            if let Some((event_id, seq, position)) = known {
-                return Ok(Ok(AppendOutcome::Duplicate(Committed {
-                    event_id,
-                    stream_seq: seq as u64,
-                    position: position as u64,
-                })));
+        if let Some(first) = request.events.first() {
+            if let Some(key) = &first.idempotency_key {
+                let known = recall(&mut self.conn, &request.stream, key)
+                    .await
+                    .map_err(unavailable)?;
+                if let Some(known) = known {
+                    return Ok(Ok(known.answer(&first.digest())));
+                }
             }
         }
 
-        let actual = match staged
+        let cached = staged
             .get(&request.stream)
             .or(self.versions.get(&request.stream))
-        {
-            Some(&v) => v,
-            None => {
-                let v: i64 = sqlx::query_scalar(
-                    "SELECT COALESCE(MAX(stream_seq), 0) FROM events WHERE stream_id = ?",
-                )
-                .bind(stream)
-                .fetch_one(&mut self.conn)
-                .await
-                .map_err(unavailable)?;
-                v as u64
+            .copied();
+        let actual = match cached {
+            Some(v) if v == request.expected.as_u64() => v,
+            // Not known, or not what the caller expects: read the file. Another process may
+            // append to it too (a projectors target writing alerts), so a cached version can be
+            // stale; inside this transaction the read sees every commit and this group's writes.
+            _ => {
+                let v = self.stored_version(&request.stream).await?;
+                staged.insert(request.stream.clone(), v);
+                v
             }
         };
         if actual != request.expected.as_u64() {
@@ -164,8 +150,58 @@ impl GroupCommitter {
             }));
         }
 
+        // A savepoint per request: should an insert still clash with what another process
+        // wrote, only this request fails, and the rest of the group commits.
+        sqlx::query("SAVEPOINT append")
+            .execute(&mut self.conn)
+            .await
+            .map_err(unavailable)?;
+        match self.insert_events(request, actual).await {
+            Ok(committed) => {
+                sqlx::query("RELEASE append")
+                    .execute(&mut self.conn)
+                    .await
+                    .map_err(unavailable)?;
+                staged.insert(request.stream.clone(), actual + committed.len() as u64);
+                Ok(Ok(AppendOutcome::Appended(committed)))
+            }
+            Err(e) if is_unique_violation(&e) => {
+                for undo in ["ROLLBACK TO append", "RELEASE append"] {
+                    sqlx::query(undo)
+                        .execute(&mut self.conn)
+                        .await
+                        .map_err(unavailable)?;
+                }
+                let now = self.stored_version(&request.stream).await?;
+                staged.insert(request.stream.clone(), now);
+                Ok(Err(StoreError::Conflict {
+                    stream: request.stream.clone(),
+                    expected: request.expected.as_u64(),
+                    actual: now,
+                }))
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn stored_version(&mut self, stream: &DeviceId) -> Result<u64, StoreError> {
+        let v: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(stream_seq), 0) FROM events WHERE stream_id = ?",
+        )
+        .bind(stream.as_str())
+        .fetch_one(&mut self.conn)
+        .await
+        .map_err(unavailable)?;
+        Ok(v as u64)
+    }
+
+    async fn insert_events(
+        &mut self,
+        request: &AppendRequest,
+        version: u64,
+    ) -> Result<Vec<Committed>, sqlx::Error> {
         let mut committed = Vec::with_capacity(request.events.len());
-        for (seq, event) in (actual + 1..).zip(&request.events) {
+        for (seq, event) in (version + 1..).zip(&request.events) {
             let position: i64 = sqlx::query_scalar(
                 "INSERT INTO events (event_id, stream_id, stream_seq, event_type, schema_version,
                      occurred_at_us, recorded_at_us, correlation_id, causation_id,
@@ -174,7 +210,7 @@ impl GroupCommitter {
                  RETURNING position",
             )
             .bind(event.meta.event_id)
-            .bind(stream)
+            .bind(request.stream.as_str())
             .bind(seq as i64)
             .bind(event.event_type)
             .bind(i64::from(event.schema_version))
@@ -182,18 +218,48 @@ impl GroupCommitter {
             .bind(to_micros(event.meta.recorded_at))
             .bind(event.meta.correlation_id)
             .bind(event.meta.causation_id)
-            .bind(event.idempotency_key.as_deref())
+            .bind(event.idempotency_key.as_ref().map(IdempotencyKey::as_str))
             .bind(event.payload.as_str())
             .fetch_one(&mut self.conn)
-            .await
-            .map_err(unavailable)?;
+            .await?;
             committed.push(Committed {
                 event_id: event.meta.event_id,
                 stream_seq: seq,
                 position: position as u64,
             });
         }
-        staged.insert(request.stream.clone(), actual + committed.len() as u64);
-        Ok(Ok(AppendOutcome::Appended(committed)))
+        Ok(committed)
     }
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// The event stored under `key` in `stream`, if any. SQLite keeps each payload as it was
+/// appended, so its digest is the digest of the first request.
+pub(super) async fn recall<'c, E>(
+    conn: E,
+    stream: &DeviceId,
+    key: &IdempotencyKey,
+) -> Result<Option<Recalled>, sqlx::Error>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Sqlite>,
+{
+    let known: Option<(uuid::Uuid, i64, i64, String)> = sqlx::query_as(
+        "SELECT event_id, stream_seq, position, payload FROM events
+         WHERE stream_id = ? AND idempotency_key = ?",
+    )
+    .bind(stream.as_str())
+    .bind(key.as_str())
+    .fetch_optional(conn)
+    .await?;
+    Ok(known.map(|(event_id, seq, position, payload)| Recalled {
+        committed: Committed {
+            event_id,
+            stream_seq: seq as u64,
+            position: position as u64,
+        },
+        digest: Some(PayloadDigest::of(&payload)),
+    }))
 }

@@ -21,12 +21,17 @@ use crate::device_rows::{
     assemble, attach_alerts, parse_device_id, parse_unit, read_rows, unreadable, AlertRow,
     DeviceRow,
 };
+use crate::rollup_sql::MERGE_BUCKET;
+use crate::sql_error;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite_read_model");
 
 /// Rows per multi-row INSERT: big enough to amortise a statement, small enough for SQLite's
 /// bound-parameter limit (5 columns × 1000 rows).
 const ROWS_PER_STATEMENT: usize = 1000;
+
+/// Raw readings one pruning statement deletes at most: a bounded wait for a projector commit.
+const PRUNE_CHUNK: i64 = 2_000;
 
 pub struct SqliteReadModel {
     /// One connection: SQLite has one writer per file anyway, and this keeps commits in order.
@@ -36,8 +41,8 @@ pub struct SqliteReadModel {
     series_ids: Mutex<HashMap<(DeviceId, SensorName), i64>>,
 }
 
-fn unavailable(e: impl std::fmt::Display) -> ReadModelError {
-    ReadModelError::Unavailable(e.to_string())
+fn unavailable(e: sqlx::Error) -> ReadModelError {
+    sql_error::classify(e, sql_error::sqlite_refuses_data)
 }
 
 impl SqliteReadModel {
@@ -50,7 +55,10 @@ impl SqliteReadModel {
             .connect_with(options.clone())
             .await
             .map_err(unavailable)?;
-        MIGRATOR.run(&writer).await.map_err(unavailable)?;
+        MIGRATOR
+            .run(&writer)
+            .await
+            .map_err(|e| ReadModelError::Unavailable(e.to_string()))?;
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.read_only(true))
@@ -226,11 +234,8 @@ impl SqliteReadModel {
                     .push_bind(stats.max)
                     .push_bind(stats.sum);
             });
-            sql.push(
-                " ON CONFLICT (series_id, width_s, bucket_start) DO UPDATE SET
-                     count = count + excluded.count, min = MIN(min, excluded.min),
-                     max = MAX(max, excluded.max), sum = sum + excluded.sum",
-            );
+            sql.push(" ON CONFLICT (series_id, width_s, bucket_start) DO UPDATE SET ")
+                .push(MERGE_BUCKET);
             sql.build().execute(&mut *conn).await.map_err(unavailable)?;
         }
 
@@ -399,6 +404,14 @@ impl ReadModel for SqliteReadModel {
         self.query_devices(None).await
     }
 
+    async fn device_count(&self) -> Result<u64, ReadModelError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM devices")
+            .fetch_one(&self.readers)
+            .await
+            .map_err(unavailable)?;
+        Ok(count as u64)
+    }
+
     async fn devices_by_id(&self, ids: &[DeviceId]) -> Result<Vec<DeviceView>, ReadModelError> {
         self.query_devices(Some(ids)).await
     }
@@ -465,21 +478,35 @@ impl ReadModel for SqliteReadModel {
     }
 
     async fn prune_raw(&self, cutoff: DateTime<Utc>) -> Result<u64, ReadModelError> {
-        // Per series, so each delete walks the primary key instead of scanning the table.
+        // Per series, so each delete walks the primary key instead of scanning the table, and in
+        // chunks, each its own short write: projector commits share the one writer connection
+        // and get it between two chunks.
         let ids: Vec<i64> = sqlx::query_scalar("SELECT series_id FROM series")
             .fetch_all(&self.readers)
             .await
             .map_err(unavailable)?;
         let mut removed = 0;
         for id in ids {
-            removed +=
-                sqlx::query("DELETE FROM raw_readings WHERE series_id = ? AND measured_at_us < ?")
-                    .bind(id)
-                    .bind(to_micros(cutoff))
-                    .execute(&self.writer)
-                    .await
-                    .map_err(unavailable)?
-                    .rows_affected();
+            loop {
+                let chunk = sqlx::query(
+                    "DELETE FROM raw_readings
+                     WHERE (series_id, measured_at_us, stream_seq, idx) IN (
+                         SELECT series_id, measured_at_us, stream_seq, idx FROM raw_readings
+                         WHERE series_id = ? AND measured_at_us < ? LIMIT ?)",
+                )
+                .bind(id)
+                .bind(to_micros(cutoff))
+                .bind(PRUNE_CHUNK)
+                .execute(&self.writer)
+                .await
+                .map_err(unavailable)?
+                .rows_affected();
+                removed += chunk;
+                if chunk < PRUNE_CHUNK as u64 {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
         }
         Ok(removed)
     }

@@ -50,9 +50,55 @@ pub async fn get(
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct EventsParams {
     /// How many events (1–500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u64>,
-    /// Only events before this stream sequence (for paging back).
+    /// Only events before this stream sequence (for paging back; 1 or more).
+    #[param(minimum = 1)]
     before: Option<u64>,
+}
+
+/// A validated page of a stream's history: `limit` events ending before `before`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct HistoryPage {
+    limit: u64,
+    before: Option<u64>,
+}
+
+impl HistoryPage {
+    fn parse(params: &EventsParams) -> Result<Self, ApiError> {
+        let limit = params.limit.unwrap_or(50);
+        if !(1..=MAX_EVENTS).contains(&limit) {
+            return Err(invalid_param(
+                "limit",
+                format!("must be between 1 and {MAX_EVENTS}"),
+            ));
+        }
+        if params.before == Some(0) {
+            return Err(invalid_param("before", "must be at least 1".to_owned()));
+        }
+        Ok(Self {
+            limit,
+            before: params.before,
+        })
+    }
+
+    /// The stream query for a stream at `version`: at most `limit` events, oldest first.
+    fn query(self, version: u64) -> StreamQuery {
+        let end = self
+            .before
+            .map_or(version, |before| (before - 1).min(version));
+        let from = end.saturating_sub(self.limit - 1).max(1);
+        let count = if end == 0 { 0 } else { end - from + 1 };
+        StreamQuery::from(from, count as usize)
+    }
+}
+
+fn invalid_param(field: &str, message: String) -> ApiError {
+    ApiError::Invalid {
+        code: "invalid_input",
+        message,
+        field: Some(field.to_owned()),
+    }
 }
 
 /// The device's latest events from the event store, newest first.
@@ -67,27 +113,62 @@ pub async fn events(
     ApiQuery(params): ApiQuery<EventsParams>,
 ) -> Result<Json<EventList>, ApiError> {
     let id = device_id(raw_id)?;
-    let limit = params.limit.unwrap_or(50);
-    if !(1..=MAX_EVENTS).contains(&limit) {
-        return Err(ApiError::Invalid {
-            code: "invalid_input",
-            message: format!("must be between 1 and {MAX_EVENTS}"),
-            field: Some("limit".to_owned()),
-        });
-    }
+    let page = HistoryPage::parse(&params)?;
     let version = state.store.stream_version(&id).await.map_err(unavailable)?;
     if version == 0 {
         return Err(ApiError::device_not_found(&id));
     }
-    let end = params.before.unwrap_or(version + 1).min(version + 1);
-    let from = end.saturating_sub(limit).max(1);
-    let mut events = state
-        .store
-        .read_stream(&id, StreamQuery::from(from, (end - from) as usize))
-        .await
-        .map_err(unavailable)?;
+    let query = page.query(version);
+    let mut events = if query.limit == 0 {
+        Vec::new()
+    } else {
+        state
+            .store
+            .read_stream(&id, query)
+            .await
+            .map_err(unavailable)?
+    };
     events.reverse();
     Ok(Json(EventList {
         events: events.into_iter().map(EnvelopeDto::new).collect(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(limit: Option<u64>, before: Option<u64>) -> Result<HistoryPage, ApiError> {
+        HistoryPage::parse(&EventsParams { limit, before })
+    }
+
+    #[test]
+    fn paging_back_reads_the_events_just_before_the_cursor() {
+        let q = page(Some(3), Some(10)).unwrap().query(100);
+        assert_eq!((q.from_seq, q.limit), (7, 3));
+        let q = page(Some(50), None).unwrap().query(20);
+        assert_eq!((q.from_seq, q.limit), (1, 20));
+        let q = page(Some(5), Some(1_000)).unwrap().query(20);
+        assert_eq!((q.from_seq, q.limit), (16, 5));
+    }
+
+    #[test]
+    fn before_the_first_event_there_is_nothing() {
+        let q = page(Some(500), Some(1)).unwrap().query(u64::MAX);
+        assert_eq!(q.limit, 0);
+    }
+
+    #[test]
+    fn a_cursor_or_limit_of_zero_is_refused_by_name() {
+        for (p, field) in [
+            (page(None, Some(0)), "before"),
+            (page(Some(0), None), "limit"),
+        ] {
+            match p {
+                Err(ApiError::Invalid { field: Some(f), .. }) => assert_eq!(f, field),
+                other => panic!("expected a 400 naming {field}, got {other:?}"),
+            }
+        }
+        assert!(page(Some(501), None).is_err());
+    }
 }

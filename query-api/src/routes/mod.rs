@@ -56,3 +56,14 @@ async fn all_devices(state: &QueryState) -> Result<Vec<DeviceView>, ApiError> {
     }
     state.read_model.devices().await.map_err(unavailable)
 }
+
+/// How many devices: the cache's count when it is complete (constant time), the read model's
+/// otherwise.
+async fn device_count(state: &QueryState) -> Result<u64, ApiError> {
+    match state.cache.count().await {
+        Ok(Some(count)) => return Ok(count),
+        Ok(None) => {}
+        Err(e) => tracing::debug!(error = %e, "cache down; counting in the read model"),
+    }
+    state.read_model.device_count().await.map_err(unavailable)
+}

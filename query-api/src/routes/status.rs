@@ -5,14 +5,18 @@ use axum::Json;
 use chrono::Utc;
 use watershed_http_edge::{ApiError, ErrorBody, ReadAccess};
 
-use super::{all_devices, unavailable};
+use super::{device_count, unavailable};
 use crate::dto::Status;
 use crate::QueryState;
 
-/// The most events counted per stage; beyond it the answer says "at least". A change feed with
-/// no cheap count (Cosmos DB) reads up to this many events per status call, and the dashboard
-/// polls status, so it stays small.
-const COUNT_CAP: usize = 10_000;
+/// The most events counted in the bus stage; beyond it the answer says "at least". Kafka and the
+/// embedded bus count by arithmetic on offsets or positions, so this costs nothing.
+const BUS_COUNT_CAP: usize = 10_000_000;
+
+/// The most events counted in the relay's stage. A change feed with no cheap count (Cosmos DB)
+/// reads up to this many events per call, and the dashboard polls status, so it stays small: a
+/// call costs the same whatever the backlog.
+const FEED_COUNT_CAP: usize = 100;
 
 /// Projection lag: events and seconds between the event store and the read models, summed over the
 /// relay (store → bus) and the projectors (bus → read models).
@@ -26,13 +30,13 @@ pub async fn status(
     let lag = &state.lag;
     let mut stages = vec![lag
         .bus
-        .backlog(&lag.group, COUNT_CAP)
+        .backlog(&lag.group, BUS_COUNT_CAP)
         .await
         .map_err(unavailable)?];
     if let Some((feed, reader)) = &lag.relay {
         let cursor = feed.load_cursor(reader).await.map_err(unavailable)?;
         stages.push(
-            feed.backlog(&cursor, COUNT_CAP)
+            feed.backlog(&cursor, FEED_COUNT_CAP)
                 .await
                 .map_err(unavailable)?,
         );
@@ -52,6 +56,6 @@ pub async fn status(
         lag_events: stages.iter().map(|b| b.events).sum(),
         lag_capped: stages.iter().any(|b| b.capped),
         lag_seconds,
-        devices: all_devices(&state).await?.len(),
+        devices: device_count(&state).await?,
     }))
 }

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -12,7 +13,7 @@ use chrono::Utc;
 use futures::{stream, Stream, StreamExt};
 use watershed_domain::ports::LiveUpdate;
 use watershed_domain::DeviceId;
-use watershed_http_edge::{ErrorBody, ReadAccess};
+use watershed_http_edge::{ApiError, ErrorBody, StreamAccess};
 
 use crate::dto::{DeviceDto, LiveReadings};
 use crate::QueryState;
@@ -21,25 +22,34 @@ const WINDOW: Duration = Duration::from_millis(250);
 const MAX_PER_WINDOW: usize = 4096;
 
 /// Live updates as `text/event-stream`: `event: readings` with `{device_id, stream_seq, readings}`
-/// and `event: device` with a device. Authenticate with `?access_token=`, since browsers'
-/// EventSource cannot send headers.
+/// and `event: device` with a device. Authenticate with the read token as `?access_token=`, since
+/// browsers' EventSource cannot send headers (the admin token only in the `Authorization` header).
 #[utoipa::path(get, path = "/v1/stream", tag = "live",
-    params(("access_token" = Option<String>, Query, description = "read or admin token")),
+    params(("access_token" = Option<String>, Query, description = "the read token")),
+    security((), ("read_token" = []), ("admin_token" = [])),
     responses(
         (status = 200, content_type = "text/event-stream", description = "the live stream"),
-        (status = 401, body = ErrorBody)))]
+        (status = 401, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "as many live clients as this instance takes; retry later")))]
 pub async fn stream(
     State(state): State<QueryState>,
-    _: ReadAccess,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    _: StreamAccess,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    // Held for as long as the client stays connected.
+    let permit = Arc::clone(&state.live_clients)
+        .try_acquire_owned()
+        .map_err(|_| ApiError::Overloaded)?;
     let live = state.live.subscribe().await;
     let windows = tokio_stream::StreamExt::chunks_timeout(live, MAX_PER_WINDOW, WINDOW);
     let stopping = state.shutdown.clone().cancelled_owned();
     let events = windows
         .flat_map(|window| stream::iter(coalesce(window)))
-        .map(Ok)
+        .map(move |event| {
+            let _connected = &permit;
+            Ok(event)
+        })
         .take_until(stopping);
-    Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
 /// Merges a window of updates: all readings of a device become one event; the newest view of a

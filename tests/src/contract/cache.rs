@@ -51,12 +51,18 @@ pub async fn device_cache_contract(cache: Arc<dyn DeviceCache>) {
         None,
         "a put does not make the cache complete"
     );
+    assert_eq!(
+        cache.count().await.unwrap(),
+        None,
+        "no count until complete"
+    );
 
     let b1 = view(&b, "two");
     cache.replace_all(&[b1.clone(), a1.clone()]).await.unwrap();
     let mut expected = vec![a1.clone(), b1.clone()];
     expected.sort_by(|x, y| x.device_id.cmp(&y.device_id));
     assert_eq!(cache.all().await.unwrap(), Some(expected));
+    assert_eq!(cache.count().await.unwrap(), Some(2));
 
     let a2 = view(&a, "moved");
     cache.put(std::slice::from_ref(&a2)).await.unwrap();
@@ -74,4 +80,5 @@ pub async fn device_cache_contract(cache: Arc<dyn DeviceCache>) {
         None,
         "replace_all drops what it does not name"
     );
+    assert_eq!(cache.count().await.unwrap(), Some(1));
 }

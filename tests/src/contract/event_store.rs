@@ -3,16 +3,18 @@
 
 use std::sync::Arc;
 
+use chrono::Utc;
 use watershed_domain::event::{AppendOutcome, ExpectedVersion};
 use watershed_domain::ports::{EventStore, StoreError, StreamQuery};
-use watershed_domain::{Device, DeviceId};
+use watershed_domain::{BatchId, Device, DeviceId, IdempotencyKey};
 
-use crate::events::{new_event, readings, register, registered, unique_device};
+use crate::events::{new_event, reading, readings, register, registered, unique_device};
 
 pub async fn event_store_contract(store: Arc<dyn EventStore>) {
     appends_number_events_gap_free(&*store).await;
     a_stale_expected_version_conflicts_and_writes_nothing(&*store).await;
     a_repeated_idempotency_key_answers_with_the_first_event(&*store).await;
+    a_key_reused_for_a_different_event_is_refused_and_recalled(&*store).await;
     racing_writers_on_one_version_have_exactly_one_winner(Arc::clone(&store)).await;
     racing_identical_idempotent_appends_store_one_event(Arc::clone(&store)).await;
     stream_reads_filter_by_type_and_page(&*store).await;
@@ -21,7 +23,7 @@ pub async fn event_store_contract(store: Arc<dyn EventStore>) {
 fn appended(outcome: AppendOutcome) -> Vec<u64> {
     match outcome {
         AppendOutcome::Appended(c) => c.iter().map(|c| c.stream_seq).collect(),
-        AppendOutcome::Duplicate(c) => panic!("expected an append, got duplicate {c:?}"),
+        other => panic!("expected an append, got {other:?}"),
     }
 }
 
@@ -184,7 +186,7 @@ async fn racing_identical_idempotent_appends_store_one_event(store: Arc<dyn Even
         .iter()
         .filter_map(|r| match r {
             AppendOutcome::Appended(c) => Some(c[0].clone()),
-            AppendOutcome::Duplicate(_) => None,
+            _ => None,
         })
         .collect();
     assert_eq!(stored.len(), 1, "exactly one append stores: {results:?}");
@@ -194,6 +196,54 @@ async fn racing_identical_idempotent_appends_store_one_event(store: Arc<dyn Even
         }
     }
     assert_eq!(store.stream_version(&d).await.unwrap(), 2);
+}
+
+async fn a_key_reused_for_a_different_event_is_refused_and_recalled(store: &dyn EventStore) {
+    let d = unique_device("reuse");
+    register(store, &d).await;
+    let key = IdempotencyKey::batch(&BatchId::parse("b-7").unwrap());
+    assert_eq!(store.recall(&d, &key).await.unwrap(), None);
+    let first = readings("b-7", vec![reading("t", 1.0, Utc::now())]);
+    let stored = appended(
+        store
+            .append(&d, ExpectedVersion::Exactly(1), vec![keyed(&first, &key)])
+            .await
+            .unwrap(),
+    );
+    let other = readings("b-7", vec![reading("t", 2.0, Utc::now())]);
+    let reused = store
+        .append(&d, ExpectedVersion::Exactly(2), vec![keyed(&other, &key)])
+        .await
+        .unwrap();
+    assert!(
+        matches!(&reused, AppendOutcome::KeyReused(c) if c.stream_seq == stored[0]),
+        "{reused:?}"
+    );
+    assert_eq!(
+        store.stream_version(&d).await.unwrap(),
+        2,
+        "nothing written"
+    );
+    let recalled = store
+        .recall(&d, &key)
+        .await
+        .unwrap()
+        .expect("the key is stored");
+    assert_eq!(recalled.committed.stream_seq, 2);
+    let committed = recalled.committed.clone();
+    assert_eq!(
+        recalled.answer(&keyed(&first, &key).digest()),
+        AppendOutcome::Duplicate(committed)
+    );
+}
+
+fn keyed(
+    event: &watershed_domain::DeviceEvent,
+    key: &IdempotencyKey,
+) -> watershed_domain::NewEvent {
+    let mut new = new_event(event, None);
+    new.idempotency_key = Some(key.clone());
+    new
 }
 
 async fn stream_reads_filter_by_type_and_page(store: &dyn EventStore) {

@@ -6,5 +6,6 @@ pub mod bus;
 pub mod cache;
 pub mod change_feed;
 pub mod event_store;
+pub mod extremes;
 pub mod live_feed;
 pub mod read_model;

@@ -90,7 +90,9 @@ async fn a_delta_lands_with_its_positions_and_a_replay_conflicts(read_model: &dy
         ),
     ];
     let delta = delta_for(read_model, &d, &events).await;
+    let devices_before = read_model.device_count().await.unwrap();
     read_model.commit(&delta).await.unwrap();
+    assert_eq!(read_model.device_count().await.unwrap(), devices_before + 1);
     assert_eq!(
         read_model
             .stream_positions(std::slice::from_ref(&d))
@@ -257,6 +259,30 @@ async fn retention_drops_raw_rows_only(read_model: &dyn ReadModel) {
         .await
         .unwrap();
     assert!(matches!(&hours.points, Points::Buckets(b) if b[0].count == 2));
+
+    // More than one pruning chunk of one series: all of it goes, in however many statements.
+    let many = unique_device("rm-retention-many");
+    let mut events = vec![(1, registered())];
+    for batch in 0..12u32 {
+        let rows = (0..1000u32)
+            .map(|i| {
+                let at = t0 + Duration::milliseconds(i64::from(batch * 1000 + i));
+                reading("temp", f64::from(i), at)
+            })
+            .collect();
+        events.push((u64::from(batch) + 2, readings(&format!("m{batch}"), rows)));
+    }
+    apply(read_model, &many, &events).await;
+    let removed = read_model
+        .prune_raw(t0 + Duration::minutes(30))
+        .await
+        .unwrap();
+    assert!(removed >= 12_000, "{removed}");
+    let raw = read_model
+        .series(&query(&many, "temp", Resolution::Raw, t0))
+        .await
+        .unwrap();
+    assert!(matches!(&raw.points, Points::Raw(p) if p.is_empty()));
 }
 
 async fn decommissioning_shows_in_the_view(read_model: &dyn ReadModel) {
