@@ -25,14 +25,16 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use watershed_command_api::CommandState;
-use watershed_domain::AlertRules;
+use watershed_domain::{AlertRules, PoisonPolicy};
 use watershed_http_edge::{json::BODY_LIMIT, limits, ApiToken, ApiTokens, RequestLimits};
 use watershed_projectors::{
-    AlertConfig, AlertEvaluator, Projector, ProjectorConfig, RawRetention, Relay, RelayConfig,
+    AlertConfig, AlertEvaluator, DeadLetterDesk, Projector, ProjectorConfig, RawRetention, Relay,
+    RelayConfig,
 };
 use watershed_query_api::{LagSources, QueryState};
 
 use crate::adapters::{Bus, BusUrl, Cache, Events, PortUrls};
+use crate::dead_letters::{self, DeadLetterState};
 use crate::health::Readiness;
 use crate::web;
 
@@ -93,6 +95,8 @@ pub struct AppConfig {
     /// Evaluated by the projectors; none by default.
     pub alert_rules: Arc<AlertRules>,
     pub limits: Limits,
+    /// What the projectors do with an event they cannot apply.
+    pub poison: PoisonPolicy,
 }
 
 /// How much one process takes on before it refuses with 503 (see README, "Overload").
@@ -137,6 +141,7 @@ impl AppConfig {
             cors_origins: Vec::new(),
             alert_rules: Arc::default(),
             limits: Limits::default(),
+            poison: PoisonPolicy::Stop,
         }
     }
 }
@@ -297,6 +302,7 @@ impl App {
         let projector_config = ProjectorConfig {
             group: config.consumer_group.clone(),
             raw_retention: config.raw_retention,
+            poison: config.poison,
             ..ProjectorConfig::default()
         };
         if roles.projectors {
@@ -351,9 +357,19 @@ impl App {
                     RelayConfig::DEFAULT_NAME.to_owned(),
                 )
             });
+            let read_model = required(&ports.read_model, "read model");
+            api = api.merge(dead_letters::router(DeadLetterState {
+                desk: Arc::new(DeadLetterDesk {
+                    read_model: Arc::clone(&read_model),
+                    cache: Arc::clone(&cache.cache),
+                    store: Some(Arc::clone(&events.store)),
+                    raw_retention: config.raw_retention,
+                }),
+                tokens: tokens.clone(),
+            }));
             api = api.merge(watershed_query_api::router(QueryState {
                 store: events.store,
-                read_model: required(&ports.read_model, "read model"),
+                read_model,
                 cache: cache.cache,
                 live: cache.live,
                 lag: LagSources {

@@ -13,10 +13,13 @@ use crate::app::{App, AppConfig, Limits, Roles};
 use crate::bench::fuzz::{self, BenchFuzzArgs};
 use crate::bench::ingest::{self, BenchIngestArgs};
 use crate::bench::pipeline::{self, BenchPipelineArgs};
+use crate::dead_letters::{self, DeadLetterCommand};
 use crate::simulate::{self, FleetConfig};
 use crate::telemetry::LogFormat;
 use crate::tokens;
+use watershed_domain::PoisonPolicy;
 use watershed_http_edge::ApiToken;
+use watershed_projectors::DeadLetterDesk;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -55,6 +58,8 @@ enum Action {
     Simulate(SimulateArgs),
     /// Create or upgrade the stores' schemas, then exit.
     Migrate(MigrateArgs),
+    /// List, retry or skip the events the projectors parked (`--on-poison park`).
+    DeadLetters(DeadLetterArgs),
     /// Measure throughput against a raw baseline in the same run.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -132,6 +137,11 @@ struct ServeArgs {
           default_value_t = Limits::DEFAULT.max_live_clients as u32,
           value_parser = clap::value_parser!(u32).range(1..=65_536))]
     max_live_clients: u32,
+    /// What the projectors do with an event they cannot apply (it does not decode, the read model
+    /// refuses it, or an earlier one is missing): `stop` with the reason, or `park` it as a dead
+    /// letter, with its device's later events behind it, and go on with the rest of the fleet.
+    #[arg(long, env = "WATERSHED_ON_POISON", value_enum, default_value = "stop")]
+    on_poison: OnPoison,
     /// Seconds to answer a request, and to receive its body; past it, 503.
     #[arg(long, env = "WATERSHED_REQUEST_TIMEOUT_SECS",
           default_value_t = Limits::DEFAULT.request_timeout.as_secs(),
@@ -160,6 +170,10 @@ impl ServeArgs {
                 Some(path) => Arc::new(alert_rules::load(path)?),
                 None => Arc::default(),
             },
+            poison: match self.on_poison {
+                OnPoison::Stop => PoisonPolicy::Stop,
+                OnPoison::Park => PoisonPolicy::Park,
+            },
             limits: Limits {
                 max_in_flight: self.max_in_flight as usize,
                 max_live_clients: self.max_live_clients as usize,
@@ -167,6 +181,23 @@ impl ServeArgs {
             },
         })
     }
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum OnPoison {
+    Stop,
+    Park,
+}
+
+#[derive(Debug, Args)]
+struct DeadLetterArgs {
+    #[command(flatten)]
+    ports: PortArgs,
+    /// Hours of raw readings kept, as the projectors keep them, for events a retry applies.
+    #[arg(long, env = "WATERSHED_RAW_RETENTION_HOURS", default_value_t = 48)]
+    raw_retention_hours: u32,
+    #[command(subcommand)]
+    command: DeadLetterCommand,
 }
 
 #[derive(Debug, Args)]
@@ -326,6 +357,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             urls.read_model.open().await?;
             println!("migrate: the event store and read models are up to date");
             Ok(())
+        }
+        Action::DeadLetters(args) => {
+            let urls = args.ports.urls()?;
+            let desk = DeadLetterDesk {
+                read_model: urls.read_model.open().await?,
+                cache: urls.cache.open().await?.cache,
+                store: Some(urls.event_store.open().await?.store),
+                raw_retention: chrono::Duration::hours(i64::from(args.raw_retention_hours)),
+            };
+            dead_letters::run(&desk, args.command).await
         }
         Action::Bench(BenchCommand::Ingest(args)) => ingest::run(args).await,
         Action::Bench(BenchCommand::Pipeline(args)) => pipeline::run(args).await,

@@ -6,6 +6,7 @@ pub mod alert_rules;
 pub mod app;
 pub mod bench;
 pub mod cli;
+pub mod dead_letters;
 mod health;
 mod secret_url;
 pub mod simulate;

@@ -3,6 +3,7 @@
 //! Nothing here does I/O or depends on an async runtime.
 
 pub mod alert;
+pub mod dead_letter;
 pub mod device;
 pub mod event;
 pub mod idempotency;
@@ -13,6 +14,7 @@ pub mod reading;
 pub mod validation;
 
 pub use alert::{AlertRule, AlertRules, Condition, DeviceAlerts, RuleSpec};
+pub use dead_letter::{DeadLetter, Parked, PoisonPolicy};
 pub use device::{decide, evolve, Command, Device, DeviceStatus, DomainError, KeyHash};
 pub use event::{
     AlertCleared, AlertRaised, AppendOutcome, Committed, DecodeError, DeviceEvent, EventMeta,

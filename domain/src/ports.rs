@@ -1,13 +1,14 @@
 //! The ports: what the application needs from storage, the bus and the cache. Each has one adapter
 //! per mode (see ARCHITECTURE.md) and one contract suite in `tests/` that every adapter passes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::pin::Pin;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures_core::Stream;
 
+use crate::dead_letter::{DeadLetter, Parked};
 use crate::event::{AppendOutcome, ExpectedVersion, NewEvent, RecordedEvent};
 use crate::idempotency::{IdempotencyKey, Recalled};
 use crate::ids::DeviceId;
@@ -161,6 +162,14 @@ pub trait EventSubscription: Send {
     /// Tells the bus that everything returned so far is safely applied downstream, so a restart
     /// may resume after it. Consumers stay idempotent: a crash before this redelivers.
     async fn commit(&mut self) -> Result<(), BusError>;
+
+    /// After `next_batch` reported a malformed message: that message, described as a dead
+    /// letter, and the subscription moves past it, so the next batch goes on after it and the
+    /// next commit covers it. Only a caller that keeps the message (parks it) takes it. `None`
+    /// where the bus holds no message it could pass.
+    fn take_poison(&mut self) -> Option<Parked> {
+        None
+    }
 }
 
 /// Where events are published for the projectors.
@@ -207,6 +216,18 @@ pub trait ReadModel: Send + Sync + 'static {
 
     /// Applies the delta and its stream positions in one transaction, or nothing.
     async fn commit(&self, delta: &ReadModelDelta) -> Result<(), ReadModelError>;
+
+    /// Which of `streams` have dead letters: their events wait behind them.
+    async fn parked_streams(
+        &self,
+        streams: &[DeviceId],
+    ) -> Result<HashSet<DeviceId>, ReadModelError>;
+
+    /// Dead letters, of one device or all, oldest first per device.
+    async fn dead_letters(
+        &self,
+        device: Option<&DeviceId>,
+    ) -> Result<Vec<DeadLetter>, ReadModelError>;
 
     /// A cheap round trip, for readiness checks.
     async fn ping(&self) -> Result<(), ReadModelError>;

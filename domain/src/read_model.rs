@@ -6,6 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::alert::Condition;
+use crate::dead_letter::Parked;
 use crate::ids::{DeviceId, Label, RuleName, SensorName, Unit};
 
 /// A device counts as online while its newest reading is at most this old.
@@ -288,11 +289,31 @@ pub struct ReadModelDelta {
     pub buckets: HashMap<(SeriesIdx, Resolution, i64), BucketStats>,
     pub raw: Vec<RawRow>,
     pub streams: HashMap<DeviceId, StreamAdvance>,
+    /// Events set aside as dead letters, in the same transaction as the rest.
+    pub parked: Vec<Parked>,
+    /// Dead letters (by id) this delta applies or discards: deleted in the same transaction.
+    pub resolved: Vec<i64>,
 }
 
 impl ReadModelDelta {
+    /// A delta that only sets these aside as dead letters.
+    pub fn parking(letters: Vec<Parked>) -> Self {
+        Self {
+            parked: letters,
+            ..Self::default()
+        }
+    }
+
+    /// A delta that only removes these dead letters.
+    pub fn resolving(ids: Vec<i64>) -> Self {
+        Self {
+            resolved: ids,
+            ..Self::default()
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.streams.is_empty()
+        self.streams.is_empty() && self.parked.is_empty() && self.resolved.is_empty()
     }
 
     /// The index of a series, adding it on first use.

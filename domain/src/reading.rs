@@ -52,14 +52,17 @@ impl From<Value> for f64 {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Reading {
     /// 1–64 of `A-Z a-z 0-9 - _ . /`.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "temperature"))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "temperature",
+        pattern = r"^[A-Za-z0-9._/-]{1,64}$", min_length = 1, max_length = 64))]
     pub sensor: SensorName,
     /// A finite number.
     #[cfg_attr(feature = "openapi", schema(value_type = f64, example = 21.5))]
     pub value: Value,
-    /// Up to 16 characters, e.g. `C`, `%`, `km/h`.
+    /// 1–16 printable characters, no spaces at the ends, e.g. `C`, `%`, `km/h`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "C"))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "C",
+        min_length = 1, max_length = 16,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"))]
     pub unit: Option<Unit>,
     /// RFC 3339, from 1970-01-01T00:00:00Z to at most 5 minutes ahead of the server clock.
     pub measured_at: DateTime<Utc>,

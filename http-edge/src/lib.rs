@@ -5,6 +5,7 @@ pub mod auth;
 pub mod error;
 pub mod json;
 pub mod limits;
+pub mod path;
 pub mod query;
 
 pub use auth::{

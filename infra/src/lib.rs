@@ -2,6 +2,7 @@
 //! the in-memory cache and live feed) serve `watershed up`; cloud adapters sit beside them.
 
 pub mod cosmos;
+mod dead_letter_rows;
 mod device_rows;
 pub mod embedded_bus;
 pub mod kafka;

@@ -3,6 +3,8 @@
 //! alert evaluator turns readings into alert events.
 
 pub mod alerts;
+pub mod dead_letters;
+mod parking;
 pub mod projection;
 pub mod relay;
 pub mod retention;
@@ -10,6 +12,8 @@ mod retry;
 pub mod runner;
 
 pub use alerts::{AlertConfig, AlertError, AlertEvaluator};
+pub use dead_letters::{DeadLetterDesk, DeadLetterError};
+pub use parking::project_parking;
 pub use projection::{project, Projected, ProjectionError};
 pub use relay::{Relay, RelayConfig};
 pub use retention::RawRetention;

@@ -12,6 +12,18 @@ use watershed_domain::read_model::{
 };
 use watershed_domain::DeviceId;
 
+impl ProjectionError {
+    /// The event that could not be projected: its stream and sequence.
+    pub fn culprit(&self) -> (&DeviceId, u64) {
+        match self {
+            Self::Gap { stream, got, .. } => (stream, *got),
+            Self::Undecodable {
+                stream, stream_seq, ..
+            } => (stream, *stream_seq),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
     /// An event is missing between what was applied and what arrived: applying would skip it.
@@ -44,8 +56,8 @@ pub struct Projected {
 /// Projects `events` (in per-stream order) on top of `applied`, the last applied sequence of each
 /// stream. Events already applied are skipped; raw readings measured before `raw_since` are left
 /// to the rollups, since retention would delete them anyway.
-pub fn project(
-    events: &[RecordedEvent],
+pub fn project<'a>(
+    events: impl IntoIterator<Item = &'a RecordedEvent>,
     applied: &HashMap<DeviceId, u64>,
     raw_since: DateTime<Utc>,
 ) -> Result<Projected, ProjectionError> {

@@ -2,20 +2,22 @@
 //! with its positions in one read-model transaction, then refreshes the cache and tells live
 //! clients. Delivery is at least once; the positions make it effectively once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use chrono::{Duration as Age, Utc};
+use chrono::{DateTime, Duration as Age, Utc};
 use tokio_util::sync::CancellationToken;
 use watershed_domain::event::RecordedEvent;
 use watershed_domain::ports::{
     BusError, DeviceCache, EventBus, EventSubscription, LiveFeed, LiveUpdate, ReadModel,
     ReadModelError,
 };
-use watershed_domain::DeviceId;
+use watershed_domain::read_model::ReadModelDelta;
+use watershed_domain::{DeviceId, Parked, PoisonPolicy};
 
-use crate::projection::{project, ProjectionError};
-use crate::retry::{next_batch, NoBatch, RetryPolicy};
+use crate::parking::project_parking;
+use crate::projection::{project, Projected, ProjectionError};
+use crate::retry::{next_batch, retrying, NoBatch, RetryPolicy};
 
 #[derive(Debug, Clone)]
 pub struct ProjectorConfig {
@@ -26,6 +28,8 @@ pub struct ProjectorConfig {
     /// How long raw readings are kept; older ones only feed the rollups.
     pub raw_retention: Age,
     pub retry: RetryPolicy,
+    /// What an event that cannot be applied does: stop the projector, or park as a dead letter.
+    pub poison: PoisonPolicy,
 }
 
 impl Default for ProjectorConfig {
@@ -35,6 +39,7 @@ impl Default for ProjectorConfig {
             batch_size: 500,
             raw_retention: Age::hours(48),
             retry: RetryPolicy::default(),
+            poison: PoisonPolicy::Stop,
         }
     }
 }
@@ -92,7 +97,20 @@ impl Projector {
             {
                 Ok(events) => events,
                 Err(NoBatch::Stopped) => return Ok(()),
-                Err(NoBatch::Malformed(e)) => return Err(e.into()),
+                Err(NoBatch::Malformed(e)) => {
+                    let Some(delta) = self.poison_to_park(&mut *subscription) else {
+                        return Err(e.into());
+                    };
+                    // Kept before the bus offset moves past it, which the next batch's commit does.
+                    let parked =
+                        retrying(self.config.retry, &shutdown, "parking a message", || {
+                            self.read_model.commit(&delta)
+                        });
+                    if parked.await.is_err() {
+                        return Ok(());
+                    }
+                    continue;
+                }
             };
             let mut wait = self.config.retry.first;
             let touched = loop {
@@ -119,22 +137,52 @@ impl Projector {
     }
 
     /// Projects and commits one batch; returns the devices whose views changed, and publishes
-    /// live updates. Tests call this directly instead of running the loop.
+    /// live updates. Tests call this directly instead of running the loop. Under the `park`
+    /// policy an event that cannot be applied becomes a dead letter instead of an error.
     pub async fn apply(&self, events: &[RecordedEvent]) -> Result<Touched, ProjectorError> {
         let mut streams: Vec<DeviceId> = events.iter().map(|e| e.stream_id.clone()).collect();
         streams.sort_unstable();
         streams.dedup();
         let applied: HashMap<DeviceId, u64> = self.read_model.stream_positions(&streams).await?;
         let raw_since = Utc::now() - self.config.raw_retention;
-        let projected = project(events, &applied, raw_since)?;
+        let projected = match self.config.poison {
+            PoisonPolicy::Stop => project(events, &applied, raw_since)?,
+            PoisonPolicy::Park => {
+                let parked = self.read_model.parked_streams(&streams).await?;
+                project_parking(events, &applied, &parked, raw_since)
+            }
+        };
+        match self.commit(projected).await {
+            Err(ProjectorError::ReadModel(ReadModelError::Rejected(reason)))
+                if self.config.poison == PoisonPolicy::Park =>
+            {
+                tracing::warn!(%reason, "the read model refused a batch; finding the event");
+                self.apply_one_by_one(events, applied, raw_since).await
+            }
+            outcome => outcome,
+        }
+    }
+
+    /// Under the `park` policy, the bus's malformed message as a dead letter to commit, with the
+    /// subscription moved past it; `None` means stop.
+    fn poison_to_park(&self, subscription: &mut dyn EventSubscription) -> Option<ReadModelDelta> {
+        if self.config.poison != PoisonPolicy::Park {
+            return None;
+        }
+        let letter = subscription.take_poison()?;
+        tracing::warn!(source = %letter.source, error = %letter.error, "parking a malformed message");
+        Some(ReadModelDelta::parking(vec![letter]))
+    }
+
+    async fn commit(&self, projected: Projected) -> Result<Touched, ProjectorError> {
         if projected.delta.is_empty() {
             return Ok(Touched::default());
         }
         self.read_model.commit(&projected.delta).await?;
         tracing::debug!(
-            events = events.len(),
             readings = projected.delta.raw.len(),
             streams = projected.delta.streams.len(),
+            parked = projected.delta.parked.len(),
             "projected"
         );
         self.live.publish(projected.live).await;
@@ -142,6 +190,48 @@ impl Projector {
             devices: projected.touched,
             lifecycle: projected.lifecycle,
         })
+    }
+
+    /// The slow path after the read model refused a batch: each event is committed alone, so the
+    /// one refused is known and parked with the read model's reason, with its device's later
+    /// events behind it. The others land as usual.
+    async fn apply_one_by_one(
+        &self,
+        events: &[RecordedEvent],
+        mut applied: HashMap<DeviceId, u64>,
+        raw_since: DateTime<Utc>,
+    ) -> Result<Touched, ProjectorError> {
+        let mut touched = Touched::default();
+        let mut parked: HashSet<DeviceId> = HashSet::new();
+        for event in events {
+            let device = &event.stream_id;
+            let mut waiting = self
+                .read_model
+                .parked_streams(std::slice::from_ref(device))
+                .await?;
+            waiting.extend(parked.iter().cloned());
+            let single = std::slice::from_ref(event);
+            let projected = project_parking(single, &applied, &waiting, raw_since);
+            let moved_to = projected.delta.streams.get(device).map(|a| a.to);
+            match self.commit(projected).await {
+                Ok(done) => {
+                    touched.devices.extend(done.devices);
+                    touched.lifecycle.extend(done.lifecycle);
+                    if let Some(seq) = moved_to {
+                        applied.insert(device.clone(), seq);
+                    }
+                }
+                Err(ProjectorError::ReadModel(ReadModelError::Rejected(reason))) => {
+                    let delta = ReadModelDelta::parking(vec![Parked::event(event, reason)]);
+                    self.read_model.commit(&delta).await?;
+                    parked.insert(device.clone());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        touched.devices.sort_unstable();
+        touched.devices.dedup();
+        Ok(touched)
     }
 
     /// Writes the changed views through to the cache and announces lifecycle changes. When the

@@ -4,6 +4,7 @@
 pub mod alerting;
 pub mod cloud;
 pub mod contract;
+pub mod dead_letters;
 pub mod events;
 pub mod harness;
 pub mod process;

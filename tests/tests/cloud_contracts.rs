@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use sqlx::Connection;
+
 use watershed_infra::{PostgresReadModel, RedisDeviceCache, RedisLiveFeed};
 use watershed_tests::contract::{cache, extremes, live_feed, read_model};
 use watershed_tests::servers::{fresh_postgres_database, redis_url, unique_namespace};
@@ -162,4 +164,54 @@ async fn sqlite_and_postgres_project_generated_batches_identically() {
             }
         }
     }
+}
+
+/// A change PostgreSQL refuses as data (here a CHECK constraint an operator added) is found
+/// event by event under the `park` policy: that event is parked with the server's reason, the
+/// device's later events wait behind it, and every other device is projected.
+#[tokio::test]
+async fn a_change_the_read_model_refuses_is_parked_by_event() {
+    use chrono::Utc;
+    use watershed_domain::ports::ReadModel;
+    use watershed_tests::events::{reading, readings, recorded, registered, unique_device};
+
+    let url = fresh_postgres_database().await;
+    let rm = Arc::new(PostgresReadModel::connect(&url).await.unwrap());
+    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("ALTER TABLE raw_readings ADD CONSTRAINT plausible CHECK (value < 1000)")
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let (sick, well) = (unique_device("pg-sick"), unique_device("pg-well"));
+    let batch = |v: f64| readings("b", vec![reading("t", v, Utc::now())]);
+    let events = vec![
+        recorded(&sick, 1, 0, &registered()),
+        recorded(&well, 1, 0, &registered()),
+        recorded(&sick, 2, 0, &batch(5_000.0)),
+        recorded(&well, 2, 0, &batch(5.0)),
+        recorded(&sick, 3, 0, &batch(6.0)),
+    ];
+    // The bus is not read: the test calls the projector's step function with the batch.
+    let dir = tempfile::tempdir().unwrap();
+    let store = watershed_infra::SqliteEventStore::open(&dir.path().join("e.db"))
+        .await
+        .unwrap();
+    let bus = Arc::new(watershed_infra::StoreTailBus::new(Arc::new(store)));
+    let projector = watershed_tests::dead_letters::parking_projector(bus, rm.clone());
+    projector
+        .apply(&events)
+        .await
+        .expect("the refusal is parked, not raised");
+
+    let positions = rm
+        .stream_positions(&[sick.clone(), well.clone()])
+        .await
+        .unwrap();
+    assert_eq!((positions[&sick], positions[&well]), (1, 2));
+    let letters = rm.dead_letters(Some(&sick)).await.unwrap();
+    let parked: Vec<(Option<u64>, bool)> = letters
+        .iter()
+        .map(|l| (l.parked.stream_seq, l.parked.error.contains("plausible")))
+        .collect();
+    assert_eq!(parked, vec![(Some(2), true), (Some(3), false)]);
 }

@@ -81,6 +81,21 @@ async fn the_embedded_adapters_carry_the_extremes() {
 }
 
 #[tokio::test]
+async fn a_parked_poison_waits_over_the_embedded_bus_while_the_fleet_flows() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(&dir).await;
+    let rm = SqliteReadModel::open(&dir.path().join("read-model.db"))
+        .await
+        .unwrap();
+    watershed_tests::dead_letters::parked_poison_waits_and_the_fleet_flows(
+        store.clone(),
+        Arc::new(StoreTailBus::new(store)),
+        Arc::new(rm),
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn sqlite_change_feed_cursors_survive_a_reopen() {
     use watershed_domain::ports::{ChangeFeed, FeedCursor};
     let dir = tempfile::tempdir().unwrap();

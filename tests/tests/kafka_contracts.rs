@@ -179,3 +179,94 @@ async fn a_malformed_message_mid_batch_drops_nothing_and_is_not_read_past() {
         "resuming meets the bad message again, not event 3: {first:?}"
     );
 }
+
+/// The `park` policy on Kafka: a message that is no event is parked with the device its key
+/// names; that device's next event waits behind it while the fleet flows; a retry reads the
+/// device's events from the event store and lets it go on.
+#[tokio::test]
+async fn a_malformed_message_is_parked_and_a_retry_reads_the_device_from_the_store() {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    use watershed_domain::ports::{EventPublisher, ReadModel};
+    use watershed_infra::kafka::publisher::producer_settings;
+    use watershed_infra::SqliteReadModel;
+    use watershed_tests::dead_letters::{
+        append_reading, desk, parking_projector, position, stream_of,
+    };
+    use watershed_tests::events::register;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        SqliteEventStore::open(&dir.path().join("e.db"))
+            .await
+            .unwrap(),
+    );
+    let rm: Arc<dyn ReadModel> = Arc::new(
+        SqliteReadModel::open(&dir.path().join("rm.db"))
+            .await
+            .unwrap(),
+    );
+    let config = KafkaConfig::from_url(&unique_kafka_url(1)).unwrap();
+    let publisher = KafkaPublisher::connect(&config).await.unwrap();
+    let bus = Arc::new(KafkaBus::connect(config.clone()).await.unwrap());
+    let (sick, well) = (unique_device("k-sick"), unique_device("k-well"));
+    for d in [&sick, &well] {
+        register(&*store, d).await;
+        append_reading(&*store, d, 1, 1.0).await;
+    }
+    append_reading(&*store, &sick, 2, 2.0).await;
+    // The sick device's third event reaches Kafka damaged; the store has it whole.
+    let sick_events = stream_of(&*store, &sick).await;
+    publisher.publish(&sick_events[..2]).await.unwrap();
+    let raw: FutureProducer = producer_settings(&config).create().unwrap();
+    raw.send(
+        FutureRecord::to(&config.topic)
+            .key(sick.as_str())
+            .payload("{\"half\": "),
+        Duration::from_secs(10),
+    )
+    .await
+    .map_err(|(e, _)| e)
+    .unwrap();
+    append_reading(&*store, &sick, 3, 4.0).await;
+    publisher
+        .publish(&stream_of(&*store, &sick).await[3..])
+        .await
+        .unwrap();
+    publisher
+        .publish(&stream_of(&*store, &well).await)
+        .await
+        .unwrap();
+
+    let projector = parking_projector(bus, Arc::clone(&rm));
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(projector.run(stop.clone()));
+    eventually(
+        "the well device projected",
+        Duration::from_secs(30),
+        || async { (position(&*rm, &well).await == 2).then_some(()) },
+    )
+    .await;
+    let letters = eventually("both sick letters", Duration::from_secs(30), || async {
+        let letters = rm.dead_letters(Some(&sick)).await.unwrap();
+        (letters.len() == 2).then_some(letters)
+    })
+    .await;
+    assert_eq!(position(&*rm, &sick).await, 2);
+    assert!(letters
+        .iter()
+        .any(|l| l.parked.source.starts_with("kafka:")));
+    assert!(letters.iter().any(|l| l.parked.stream_seq == Some(4)));
+
+    let done = desk(store.clone(), Arc::clone(&rm))
+        .retry(letters[0].id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (done.applied, done.resolved),
+        (2, 2),
+        "events 3 and 4 from the store"
+    );
+    assert_eq!(position(&*rm, &sick).await, 4);
+    stop.cancel();
+    running.await.unwrap().unwrap();
+}

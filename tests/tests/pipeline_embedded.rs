@@ -440,6 +440,38 @@ async fn live_clients_past_the_cap_are_refused_with_503() {
 }
 
 #[tokio::test]
+async fn dead_letters_are_for_the_admin_token_only() {
+    let app = spawn_app_with(|config| config.poison = watershed_domain::PoisonPolicy::Park).await;
+    let with = |token: &'static str, method: reqwest::Method, path: &'static str| {
+        app.http
+            .request(method, app.url(path))
+            .bearer_auth(token)
+            .send()
+    };
+    let listed = with(ADMIN_TOKEN, reqwest::Method::GET, "/v1/dead-letters")
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), StatusCode::OK);
+    assert_eq!(
+        listed.json::<Value>().await.unwrap(),
+        json!({"dead_letters": []})
+    );
+    let as_reader = with(READ_TOKEN, reqwest::Method::GET, "/v1/dead-letters")
+        .await
+        .unwrap();
+    assert_eq!(as_reader.status(), StatusCode::FORBIDDEN);
+    let missing = with(
+        ADMIN_TOKEN,
+        reqwest::Method::POST,
+        "/v1/dead-letters/42/skip",
+    )
+    .await
+    .unwrap();
+    assert_eq!(error_of(missing).await.1, "dead_letter_not_found");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn reads_need_a_token_and_the_read_token_cannot_write() {
     let app = spawn_app().await;
     let anonymous = app.http.get(app.url("/v1/devices")).send().await.unwrap();
@@ -515,6 +547,9 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("/v1/devices/{device_id}/key", "post"),
         ("/v1/status", "get"),
         ("/v1/stream", "get"),
+        ("/v1/dead-letters", "get"),
+        ("/v1/dead-letters/{id}/retry", "post"),
+        ("/v1/dead-letters/{id}/skip", "post"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),

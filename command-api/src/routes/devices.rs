@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 use watershed_domain::{Command, DeviceId, KeyHash, Label};
-use watershed_http_edge::{AdminAccess, ApiError, ApiJson, ErrorBody};
+use watershed_http_edge::{path::DevicePath, AdminAccess, ApiError, ApiJson, ErrorBody};
 
 use super::{api_error, correlation_id, device_id};
 use crate::handler::CommandContext;
@@ -21,13 +21,24 @@ use crate::CommandState;
 #[serde(deny_unknown_fields)]
 pub struct RegisterDevice {
     /// 1–64 of `A-Z a-z 0-9 - _ . :`.
-    #[schema(example = "pump-0042")]
+    #[schema(
+        example = "pump-0042",
+        pattern = r"^[A-Za-z0-9._:-]{1,64}$",
+        min_length = 1,
+        max_length = 64
+    )]
     pub device_id: String,
-    #[schema(value_type = Option<String>, example = "Pump 42")]
+    /// 1–128 printable characters, no spaces at the ends.
+    #[schema(value_type = Option<String>, example = "Pump 42", min_length = 1, max_length = 128,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$")]
     pub name: Option<Label>,
-    #[schema(value_type = Option<String>, example = "pump")]
+    /// As `name`.
+    #[schema(value_type = Option<String>, example = "pump", min_length = 1, max_length = 128,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$")]
     pub kind: Option<Label>,
-    #[schema(value_type = Option<String>, example = "Hall B")]
+    /// As `name`.
+    #[schema(value_type = Option<String>, example = "Hall B", min_length = 1, max_length = 128,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$")]
     pub location: Option<Label>,
 }
 
@@ -43,7 +54,9 @@ pub struct DeviceKeyIssued {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Decommission {
-    #[schema(value_type = Option<String>)]
+    /// As a device's `name`.
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 128,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$")]
     pub reason: Option<Label>,
 }
 
@@ -102,6 +115,7 @@ fn context(headers: &HeaderMap) -> CommandContext {
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody, description = "the read-only token cannot register"),
         (status = 409, body = ErrorBody, description = "the id is taken"),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
     ))]
 pub async fn register(
     State(state): State<CommandState>,
@@ -123,10 +137,11 @@ pub async fn register(
 
 /// Issue a new key for a device; the old key stops working at once.
 #[utoipa::path(post, path = "/v1/devices/{device_id}/key", tag = "devices",
-    params(("device_id" = String, Path)),
+    params(DevicePath),
     security(("admin_token" = [])),
     responses(
         (status = 200, body = DeviceKeyIssued),
+        (status = 400, body = ErrorBody, description = "not a device id"),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
     ))]
@@ -147,13 +162,14 @@ pub async fn rotate_key(
 
 /// Decommission a device: it accepts no more readings; its history stays.
 #[utoipa::path(post, path = "/v1/devices/{device_id}/decommission", tag = "devices",
-    params(("device_id" = String, Path)),
+    params(DevicePath),
     request_body(content = Option<Decommission>),
     security(("admin_token" = [])),
     responses(
         (status = 200, body = DeviceChanged),
+        (status = 400, body = ErrorBody, description = "not a device id, or the body is not a decommission"),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
     ))]
 pub async fn decommission(
     State(state): State<CommandState>,
@@ -163,11 +179,11 @@ pub async fn decommission(
     body: Bytes,
 ) -> Result<Json<DeviceChanged>, ApiError> {
     let id = device_id(raw_id)?;
-    // The body is optional: an empty one decommissions without a reason.
+    // The body is optional: an empty one, or `null`, decommissions without a reason.
     let reason = if body.is_empty() {
         None
     } else {
-        watershed_http_edge::json::parse::<Decommission>(&body)?.reason
+        watershed_http_edge::json::parse::<Option<Decommission>>(&body)?.and_then(|d| d.reason)
     };
     let outcome = state
         .handler

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 use watershed_domain::{BatchId, Command, IdempotencyKey, KeyHash, Reading, ReadingBatch};
-use watershed_http_edge::{ApiError, ApiJson, BearerToken, ErrorBody};
+use watershed_http_edge::{path::DevicePath, ApiError, ApiJson, BearerToken, ErrorBody};
 
 use super::{api_error, correlation_id, device_id};
 use crate::handler::CommandContext;
@@ -19,9 +19,11 @@ use crate::CommandState;
 pub struct RecordReadings {
     /// The client's id for this batch: sending it again answers as the first time and stores
     /// nothing new. 1–128 of `A-Z a-z 0-9 - _ . : / + =`.
-    #[schema(value_type = String, example = "b-000123")]
+    #[schema(value_type = String, example = "b-000123", pattern = r"^[A-Za-z0-9._:/+=-]{1,128}$",
+        min_length = 1, max_length = 128)]
     pub batch_id: BatchId,
     /// 1 to 1000 readings.
+    #[schema(min_items = 1, max_items = 1000)]
     pub readings: Vec<Reading>,
 }
 
@@ -50,7 +52,7 @@ pub struct ReadingsAccepted {
 
 /// Record a batch of readings. Success means the batch is durable in the event store.
 #[utoipa::path(post, path = "/v1/devices/{device_id}/readings", tag = "ingest",
-    params(("device_id" = String, Path)),
+    params(DevicePath),
     request_body = RecordReadings,
     security(("device_key" = [])),
     responses(

@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::Message;
+use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use watershed_domain::event::RecordedEvent;
 use watershed_domain::ports::{Backlog, BusError, EventBus, EventSubscription};
+use watershed_domain::{DeviceId, Parked};
 
 use super::{backlog, cloudevents, unavailable, KafkaConfig};
 
@@ -121,18 +122,74 @@ struct KafkaSubscription {
     next_offsets: BTreeMap<i32, i64>,
     /// A message that did not decode after others of the same fetch had: those are handed out
     /// first, and this is reported by the next call, so nothing before it is dropped.
-    poisoned: Option<BusError>,
+    poisoned: Option<Poison>,
+}
+
+/// A message that is no Watershed event, held until a caller parks it.
+struct Poison {
+    error: BusError,
+    partition: i32,
+    offset: i64,
+    letter: Parked,
+}
+
+/// How much of a poison message a dead letter keeps.
+const RAW_KEPT: usize = 4096;
+
+impl Poison {
+    fn of(message: &impl Message, error: BusError) -> Self {
+        let (partition, offset) = (message.partition(), message.offset());
+        let mut raw = String::new();
+        if let Some(headers) = message.headers() {
+            for header in headers.iter() {
+                let value = header
+                    .value
+                    .map(String::from_utf8_lossy)
+                    .unwrap_or_default();
+                raw.push_str(&format!("{}: {value}\n", header.key));
+            }
+        }
+        raw.push('\n');
+        raw.push_str(&String::from_utf8_lossy(
+            message.payload().unwrap_or_default(),
+        ));
+        if raw.len() > RAW_KEPT {
+            let cut = (0..=RAW_KEPT)
+                .rev()
+                .find(|&i| raw.is_char_boundary(i))
+                .unwrap_or(0);
+            raw.truncate(cut);
+        }
+        let device_id = message
+            .key()
+            .and_then(|k| std::str::from_utf8(k).ok())
+            .and_then(|k| DeviceId::parse(k).ok());
+        Self {
+            letter: Parked {
+                device_id,
+                stream_seq: None,
+                source: format!("kafka:{partition}:{offset}"),
+                event: None,
+                raw: Some(raw),
+                error: error.to_string(),
+            },
+            error,
+            partition,
+            offset,
+        }
+    }
 }
 
 impl KafkaSubscription {
     /// Decodes a message; only a message handed out moves the offset a commit records.
-    fn take(&mut self, message: &impl Message) -> Result<RecordedEvent, BusError> {
+    fn take(&mut self, message: &impl Message) -> Result<RecordedEvent, Poison> {
         let event = cloudevents::decode(message.headers(), message.payload()).map_err(|e| {
-            BusError::Malformed(format!(
+            let error = BusError::Malformed(format!(
                 "partition {} offset {}: {e}",
                 message.partition(),
                 message.offset()
-            ))
+            ));
+            Poison::of(message, error)
         })?;
         self.next_offsets
             .insert(message.partition(), message.offset() + 1);
@@ -146,7 +203,7 @@ impl EventSubscription for KafkaSubscription {
     /// call reports it again), so a restart from the committed offsets meets it too.
     async fn next_batch(&mut self, max: usize) -> Result<Vec<RecordedEvent>, BusError> {
         if let Some(poison) = &self.poisoned {
-            return Err(poison.clone());
+            return Err(poison.error.clone());
         }
         let consumer = Arc::clone(&self.consumer);
         let first = consumer
@@ -157,8 +214,9 @@ impl EventSubscription for KafkaSubscription {
         match self.take(&first) {
             Ok(event) => batch.push(event),
             Err(poison) => {
-                self.poisoned = Some(poison.clone());
-                return Err(poison);
+                let error = poison.error.clone();
+                self.poisoned = Some(poison);
+                return Err(error);
             }
         }
         drop(first);
@@ -196,5 +254,12 @@ impl EventSubscription for KafkaSubscription {
             .map_err(|e| unavailable("committing offsets", e))?;
         self.next_offsets.clear();
         Ok(())
+    }
+
+    fn take_poison(&mut self) -> Option<Parked> {
+        let poison = self.poisoned.take()?;
+        self.next_offsets
+            .insert(poison.partition, poison.offset + 1);
+        Some(poison.letter)
     }
 }

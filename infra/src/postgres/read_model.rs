@@ -1,7 +1,7 @@
 //! The read models on PostgreSQL. A delta commits in one transaction with its stream positions;
 //! bucket and latest upserts go as one UNNEST statement each, raw rows by COPY.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
@@ -13,8 +13,9 @@ use watershed_domain::ports::{ReadModel, ReadModelError};
 use watershed_domain::read_model::{
     AlertChange, BucketPoint, DeviceView, Points, RawPoint, ReadModelDelta, Series, SeriesQuery,
 };
-use watershed_domain::{DeviceId, Label, SensorName, Unit};
+use watershed_domain::{DeadLetter, DeviceId, Label, SensorName, Unit};
 
+use crate::dead_letter_rows::{event_json, DeadLetterRow};
 use crate::device_rows::{
     assemble, attach_alerts, parse_device_id, parse_unit, read_rows, unreadable, AlertRow,
     DeviceRow,
@@ -133,6 +134,31 @@ impl PostgresReadModel {
                     advance.from
                 )));
             }
+        }
+
+        for parked in &delta.parked {
+            sqlx::query(
+                "INSERT INTO dead_letters (source, device_id, stream_seq, event, raw, error,
+                     parked_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, now())
+                 ON CONFLICT (source) DO NOTHING",
+            )
+            .bind(&parked.source)
+            .bind(parked.device_id.as_ref().map(DeviceId::as_str))
+            .bind(parked.stream_seq.map(|s| s as i64))
+            .bind(event_json(parked))
+            .bind(parked.raw.as_deref())
+            .bind(&parked.error)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        }
+        if !delta.resolved.is_empty() {
+            sqlx::query("DELETE FROM dead_letters WHERE id = ANY($1)")
+                .bind(&delta.resolved)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
         }
 
         for r in &delta.registrations {
@@ -331,6 +357,19 @@ impl PostgresReadModel {
     }
 }
 
+fn dead_letter_row(row: &PgRow) -> Result<DeadLetterRow, sqlx::Error> {
+    Ok(DeadLetterRow {
+        id: row.try_get("id")?,
+        source: row.try_get("source")?,
+        device_id: row.try_get("device_id")?,
+        stream_seq: row.try_get("stream_seq")?,
+        event: row.try_get("event")?,
+        raw: row.try_get("raw")?,
+        error: row.try_get("error")?,
+        parked_at: row.try_get("parked_at")?,
+    })
+}
+
 fn alert_row(row: &PgRow) -> Result<AlertRow, sqlx::Error> {
     Ok(AlertRow {
         device_id: row.try_get("device_id")?,
@@ -384,6 +423,40 @@ impl ReadModel for PostgresReadModel {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         Self::apply(&mut tx, delta, &ids).await?;
         tx.commit().await.map_err(unavailable)
+    }
+
+    async fn parked_streams(
+        &self,
+        streams: &[DeviceId],
+    ) -> Result<HashSet<DeviceId>, ReadModelError> {
+        let ids: Vec<&str> = streams.iter().map(DeviceId::as_str).collect();
+        let parked: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT device_id FROM dead_letters WHERE device_id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        parked.into_iter().map(parse_device_id).collect()
+    }
+
+    async fn dead_letters(
+        &self,
+        device: Option<&DeviceId>,
+    ) -> Result<Vec<DeadLetter>, ReadModelError> {
+        let rows = sqlx::query(
+            "SELECT id, source, device_id, stream_seq, event, raw, error, parked_at
+             FROM dead_letters WHERE $1::text IS NULL OR device_id = $1
+             ORDER BY device_id, stream_seq, id",
+        )
+        .bind(device.map(DeviceId::as_str))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        read_rows(&rows, dead_letter_row, "dead letter")?
+            .into_iter()
+            .map(DeadLetterRow::into_dead_letter)
+            .collect()
     }
 
     async fn ping(&self) -> Result<(), ReadModelError> {

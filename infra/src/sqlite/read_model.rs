@@ -2,7 +2,7 @@
 //! 1-hour rollups, and raw readings for a recent window. A delta and its stream positions commit
 //! in one transaction, so a redelivered event is skipped and a crash never double-counts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -14,9 +14,10 @@ use watershed_domain::ports::{ReadModel, ReadModelError};
 use watershed_domain::read_model::{
     AlertChange, BucketPoint, DeviceView, Points, RawPoint, ReadModelDelta, Series, SeriesQuery,
 };
-use watershed_domain::{DeviceId, Label, SensorName, Unit};
+use watershed_domain::{DeadLetter, DeviceId, Label, SensorName, Unit};
 
 use super::time::{from_micros, to_micros};
+use crate::dead_letter_rows::{event_json, DeadLetterRow};
 use crate::device_rows::{
     assemble, attach_alerts, parse_device_id, parse_unit, read_rows, unreadable, AlertRow,
     DeviceRow,
@@ -142,6 +143,32 @@ impl SqliteReadModel {
                     advance.from
                 )));
             }
+        }
+
+        for parked in &delta.parked {
+            sqlx::query(
+                "INSERT INTO dead_letters (source, device_id, stream_seq, event, raw, error,
+                     parked_at_us)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (source) DO NOTHING",
+            )
+            .bind(&parked.source)
+            .bind(parked.device_id.as_ref().map(DeviceId::as_str))
+            .bind(parked.stream_seq.map(|s| s as i64))
+            .bind(event_json(parked))
+            .bind(parked.raw.as_deref())
+            .bind(&parked.error)
+            .bind(to_micros(Utc::now()))
+            .execute(&mut *conn)
+            .await
+            .map_err(unavailable)?;
+        }
+        for id in &delta.resolved {
+            sqlx::query("DELETE FROM dead_letters WHERE id = ?")
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map_err(unavailable)?;
         }
 
         for r in &delta.registrations {
@@ -338,6 +365,19 @@ fn device_row(row: &SqliteRow) -> Result<DeviceRow, sqlx::Error> {
     })
 }
 
+fn dead_letter_row(row: &SqliteRow) -> Result<DeadLetterRow, sqlx::Error> {
+    Ok(DeadLetterRow {
+        id: row.try_get("id")?,
+        source: row.try_get("source")?,
+        device_id: row.try_get("device_id")?,
+        stream_seq: row.try_get("stream_seq")?,
+        event: row.try_get("event")?,
+        raw: row.try_get("raw")?,
+        error: row.try_get("error")?,
+        parked_at: from_micros(row.try_get("parked_at_us")?),
+    })
+}
+
 #[async_trait]
 impl ReadModel for SqliteReadModel {
     async fn stream_positions(
@@ -390,6 +430,48 @@ impl ReadModel for SqliteReadModel {
         applied?;
         finished.map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn parked_streams(
+        &self,
+        streams: &[DeviceId],
+    ) -> Result<HashSet<DeviceId>, ReadModelError> {
+        if streams.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let mut sql = QueryBuilder::<Sqlite>::new(
+            "SELECT DISTINCT device_id FROM dead_letters WHERE device_id IN (",
+        );
+        let mut list = sql.separated(", ");
+        for id in streams {
+            list.push_bind(id.as_str());
+        }
+        sql.push(")");
+        let ids: Vec<String> = sql
+            .build_query_scalar()
+            .fetch_all(&self.writer)
+            .await
+            .map_err(unavailable)?;
+        ids.into_iter().map(parse_device_id).collect()
+    }
+
+    async fn dead_letters(
+        &self,
+        device: Option<&DeviceId>,
+    ) -> Result<Vec<DeadLetter>, ReadModelError> {
+        let rows = sqlx::query(
+            "SELECT id, source, device_id, stream_seq, event, raw, error, parked_at_us
+             FROM dead_letters WHERE ?1 IS NULL OR device_id = ?1
+             ORDER BY device_id, stream_seq, id",
+        )
+        .bind(device.map(DeviceId::as_str))
+        .fetch_all(&self.writer)
+        .await
+        .map_err(unavailable)?;
+        read_rows(&rows, dead_letter_row, "dead letter")?
+            .into_iter()
+            .map(DeadLetterRow::into_dead_letter)
+            .collect()
     }
 
     async fn ping(&self) -> Result<(), ReadModelError> {

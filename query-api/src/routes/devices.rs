@@ -6,7 +6,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use watershed_domain::ports::StreamQuery;
-use watershed_http_edge::{ApiError, ApiQuery, ErrorBody, ReadAccess};
+use watershed_http_edge::{path::DevicePath, ApiError, ApiQuery, ErrorBody, ReadAccess};
 
 use super::{all_devices, device_id, find_device, unavailable};
 use crate::dto::{DeviceDto, DeviceList, EnvelopeDto, EventList};
@@ -34,9 +34,10 @@ pub async fn list(
 
 /// One device.
 #[utoipa::path(get, path = "/v1/devices/{device_id}", tag = "devices",
-    params(("device_id" = String, Path)),
+    params(DevicePath),
     security(("read_token" = []), ("admin_token" = [])),
-    responses((status = 200, body = DeviceDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = DeviceDto), (status = 400, body = ErrorBody, description = "not a device id"),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<QueryState>,
     _: ReadAccess,
@@ -48,6 +49,7 @@ pub async fn get(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsParams {
     /// How many events (1–500, default 50).
     #[param(minimum = 1, maximum = 500)]
@@ -103,9 +105,10 @@ fn invalid_param(field: &str, message: String) -> ApiError {
 
 /// The device's latest events from the event store, newest first.
 #[utoipa::path(get, path = "/v1/devices/{device_id}/events", tag = "devices",
-    params(("device_id" = String, Path), EventsParams),
+    params(DevicePath, EventsParams),
     security(("read_token" = []), ("admin_token" = [])),
-    responses((status = 200, body = EventList), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = EventList), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn events(
     State(state): State<QueryState>,
     _: ReadAccess,

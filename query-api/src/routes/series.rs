@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use watershed_domain::read_model::{Points, Resolution, SeriesQuery};
 use watershed_domain::SensorName;
-use watershed_http_edge::{ApiError, ApiQuery, ErrorBody, ReadAccess};
+use watershed_http_edge::{path::DevicePath, ApiError, ApiQuery, ErrorBody, ReadAccess};
 
 use super::{device_id, find_device, unavailable};
 use crate::QueryState;
@@ -16,16 +16,27 @@ const DEFAULT_LIMIT: usize = 10_000;
 const MAX_LIMIT: usize = 100_000;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReadingsParams {
-    /// The sensor (required).
+    /// The sensor: 1–64 of `A-Z a-z 0-9 - _ . /`.
+    #[param(
+        required,
+        pattern = r"^[A-Za-z0-9._/-]{1,64}$",
+        min_length = 1,
+        max_length = 64
+    )]
     sensor: Option<String>,
-    /// RFC 3339, inclusive; default one hour before `to`.
+    /// RFC 3339, inclusive, before `to`; default one hour before `to`.
+    #[param(format = DateTime)]
     from: Option<String>,
     /// RFC 3339, exclusive; default now.
+    #[param(format = DateTime)]
     to: Option<String>,
     /// `raw` (default), `1m` or `1h`.
+    #[param(pattern = r"^(raw|1m|1h)$")]
     resolution: Option<String>,
     /// At most this many points (default 10 000, at most 100 000); `truncated` says when cut.
+    #[param(minimum = 1, maximum = 100_000)]
     limit: Option<usize>,
 }
 
@@ -104,9 +115,10 @@ impl ReadingsParams {
 /// A sensor's readings in `[from, to)`: raw points, or 1-minute / 1-hour buckets with count,
 /// min, max and avg. Readings that arrived out of order are in the right buckets.
 #[utoipa::path(get, path = "/v1/devices/{device_id}/readings", tag = "devices",
-    params(("device_id" = String, Path), ReadingsParams),
+    params(DevicePath, ReadingsParams),
     security(("read_token" = []), ("admin_token" = [])),
-    responses((status = 200, body = SeriesDto), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = SeriesDto), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn readings(
     State(state): State<QueryState>,
     _: ReadAccess,

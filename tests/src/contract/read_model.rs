@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use watershed_domain::ports::{ReadModel, ReadModelError};
 use watershed_domain::read_model::{Points, ReadModelDelta, Resolution, SeriesQuery};
-use watershed_domain::{DeviceEvent, DeviceId, RecordedEvent, SensorName};
+use watershed_domain::{DeviceEvent, DeviceId, Parked, RecordedEvent, SensorName};
 use watershed_projectors::project;
 
 use crate::events::{
@@ -22,6 +22,7 @@ pub async fn read_model_contract(read_model: Arc<dyn ReadModel>) {
     retention_drops_raw_rows_only(&*read_model).await;
     decommissioning_shows_in_the_view(&*read_model).await;
     alerts_open_and_close_in_stream_order(&*read_model).await;
+    dead_letters_are_parked_once_listed_and_resolved(&*read_model).await;
 }
 
 /// An hour boundary two hours ago: every test reading falls in known buckets.
@@ -360,4 +361,50 @@ async fn alerts_open_and_close_in_stream_order(read_model: &dyn ReadModel) {
         views[0].alerts.is_empty(),
         "a decommissioned device has no open alerts"
     );
+}
+
+async fn dead_letters_are_parked_once_listed_and_resolved(read_model: &dyn ReadModel) {
+    let d = unique_device("rm-dead");
+    let event = recorded(&d, 2, 0, &readings("b", vec![reading("t", 1.0, base())]));
+    let letter = Parked::event(&event, "undecodable");
+    let raw = Parked {
+        device_id: None,
+        stream_seq: None,
+        source: format!("kafka:0:{}", uuid::Uuid::now_v7().as_u128() % 1_000_000),
+        event: None,
+        raw: Some("ce_type: ?\n\n{".to_owned()),
+        error: "not a Watershed CloudEvent".to_owned(),
+    };
+    let delta = ReadModelDelta::parking(vec![letter.clone(), raw.clone()]);
+    read_model.commit(&delta).await.unwrap();
+    read_model
+        .commit(&ReadModelDelta::parking(vec![letter.clone()]))
+        .await
+        .expect("parking the same event again is a no-op");
+
+    let mine = read_model.dead_letters(Some(&d)).await.unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].parked, letter, "the event comes back whole");
+    let all = read_model.dead_letters(None).await.unwrap();
+    assert!(all.iter().any(|l| l.parked == raw));
+    let other = unique_device("rm-dead-other");
+    assert_eq!(
+        read_model
+            .parked_streams(&[d.clone(), other])
+            .await
+            .unwrap(),
+        std::collections::HashSet::from([d.clone()])
+    );
+
+    let ids = all
+        .iter()
+        .filter(|l| l.parked == raw || l.parked == letter)
+        .map(|l| l.id)
+        .collect();
+    read_model
+        .commit(&ReadModelDelta::resolving(ids))
+        .await
+        .unwrap();
+    assert!(read_model.dead_letters(Some(&d)).await.unwrap().is_empty());
+    assert!(read_model.parked_streams(&[d]).await.unwrap().is_empty());
 }
