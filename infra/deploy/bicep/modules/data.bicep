@@ -38,6 +38,8 @@ resource cosmos 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
     disableLocalAuth: true
     disableKeyBasedMetadataWriteAccess: true
     publicNetworkAccess: 'Disabled'
+    // One write region: the store's per-stream optimistic concurrency wants a single writer.
+    enableMultipleWriteLocations: false
     minimalTlsVersion: 'Tls12'
     consistencyPolicy: {
       defaultConsistencyLevel: 'Session'
@@ -164,105 +166,26 @@ module cosmosEndpoint 'private-endpoint.bicep' = {
 }
 
 // ---- Kafka: the bus ------------------------------------------------------------------------------
-resource hdiStorage 'Microsoft.Storage/storageAccounts@2023-05-01' = if (kafkaMode == 'hdinsight') {
-  name: take('${name}hdi${suffix}', 24)
-  location: location
-  tags: tags
-  kind: 'StorageV2'
-  sku: {
-    name: 'Standard_ZRS'
-  }
-  properties: {
-    minimumTlsVersion: 'TLS1_2'
-    allowBlobPublicAccess: false
-    supportsHttpsTrafficOnly: true
-    allowSharedKeyAccess: true // HDInsight's default storage is attached with the account key
+module hdinsight 'kafka-hdinsight.bicep' = if (kafkaMode == 'hdinsight') {
+  name: 'kafka-hdinsight'
+  params: {
+    name: name
+    suffix: suffix
+    location: location
+    tags: tags
+    vnetId: vnetId
+    kafkaSubnetId: kafkaSubnetId
+    password: hdinsightPassword
   }
 }
 
-resource kafka 'Microsoft.HDInsight/clusters@2024-08-01-preview' = if (kafkaMode == 'hdinsight') {
-  name: '${name}-kafka-${suffix}'
-  location: location
-  tags: tags
-  properties: {
-    clusterVersion: '5.1'
-    osType: 'Linux'
-    tier: 'Standard'
-    minSupportedTlsVersion: '1.2'
-    clusterDefinition: {
-      kind: 'KAFKA'
-      configurations: {
-        gateway: {
-          'restAuthCredential.isEnabled': true
-          'restAuthCredential.username': 'admin'
-          'restAuthCredential.password': hdinsightPassword
-        }
-      }
-    }
-    storageProfile: {
-      storageaccounts: [
-        {
-          name: kafkaMode == 'hdinsight' ? replace(replace(hdiStorage!.properties.primaryEndpoints.blob, 'https://', ''), '/', '') : ''
-          isDefault: true
-          container: 'kafka'
-          key: kafkaMode == 'hdinsight' ? hdiStorage!.listKeys().keys[0].value : ''
-        }
-      ]
-    }
-    computeProfile: {
-      roles: [
-        {
-          name: 'headnode'
-          targetInstanceCount: 2
-          hardwareProfile: { vmSize: 'Standard_E4_v3' }
-          osProfile: { linuxOperatingSystemProfile: { username: 'sshuser', password: hdinsightPassword } }
-          virtualNetworkProfile: { id: vnetId, subnet: kafkaSubnetId }
-        }
-        {
-          name: 'workernode'
-          targetInstanceCount: 3
-          hardwareProfile: { vmSize: 'Standard_E4_v3' }
-          dataDisksGroups: [
-            { disksPerNode: 2 }
-          ]
-          osProfile: { linuxOperatingSystemProfile: { username: 'sshuser', password: hdinsightPassword } }
-          virtualNetworkProfile: { id: vnetId, subnet: kafkaSubnetId }
-        }
-        {
-          name: 'zookeepernode'
-          targetInstanceCount: 3
-          hardwareProfile: { vmSize: 'Standard_A4_v2' }
-          osProfile: { linuxOperatingSystemProfile: { username: 'sshuser', password: hdinsightPassword } }
-          virtualNetworkProfile: { id: vnetId, subnet: kafkaSubnetId }
-        }
-      ]
-    }
-  }
-}
-
-resource eventHubs 'Microsoft.EventHub/namespaces@2024-01-01' = if (kafkaMode == 'eventhubs') {
-  name: '${name}-bus-${suffix}'
-  location: location
-  tags: tags
-  sku: {
-    name: 'Standard'
-    tier: 'Standard'
-    capacity: 1
-  }
-  properties: {
-    disableLocalAuth: true
-    minimumTlsVersion: '1.2'
-    publicNetworkAccess: 'Disabled'
-    zoneRedundant: true
-  }
-}
-
-resource topic 'Microsoft.EventHub/namespaces/eventhubs@2024-01-01' = if (kafkaMode == 'eventhubs') {
-  parent: eventHubs
-  name: 'watershed'
-  properties: {
-    partitionCount: 12
-    messageRetentionInDays: 7
+module eventHubs 'kafka-eventhubs.bicep' = if (kafkaMode == 'eventhubs') {
+  name: 'kafka-eventhubs'
+  params: {
+    name: name
+    suffix: suffix
+    location: location
+    tags: tags
   }
 }
 
@@ -417,9 +340,9 @@ module vaultEndpoint 'private-endpoint.bicep' = {
 
 // The read-model and cache URLs carry credentials: whole secrets, synced by the CSI driver.
 var pgHost = postgres.properties.fullyQualifiedDomainName
-var redisUrl = dataPlaneTls
-  ? 'rediss://:${redis.listKeys().primaryKey}@${redis.properties.hostName}:6380'
-  : 'redis://:${redis.listKeys().primaryKey}@${redis.properties.hostName}:6379'
+var redisScheme = dataPlaneTls ? 'rediss' : 'redis'
+var redisPort = dataPlaneTls ? 6380 : 6379
+var redisUrl = '${redisScheme}://:${redis.listKeys().primaryKey}@${redis.properties.hostName}:${redisPort}'
 
 resource readModelUrl 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   parent: vault
@@ -474,6 +397,6 @@ resource vaultDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-prev
 
 output keyVaultName string = vault.name
 output cosmosEventStoreUrl string = 'cosmos://${cosmos.name}.documents.azure.com/watershed?region=${uriComponent(cosmos.properties.locations[0].locationName)}&auth=workload-identity'
-output kafkaBootstrapServers string = kafkaMode == 'hdinsight' ? 'see the Kafka brokers of ${name}-kafka-${suffix} (Ambari: /api/v1/clusters/<name>/services/KAFKA/components/KAFKA_BROKER)' : '${eventHubs.name}.servicebus.windows.net:9093'
+output kafkaBootstrapServers string = kafkaMode == 'hdinsight' ? hdinsight!.outputs.bootstrapHint : eventHubs!.outputs.bootstrapServers
 output postgresHost string = pgHost
 output redisHost string = redis.properties.hostName

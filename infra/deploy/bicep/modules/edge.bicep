@@ -154,6 +154,7 @@ resource dashboard 'Microsoft.Web/sites@2024-04-01' = {
       ftpsState: 'Disabled'
       http20Enabled: true
       alwaysOn: true
+      healthCheckPath: '/'
       httpLoggingEnabled: true
       detailedErrorLoggingEnabled: true
       requestTracingEnabled: true

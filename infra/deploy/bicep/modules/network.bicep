@@ -89,6 +89,8 @@ resource vnet 'Microsoft.Network/virtualNetworks@2024-05-01' = {
           id: s.name == 'apim' ? apimNsg.id : nsg.id
         }
         privateEndpointNetworkPolicies: 'Enabled'
+        // HDInsight reaches its default storage account through the storage firewall's subnet rule.
+        serviceEndpoints: s.name == 'kafka' ? [{ service: 'Microsoft.Storage' }] : []
         delegations: empty(s.delegation) ? [] : [
           {
             name: s.name
