@@ -1,0 +1,439 @@
+#!/usr/bin/env python3
+"""Checks rendered Kubernetes manifests against what the `watershed` binary really reads.
+
+The truth comes from the binary itself: `watershed <role> --help` lists every flag of a role, the
+environment variable clap reads for it (`[env: NAME]`), its default and its possible values.
+A manifest fails when a Watershed container
+  - runs a subcommand that is not a role, or passes a flag the role does not have;
+  - sets an environment variable the binary does not read (clap's, plus the few read outside clap,
+    each tied to the source line that reads it so a stale entry fails too);
+  - sets a value clap would refuse (a possible-values flag), or refers to a ConfigMap key that the
+    rendered manifests do not have, or to a Secret key no SecretProviderClass syncs;
+  - declares a containerPort the binary does not listen on, listens on loopback (probes would
+    fail), or probes a path the role's help does not name;
+  - leaves a port the role uses on its embedded default (a SQLite file on a read-only root, a bus
+    inside one process), or its terminationGracePeriodSeconds is shorter than the drain.
+Then each role is started offline with exactly the variables its manifest sets (store URLs swapped
+for the embedded adapters on a temporary directory, the listener on loopback port 0): a role that
+needs a variable no manifest sets stops with "is required" and fails the check; a role that starts
+is stopped with SIGTERM and must exit within its grace period.
+
+Usage: check_env.py [--binary PATH] RENDERED.yaml...   (binary: $WATERSHED_BIN or
+~/.cache/watershed-target/debug/watershed)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+ROLES = ("command-api", "relay", "projectors", "query-api")
+REPO = Path(__file__).resolve().parents[2]
+
+# Variables the binary reads outside clap, so `--help` cannot show them. Each names the source file
+# and the text that reads it; the check fails if that text is gone (the entry would be stale).
+READ_OUTSIDE_CLAP = {
+    "RUST_LOG": ("src/telemetry.rs", "EnvFilter::try_from_default_env"),
+    "WATERSHED_COSMOS_KEY": ("src/adapters.rs", '"WATERSHED_COSMOS_KEY"'),
+}
+
+# Which ports each role opens (src/app.rs: Roles::need_events, need_read_side, and the relay).
+# A role left on an embedded default in a cluster would write a SQLite file on a read-only root
+# filesystem, or keep its bus inside one process.
+PORTS_USED = {
+    "command-api": ["WATERSHED_EVENT_STORE"],
+    "relay": ["WATERSHED_EVENT_STORE", "WATERSHED_BUS"],
+    "projectors": ["WATERSHED_BUS", "WATERSHED_READ_MODEL", "WATERSHED_CACHE"],
+    "query-api": [
+        "WATERSHED_EVENT_STORE",
+        "WATERSHED_BUS",
+        "WATERSHED_READ_MODEL",
+        "WATERSHED_CACHE",
+    ],
+}
+# With alert rules the projectors append alert events to the event store.
+PORTS_USED_WITH_ALERTS = {"projectors": ["WATERSHED_EVENT_STORE"]}
+
+# Offline stand-ins for the port URLs when a role is started here.
+OFFLINE_PORTS = {
+    "WATERSHED_EVENT_STORE": "sqlite:",
+    "WATERSHED_BUS": "embedded:",
+    "WATERSHED_READ_MODEL": "sqlite:",
+    "WATERSHED_CACHE": "memory:",
+}
+
+# src/app.rs DRAIN_DEADLINE: up to 10 s for HTTP connections, then up to 10 s for background work.
+DRAIN_SECONDS = 20
+
+
+@dataclass
+class Flag:
+    long: str
+    env: str | None
+    default: str | None
+    values: list[str] | None
+
+
+@dataclass
+class RoleHelp:
+    role: str
+    text: str
+    flags: dict[str, Flag] = field(default_factory=dict)
+    required: list[str] = field(default_factory=list)
+
+    def by_env(self) -> dict[str, Flag]:
+        return {f.env: f for f in self.flags.values() if f.env}
+
+
+def parse_help(role: str, text: str) -> RoleHelp:
+    help_ = RoleHelp(role, text)
+    usage = next((line for line in text.splitlines() if line.startswith("Usage:")), "")
+    # Outside [OPTIONS] and [..] brackets, clap lists the required flags in the usage line.
+    help_.required = re.findall(r"(?<!\[)--([a-z0-9-]+)", re.sub(r"\[[^\]]*\]", "", usage))
+    blocks = re.split(r"\n(?=\s{2,}(?:-[A-Za-z], )?--[a-z0-9-]+)", text)
+    for block in blocks:
+        m = re.match(r"\s+(?:-[A-Za-z], )?--([a-z0-9-]+)", block)
+        if not m:
+            continue
+        flat = " ".join(block.split())
+        env = re.search(r"\[env:\s*([A-Za-z0-9_]+)", flat)
+        default = re.search(r"\[default:\s*([^\]]*)\]", flat)
+        values = re.search(r"\[possible values:\s*([^\]]*)\]", flat)
+        if values is None and "Possible values:" in block:
+            values_list = re.findall(r"^\s+- ([A-Za-z0-9_-]+)", block, re.M)
+        else:
+            values_list = [v.strip() for v in values.group(1).split(",")] if values else None
+        help_.flags[m.group(1)] = Flag(
+            m.group(1),
+            env.group(1) if env else None,
+            default.group(1).strip() if default else None,
+            values_list or None,
+        )
+    return help_
+
+
+def role_help(binary: str, role: str) -> RoleHelp:
+    out = subprocess.run(
+        [binary, role, "--help"], capture_output=True, text=True, timeout=30, check=True
+    )
+    help_ = parse_help(role, out.stdout)
+    if "listen" not in help_.flags:
+        raise SystemExit(f"check_env: `{binary} {role} --help` names no --listen; is it watershed?")
+    return help_
+
+
+def load_docs(paths: list[str]) -> list[dict]:
+    docs = []
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            docs.extend(d for d in yaml.safe_load_all(f) if isinstance(d, dict))
+    return docs
+
+
+def port_of(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+class Checker:
+    def __init__(self, binary: str, docs: list[dict], source: str):
+        self.binary = binary
+        self.docs = docs
+        self.source = source
+        self.errors: list[str] = []
+        self.notes: list[str] = []
+        self.helps = {role: role_help(binary, role) for role in ROLES}
+        self.configmaps = {
+            d["metadata"]["name"]: d.get("data", {}) or {}
+            for d in docs
+            if d.get("kind") == "ConfigMap"
+        }
+        self.synced_secrets: dict[str, set[str]] | None = None
+        spcs = [d for d in docs if d.get("kind") == "SecretProviderClass"]
+        secrets = [d for d in docs if d.get("kind") == "Secret"]
+        if spcs or secrets:
+            self.synced_secrets = {}
+            for spc in spcs:
+                for obj in spc.get("spec", {}).get("secretObjects", []) or []:
+                    keys = {item["key"] for item in obj.get("data", [])}
+                    self.synced_secrets.setdefault(obj["secretName"], set()).update(keys)
+            for sec in secrets:
+                keys = set((sec.get("data") or {}).keys()) | set((sec.get("stringData") or {}).keys())
+                self.synced_secrets.setdefault(sec["metadata"]["name"], set()).update(keys)
+
+    def error(self, where: str, message: str) -> None:
+        self.errors.append(f"{self.source}: {where}: {message}")
+
+    def check_outside_clap(self) -> None:
+        for name, (path, needle) in READ_OUTSIDE_CLAP.items():
+            file = REPO / path
+            if not file.is_file() or needle not in file.read_text(encoding="utf-8"):
+                self.errors.append(
+                    f"check_env: {name} is allowed as read outside clap because {path} contains "
+                    f"{needle}, which it no longer does: update READ_OUTSIDE_CLAP"
+                )
+
+    def run(self) -> None:
+        self.check_outside_clap()
+        workloads = [d for d in self.docs if d.get("kind") in ("Deployment", "StatefulSet", "DaemonSet")]
+        seen_roles = set()
+        for workload in workloads:
+            pod = workload["spec"]["template"]["spec"]
+            where_w = f"{workload['kind']}/{workload['metadata']['name']}"
+            for container in pod.get("containers", []):
+                image = container.get("image", "")
+                if "watershed" not in image.rsplit("/", 1)[-1]:
+                    continue
+                role = self.check_container(where_w, workload, pod, container)
+                if role:
+                    seen_roles.add(role)
+        for role in ROLES:
+            if role not in seen_roles:
+                self.error("manifests", f"no workload runs the {role} role")
+
+    def resolve_env(self, where: str, container: dict) -> dict[str, str | None]:
+        """Every variable the container gets, with its value where the manifests hold it."""
+        env: dict[str, str | None] = {}
+        for source in container.get("envFrom", []) or []:
+            ref = source.get("configMapRef")
+            if ref:
+                data = self.configmaps.get(ref["name"])
+                if data is None:
+                    self.error(where, f"envFrom ConfigMap {ref['name']} is not in the manifests")
+                    continue
+                prefix = source.get("prefix", "")
+                for key, value in data.items():
+                    env[prefix + key] = value
+            elif source.get("secretRef"):
+                self.error(where, "envFrom a Secret hides which variables it sets; use env with secretKeyRef")
+        for item in container.get("env", []) or []:
+            name = item["name"]
+            if "value" in item:
+                env[name] = str(item["value"])
+                continue
+            value_from = item.get("valueFrom", {})
+            if "configMapKeyRef" in value_from:
+                ref = value_from["configMapKeyRef"]
+                data = self.configmaps.get(ref["name"])
+                if data is None:
+                    self.error(where, f"{name}: ConfigMap {ref['name']} is not in the manifests")
+                elif ref["key"] not in data:
+                    self.error(where, f"{name}: ConfigMap {ref['name']} has no key {ref['key']}")
+                    env[name] = None
+                else:
+                    env[name] = str(data[ref["key"]])
+                    continue
+                env[name] = None
+            elif "secretKeyRef" in value_from:
+                ref = value_from["secretKeyRef"]
+                if self.synced_secrets is not None:
+                    keys = self.synced_secrets.get(ref["name"])
+                    if keys is None:
+                        self.error(where, f"{name}: no Secret or SecretProviderClass provides Secret {ref['name']}")
+                    elif ref["key"] not in keys:
+                        self.error(where, f"{name}: Secret {ref['name']} gets no key {ref['key']}")
+                env[name] = None
+            else:
+                env[name] = None
+        return env
+
+    def check_container(self, where_w: str, workload: dict, pod: dict, container: dict) -> str | None:
+        where = f"{where_w} container {container['name']}"
+        args = list(container.get("command", [])[1:] if container.get("command") else []) + list(
+            container.get("args", []) or []
+        )
+        if not args or args[0] not in ROLES:
+            self.error(where, f"the first argument must be a role ({', '.join(ROLES)}), got {args[:1]}")
+            return None
+        role = args[0]
+        help_ = self.helps[role]
+        by_env = help_.by_env()
+        flags_set: dict[str, str | None] = {}
+        i = 1
+        while i < len(args):
+            arg = args[i]
+            if not arg.startswith("--"):
+                self.error(where, f"unexpected argument {arg!r}")
+                i += 1
+                continue
+            name, eq, value = arg[2:].partition("=")
+            if name not in help_.flags:
+                self.error(where, f"`watershed {role}` has no flag --{name}")
+            elif not eq and i + 1 < len(args) and not args[i + 1].startswith("--"):
+                value = args[i + 1]
+                i += 1
+            flags_set[name] = value if (eq or value) else None
+            i += 1
+
+        env = self.resolve_env(where, container)
+        for name, value in env.items():
+            flag = by_env.get(name)
+            if flag is None and name not in READ_OUTSIDE_CLAP:
+                self.error(where, f"sets {name}, which `watershed {role}` does not read")
+                continue
+            if flag and flag.values and value is not None and value not in flag.values:
+                self.error(where, f"{name}={value!r} is not one of {', '.join(flag.values)}")
+
+        # What the process ends up with, per flag: the argument, else the variable, else the default.
+        def effective(flag_name: str) -> str | None:
+            flag = help_.flags[flag_name]
+            if flag_name in flags_set:
+                return flags_set[flag_name]
+            if flag.env and flag.env in env:
+                return env[flag.env] if env[flag.env] is not None else "<from a secret>"
+            return flag.default
+
+        for req in help_.required:
+            flag = help_.flags.get(req)
+            if req not in flags_set and not (flag and flag.env and flag.env in env):
+                self.error(where, f"`watershed {role}` requires --{req}" + (f" or {flag.env}" if flag and flag.env else ""))
+
+        # Ports the role uses must not stay on their embedded defaults.
+        used = list(PORTS_USED[role])
+        rules = effective("alert-rules") if "alert-rules" in help_.flags else None
+        if rules:
+            used += PORTS_USED_WITH_ALERTS.get(role, [])
+        for env_name in used:
+            flag = by_env.get(env_name)
+            if flag is None:
+                self.error(where, f"`watershed {role} --help` no longer names {env_name}: update PORTS_USED")
+                continue
+            value = effective(flag.long)
+            if value is None or value == flag.default or value.split(":", 1)[0] in ("sqlite", "embedded", "memory"):
+                self.error(where, f"{role} uses --{flag.long} but it stays on the embedded {value!r}: set {env_name}")
+
+        listen = effective("listen")
+        if listen is None or listen.startswith("<"):
+            self.error(where, "the listen address must be a literal value")
+            listen_port = None
+        else:
+            host, listen_port = port_of(listen)
+            if host in ("127.0.0.1", "localhost", "::1"):
+                self.error(where, f"listens on {listen}: loopback is unreachable for probes and Services; set WATERSHED_LISTEN=0.0.0.0:{listen_port}")
+        ports = container.get("ports", []) or []
+        names = {p.get("name"): p["containerPort"] for p in ports}
+        for p in ports:
+            if p["containerPort"] != listen_port:
+                self.error(where, f"containerPort {p['containerPort']} but watershed {role} listens on {listen_port} only")
+        for probe_name in ("startupProbe", "readinessProbe", "livenessProbe"):
+            probe = container.get(probe_name)
+            if not probe or "httpGet" not in probe:
+                continue
+            path, port = probe["httpGet"].get("path", "/"), probe["httpGet"].get("port")
+            number = names.get(port, port) if isinstance(port, str) else port
+            if number != listen_port:
+                self.error(where, f"{probe_name} port {port} is not the listen port {listen_port}")
+            if f"`{path}`" not in help_.text:
+                self.error(where, f"{probe_name} probes {path}, which `watershed {role} --help` does not name")
+
+        grace = pod.get("terminationGracePeriodSeconds", 30)
+        pre_stop = ((container.get("lifecycle") or {}).get("preStop") or {}).get("sleep", {}).get("seconds", 0)
+        if grace < DRAIN_SECONDS + pre_stop:
+            self.error(where, f"terminationGracePeriodSeconds {grace} < preStop {pre_stop} s + drain {DRAIN_SECONDS} s")
+
+        self.start_offline(where, role, env, flags_set, container, grace - pre_stop)
+        return role
+
+    def rules_file(self, container: dict, path: str, tmp: Path) -> str:
+        """The alert rules file the container would mount, written under `tmp`, so that the offline
+        start parses the real rules."""
+        mounts = {m["name"]: m["mountPath"] for m in container.get("volumeMounts", []) or []}
+        for d in self.docs:
+            if d.get("kind") in ("Deployment", "StatefulSet", "DaemonSet"):
+                for vol in d["spec"]["template"]["spec"].get("volumes", []) or []:
+                    cm = vol.get("configMap")
+                    mount = mounts.get(vol["name"])
+                    if cm and mount and path.startswith(mount.rstrip("/") + "/"):
+                        data = self.configmaps.get(cm["name"], {})
+                        key = path[len(mount.rstrip("/")) + 1 :]
+                        if key in data:
+                            out = tmp / key
+                            out.write_text(data[key], encoding="utf-8")
+                            return str(out)
+        return path
+
+    def start_offline(self, where: str, role: str, env: dict, flags_set: dict, container: dict, budget: int) -> None:
+        with tempfile.TemporaryDirectory(prefix="watershed-check-env-") as tmp:
+            child_env = {k: v for k, v in os.environ.items() if not k.startswith("WATERSHED_")}
+            for name, value in env.items():
+                child_env[name] = "probe-secret" if value is None else value
+            for name, value in OFFLINE_PORTS.items():
+                if name in child_env:
+                    child_env[name] = value
+            child_env["WATERSHED_LISTEN"] = "127.0.0.1:0"
+            child_env["WATERSHED_DATA_DIR"] = tmp
+            if "WATERSHED_ALERT_RULES" in env and env["WATERSHED_ALERT_RULES"]:
+                child_env["WATERSHED_ALERT_RULES"] = self.rules_file(container, env["WATERSHED_ALERT_RULES"], Path(tmp))
+            child_env.pop("WATERSHED_WEB_DIR", None)
+            argv = [self.binary, role] + [a for a in (container.get("args") or [])[1:]]
+            proc = subprocess.Popen(argv, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            listening = False
+            deadline = time.monotonic() + 30
+            line = ""
+            while time.monotonic() < deadline:
+                line = proc.stdout.readline()
+                if "listening on" in line:
+                    listening = True
+                    break
+                if line == "" and proc.poll() is not None:
+                    break
+            if listening:
+                started = time.monotonic()
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=budget)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+                    self.error(where, f"did not exit within {budget} s of SIGTERM (its grace period less preStop)")
+                    return
+                took = time.monotonic() - started
+                if proc.returncode != 0:
+                    self.error(where, f"exited {proc.returncode} on SIGTERM: {proc.stderr.read()[-400:]}")
+                else:
+                    self.notes.append(f"{where}: started offline with its manifest's variables and stopped on SIGTERM in {took:.1f} s")
+                return
+            if proc.poll() is None:
+                proc.kill()
+            _, err = proc.communicate()
+            last = err.strip().splitlines()[-1] if err.strip() else ""
+            if "is required" in err or proc.returncode == 2 or err.lstrip().startswith("error:"):
+                self.error(where, f"`watershed {role}` refused the manifest's variables: {last}")
+            else:
+                # Past clap and the token checks; the rest needs the real stores (the relay needs Kafka).
+                self.notes.append(f"{where}: argument and token checks passed offline; start then needs real stores: {last[:200]}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--binary", default=os.environ.get("WATERSHED_BIN", str(Path.home() / ".cache/watershed-target/debug/watershed")))
+    parser.add_argument("rendered", nargs="+")
+    args = parser.parse_args()
+    if not os.access(args.binary, os.X_OK):
+        print(f"check_env: no watershed binary at {args.binary} (set WATERSHED_BIN)", file=sys.stderr)
+        return 1
+    failed = False
+    for path in args.rendered:
+        checker = Checker(args.binary, load_docs([path]), path)
+        checker.run()
+        for note in checker.notes:
+            print(f"  ok   {note}")
+        for error in checker.errors:
+            print(f"  FAIL {error}")
+        failed |= bool(checker.errors)
+        print(f"check_env: {path}: {len(checker.errors)} problem(s)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
