@@ -257,20 +257,28 @@ enum BenchCommand {
     Fuzz(BenchFuzzArgs),
 }
 
-/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
-async fn stop_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM). The handlers are installed
+/// when this is called, not when it is first polled: a SIGTERM that arrives while the server is
+/// starting (an orchestrator stopping a pod at once) must drain it, not kill it.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("installing a SIGTERM handler at start-up");
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term =
+            signal(SignalKind::terminate()).expect("installing a SIGTERM handler at start-up");
+        let mut interrupt =
+            signal(SignalKind::interrupt()).expect("installing a SIGINT handler at start-up");
+        async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = interrupt.recv() => {}
+            }
         }
     }
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -404,10 +412,11 @@ async fn serve_role(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
     let admin_token = token(args.admin_token.clone(), "admin")?;
     let read_token = token(args.read_token.clone(), "read")?;
     let config = args.config(roles, admin_token, read_token)?;
+    let stopped = stop_signal();
     tracing::info!(?roles, listen = %config.listen, "starting");
     let app = App::build(config).await?;
     announce(&[format!("listening on http://{}", app.address())]);
-    app.run_until_stopped(stop_signal()).await
+    app.run_until_stopped(stopped).await
 }
 
 async fn up(args: UpArgs) -> anyhow::Result<()> {
@@ -420,6 +429,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         .config(Roles::ALL, admin_token.clone(), read_token.clone())?;
     let (admin_token, read_token) = (admin_token.reveal(), read_token.reveal());
     tracing::info!(ports = ?config.ports, listen = %config.listen, simulate = args.simulate, "starting watershed up");
+    let stopped = stop_signal();
     let app = App::build(config).await?;
     let base = format!("http://{}", app.address());
     announce(&[
@@ -444,7 +454,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     });
     let stopping = shutdown.clone();
     app.run_until_stopped(async move {
-        stop_signal().await;
+        stopped.await;
         stopping.cancel();
     })
     .await?;

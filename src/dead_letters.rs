@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRef, Path, State};
+use axum::extract::{FromRef, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -13,6 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use watershed_domain::ports::ReadModelError;
 use watershed_domain::DeadLetter;
+use watershed_http_edge::path::ApiPath;
 use watershed_http_edge::{AdminAccess, ApiError, ApiTokens, ErrorBody};
 use watershed_projectors::dead_letters::Resolved;
 use watershed_projectors::{DeadLetterDesk, DeadLetterError};
@@ -146,7 +147,7 @@ async fn list(
 async fn retry(
     State(state): State<DeadLetterState>,
     _: AdminAccess,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<ResolvedDto>, ApiError> {
     let done = state.desk.retry(id).await.map_err(api_error)?;
     Ok(Json(done.into()))
@@ -165,7 +166,7 @@ async fn retry(
 async fn skip(
     State(state): State<DeadLetterState>,
     _: AdminAccess,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<ResolvedDto>, ApiError> {
     let done = state.desk.skip(id).await.map_err(api_error)?;
     Ok(Json(done.into()))

@@ -39,7 +39,7 @@ _log_path = os.environ.get("WS_REQUEST_LOG")
 
 
 def _is_admin_op(method: str, path: str) -> bool:
-    return method == "POST" and path in (
+    return path.startswith("/v1/dead-letters") or method == "POST" and path in (
         "/v1/devices",
         "/v1/devices/{device_id}/key",
         "/v1/devices/{device_id}/decommission",

@@ -56,7 +56,7 @@ pub struct EventsParams {
     limit: Option<u64>,
     /// Only events before this stream sequence (for paging back; 1 or more).
     #[param(minimum = 1)]
-    before: Option<u64>,
+    before: Option<i64>,
 }
 
 /// A validated page of a stream's history: `limit` events ending before `before`.
@@ -75,13 +75,13 @@ impl HistoryPage {
                 format!("must be between 1 and {MAX_EVENTS}"),
             ));
         }
-        if params.before == Some(0) {
-            return Err(invalid_param("before", "must be at least 1".to_owned()));
-        }
-        Ok(Self {
-            limit,
-            before: params.before,
-        })
+        let before = match params.before {
+            Some(b) if b < 1 => {
+                return Err(invalid_param("before", "must be at least 1".to_owned()));
+            }
+            b => b.map(|b| b as u64),
+        };
+        Ok(Self { limit, before })
     }
 
     /// The stream query for a stream at `version`: at most `limit` events, oldest first.
@@ -141,7 +141,7 @@ pub async fn events(
 mod tests {
     use super::*;
 
-    fn page(limit: Option<u64>, before: Option<u64>) -> Result<HistoryPage, ApiError> {
+    fn page(limit: Option<u64>, before: Option<i64>) -> Result<HistoryPage, ApiError> {
         HistoryPage::parse(&EventsParams { limit, before })
     }
 
@@ -158,6 +158,7 @@ mod tests {
     #[test]
     fn before_the_first_event_there_is_nothing() {
         let q = page(Some(500), Some(1)).unwrap().query(u64::MAX);
+        assert!(page(None, Some(-1)).is_err());
         assert_eq!(q.limit, 0);
     }
 
