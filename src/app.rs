@@ -108,6 +108,8 @@ pub struct Limits {
     pub max_live_clients: usize,
     /// To produce a response, and separately to receive a request body.
     pub request_timeout: Duration,
+    /// Distinct sensors one device may report in all; each grows every device listing.
+    pub max_sensors_per_device: usize,
 }
 
 impl Limits {
@@ -115,6 +117,7 @@ impl Limits {
         max_in_flight: 512,
         max_live_clients: 256,
         request_timeout: Duration::from_secs(30),
+        max_sensors_per_device: 1000,
     };
 }
 
@@ -277,6 +280,7 @@ impl App {
             api = api.merge(watershed_command_api::router(CommandState::new(
                 events.store,
                 tokens.clone(),
+                config.limits.max_sensors_per_device,
             )));
         }
         if roles.relay {

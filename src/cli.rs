@@ -142,6 +142,11 @@ struct ServeArgs {
     /// letter, with its device's later events behind it, and go on with the rest of the fleet.
     #[arg(long, env = "WATERSHED_ON_POISON", value_enum, default_value = "stop")]
     on_poison: OnPoison,
+    /// Distinct sensors one device may report in all; a batch past it is refused with 400.
+    #[arg(long, env = "WATERSHED_MAX_SENSORS_PER_DEVICE",
+          default_value_t = Limits::DEFAULT.max_sensors_per_device as u32,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    max_sensors_per_device: u32,
     /// Seconds to answer a request, and to receive its body; past it, 503.
     #[arg(long, env = "WATERSHED_REQUEST_TIMEOUT_SECS",
           default_value_t = Limits::DEFAULT.request_timeout.as_secs(),
@@ -178,6 +183,7 @@ impl ServeArgs {
                 max_in_flight: self.max_in_flight as usize,
                 max_live_clients: self.max_live_clients as usize,
                 request_timeout: std::time::Duration::from_secs(self.request_timeout_secs),
+                max_sensors_per_device: self.max_sensors_per_device as usize,
             },
         })
     }

@@ -87,11 +87,15 @@ impl CommandHandler {
                 0 => ExpectedVersion::NoStream,
                 v => ExpectedVersion::Exactly(v),
             };
+            // The key goes with the event the answer names, the last: a resend finds that one.
+            let last = events.len() - 1;
             let encoded = events
                 .iter()
                 .enumerate()
                 .map(|(i, event)| {
-                    let key = (i == 0).then(|| context.idempotency_key.clone()).flatten();
+                    let key = (i == last)
+                        .then(|| context.idempotency_key.clone())
+                        .flatten();
                     NewEvent::new(meta(event, &context), event, key)
                 })
                 .collect();

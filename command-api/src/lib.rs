@@ -21,6 +21,8 @@ pub use routes::readings::decode_batch;
 pub struct CommandState {
     pub handler: Arc<CommandHandler>,
     pub tokens: ApiTokens,
+    /// Distinct sensors one device may report in all.
+    pub max_sensors: usize,
 }
 
 impl FromRef<CommandState> for ApiTokens {
@@ -30,10 +32,11 @@ impl FromRef<CommandState> for ApiTokens {
 }
 
 impl CommandState {
-    pub fn new(store: Arc<dyn EventStore>, tokens: ApiTokens) -> Self {
+    pub fn new(store: Arc<dyn EventStore>, tokens: ApiTokens, max_sensors: usize) -> Self {
         Self {
             handler: Arc::new(CommandHandler::new(store)),
             tokens,
+            max_sensors,
         }
     }
 }

@@ -159,7 +159,9 @@ impl DeviceAlerts {
                 self.open.remove(&e.rule);
             }
             DeviceEvent::Decommissioned(_) => self.decommissioned = true,
-            DeviceEvent::KeyRotated(_) | DeviceEvent::ReadingsRecorded(_) => {}
+            DeviceEvent::KeyRotated(_)
+            | DeviceEvent::ReadingsRecorded(_)
+            | DeviceEvent::SensorsAdded(_) => {}
         }
     }
 }

@@ -5,10 +5,13 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use std::collections::BTreeSet;
+
 use crate::event::{
     DeviceDecommissioned, DeviceEvent, DeviceKeyRotated, DeviceRegistered, ReadingsRecorded,
+    SensorsAdded,
 };
-use crate::ids::Label;
+use crate::ids::{Label, SensorName};
 use crate::reading::ReadingBatch;
 
 /// SHA-256 of a device key. Keys are 256-bit random strings, so a fast hash is enough: there is
@@ -64,6 +67,8 @@ pub struct Device {
     pub version: u64,
     pub status: DeviceStatus,
     key_hash: Option<KeyHash>,
+    /// Every sensor the device reported since sensors were recorded.
+    sensors: BTreeSet<SensorName>,
 }
 
 impl Device {
@@ -72,6 +77,7 @@ impl Device {
     pub const STATE_EVENT_TYPES: &'static [&'static str] = &[
         "DeviceRegistered",
         "DeviceKeyRotated",
+        "SensorsAdded",
         "DeviceDecommissioned",
     ];
 }
@@ -96,10 +102,12 @@ pub enum Command {
     RotateKey {
         key_hash: KeyHash,
     },
-    /// `presented_key` is the hash of the key the caller authenticated with.
+    /// `presented_key` is the hash of the key the caller authenticated with; the device may
+    /// report at most `max_sensors` distinct sensors in all.
     RecordReadings {
         presented_key: KeyHash,
         batch: ReadingBatch,
+        max_sensors: usize,
     },
     Decommission {
         reason: Option<Label>,
@@ -132,6 +140,13 @@ pub enum DomainError {
     Decommissioned,
     #[error("the device key is not valid for this device")]
     InvalidKey,
+    /// The batch would take the device past its number of distinct sensors.
+    #[error("sensor {first_new} would be the device's sensor number {would_be}; at most {max} are accepted per device")]
+    TooManySensors {
+        first_new: SensorName,
+        would_be: usize,
+        max: usize,
+    },
 }
 
 pub fn decide(device: &Device, command: Command) -> Result<Vec<DeviceEvent>, DomainError> {
@@ -161,16 +176,39 @@ pub fn decide(device: &Device, command: Command) -> Result<Vec<DeviceEvent>, Dom
             Command::RecordReadings {
                 presented_key,
                 batch,
+                max_sensors,
             },
         ) => {
             if !device.accepts_key(&presented_key) {
                 return Err(DomainError::InvalidKey);
             }
+            let new: BTreeSet<&SensorName> = batch
+                .readings()
+                .iter()
+                .map(|r| &r.sensor)
+                .filter(|s| !device.sensors.contains(*s))
+                .collect();
+            let would_be = device.sensors.len() + new.len();
+            if would_be > max_sensors {
+                let first_new =
+                    (*new.iter().next().expect("past the cap means new sensors")).clone();
+                return Err(DomainError::TooManySensors {
+                    first_new,
+                    would_be,
+                    max: max_sensors,
+                });
+            }
+            let mut events = Vec::with_capacity(2);
+            if !new.is_empty() {
+                let sensors = new.into_iter().cloned().collect();
+                events.push(DeviceEvent::SensorsAdded(SensorsAdded { sensors }));
+            }
             let (batch_id, readings) = batch.into_parts();
-            Ok(vec![DeviceEvent::ReadingsRecorded(ReadingsRecorded {
+            events.push(DeviceEvent::ReadingsRecorded(ReadingsRecorded {
                 batch_id,
                 readings,
-            })])
+            }));
+            Ok(events)
         }
         (DeviceStatus::Active, Command::Decommission { reason }) => {
             Ok(vec![DeviceEvent::Decommissioned(DeviceDecommissioned {
@@ -189,6 +227,7 @@ pub fn evolve(mut device: Device, stream_seq: u64, event: &DeviceEvent) -> Devic
             device.key_hash = Some(e.key_hash.clone());
         }
         DeviceEvent::KeyRotated(e) => device.key_hash = Some(e.key_hash.clone()),
+        DeviceEvent::SensorsAdded(e) => device.sensors.extend(e.sensors.iter().cloned()),
         DeviceEvent::ReadingsRecorded(_)
         | DeviceEvent::AlertRaised(_)
         | DeviceEvent::AlertCleared(_) => {}
@@ -215,16 +254,24 @@ mod tests {
     }
 
     fn record(key: &str) -> Command {
+        record_sensors(key, &["temperature"], 100)
+    }
+
+    fn record_sensors(key: &str, sensors: &[&str], max_sensors: usize) -> Command {
         let now = Utc::now();
-        let reading = Reading {
-            sensor: SensorName::parse("temperature").unwrap(),
-            value: Value::try_from(20.0).unwrap(),
-            unit: None,
-            measured_at: now,
-        };
+        let readings = sensors
+            .iter()
+            .map(|s| Reading {
+                sensor: SensorName::parse(*s).unwrap(),
+                value: Value::try_from(20.0).unwrap(),
+                unit: None,
+                measured_at: now,
+            })
+            .collect();
         Command::RecordReadings {
             presented_key: KeyHash::of(key),
-            batch: ReadingBatch::new(BatchId::parse("b").unwrap(), vec![reading], now).unwrap(),
+            batch: ReadingBatch::new(BatchId::parse("b").unwrap(), readings, now).unwrap(),
+            max_sensors,
         }
     }
 
@@ -272,7 +319,41 @@ mod tests {
             Err(DomainError::InvalidKey)
         );
         let events = decide(&device, record("k")).unwrap();
-        assert_eq!(events[0].event_type(), "ReadingsRecorded");
+        assert_eq!(events.last().unwrap().event_type(), "ReadingsRecorded");
+    }
+
+    #[test]
+    fn a_batch_with_new_sensors_records_them_first_and_known_ones_add_nothing() {
+        let device = given(vec![register("k")]);
+        let events = decide(&device, record_sensors("k", &["b", "a", "b"], 5)).unwrap();
+        let [DeviceEvent::SensorsAdded(added), DeviceEvent::ReadingsRecorded(_)] =
+            events.as_slice()
+        else {
+            panic!("expected sensors then readings, got {events:?}");
+        };
+        let names: Vec<&str> = added.sensors.iter().map(SensorName::as_str).collect();
+        assert_eq!(names, ["a", "b"]);
+        let device = given(vec![register("k"), record_sensors("k", &["a", "b"], 5)]);
+        let events = decide(&device, record_sensors("k", &["a"], 5)).unwrap();
+        assert!(matches!(
+            events.as_slice(),
+            [DeviceEvent::ReadingsRecorded(_)]
+        ));
+    }
+
+    #[test]
+    fn a_device_reports_at_most_its_cap_of_distinct_sensors() {
+        let device = given(vec![register("k"), record_sensors("k", &["a", "b"], 3)]);
+        let refused = decide(&device, record_sensors("k", &["a", "c", "d"], 3));
+        assert_eq!(
+            refused,
+            Err(DomainError::TooManySensors {
+                first_new: SensorName::parse("c").unwrap(),
+                would_be: 4,
+                max: 3
+            })
+        );
+        assert!(decide(&device, record_sensors("k", &["b", "c"], 3)).is_ok());
     }
 
     #[test]

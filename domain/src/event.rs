@@ -20,6 +20,7 @@ pub enum DeviceEvent {
     Registered(DeviceRegistered),
     KeyRotated(DeviceKeyRotated),
     ReadingsRecorded(ReadingsRecorded),
+    SensorsAdded(SensorsAdded),
     AlertRaised(AlertRaised),
     AlertCleared(AlertCleared),
     Decommissioned(DeviceDecommissioned),
@@ -44,6 +45,14 @@ pub struct DeviceKeyRotated {
 pub struct ReadingsRecorded {
     pub batch_id: BatchId,
     pub readings: Vec<Reading>,
+}
+
+/// A batch named sensors the device had not reported before; recorded just before that batch, so
+/// a device's sensors are known from its few state events, without reading every batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SensorsAdded {
+    /// Sorted, each once.
+    pub sensors: Vec<SensorName>,
 }
 
 /// A reading crossed an alert rule's threshold. Appended by the alert evaluator, not by devices.
@@ -97,6 +106,7 @@ impl DeviceEvent {
             Self::Registered(_) => "DeviceRegistered",
             Self::KeyRotated(_) => "DeviceKeyRotated",
             Self::ReadingsRecorded(_) => "ReadingsRecorded",
+            Self::SensorsAdded(_) => "SensorsAdded",
             Self::AlertRaised(_) => "AlertRaised",
             Self::AlertCleared(_) => "AlertCleared",
             Self::Decommissioned(_) => "DeviceDecommissioned",
@@ -109,6 +119,7 @@ impl DeviceEvent {
             Self::Registered(e) => serde_json::to_string(e),
             Self::KeyRotated(e) => serde_json::to_string(e),
             Self::ReadingsRecorded(e) => serde_json::to_string(e),
+            Self::SensorsAdded(e) => serde_json::to_string(e),
             Self::AlertRaised(e) => serde_json::to_string(e),
             Self::AlertCleared(e) => serde_json::to_string(e),
             Self::Decommissioned(e) => serde_json::to_string(e),
@@ -135,6 +146,7 @@ impl DeviceEvent {
             ("DeviceRegistered", 1) => parse(event_type, payload).map(Self::Registered),
             ("DeviceKeyRotated", 1) => parse(event_type, payload).map(Self::KeyRotated),
             ("ReadingsRecorded", 1) => parse(event_type, payload).map(Self::ReadingsRecorded),
+            ("SensorsAdded", 1) => parse(event_type, payload).map(Self::SensorsAdded),
             ("AlertRaised", 1) => parse(event_type, payload).map(Self::AlertRaised),
             ("AlertCleared", 1) => parse(event_type, payload).map(Self::AlertCleared),
             ("DeviceDecommissioned", 1) => parse(event_type, payload).map(Self::Decommissioned),
@@ -167,7 +179,8 @@ pub struct NewEvent {
     pub schema_version: u16,
     pub payload: String,
     /// At most one event per (stream, key) is ever stored; appending a known key answers with the
-    /// event already stored instead. Ingest uses the client's batch id.
+    /// event already stored instead. Ingest uses the client's batch id, on the event it answers
+    /// with (the readings, after the sensors they add).
     pub idempotency_key: Option<IdempotencyKey>,
 }
 

@@ -18,7 +18,7 @@ pub use dead_letter::{DeadLetter, Parked, PoisonPolicy};
 pub use device::{decide, evolve, Command, Device, DeviceStatus, DomainError, KeyHash};
 pub use event::{
     AlertCleared, AlertRaised, AppendOutcome, Committed, DecodeError, DeviceEvent, EventMeta,
-    ExpectedVersion, NewEvent, ReadingsRecorded, RecordedEvent, DECODE_VERSION,
+    ExpectedVersion, NewEvent, ReadingsRecorded, RecordedEvent, SensorsAdded, DECODE_VERSION,
 };
 pub use idempotency::{IdempotencyKey, PayloadDigest, Recalled};
 pub use ids::{BatchId, DeviceId, Label, RuleName, SensorName, Unit};

@@ -131,6 +131,7 @@ proptest! {
                         now(),
                     )
                     .unwrap(),
+                    max_sensors: 100,
                 },
             };
             match decide(&device, command) {

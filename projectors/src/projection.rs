@@ -123,7 +123,7 @@ fn apply(
                 .push((device.clone(), event.meta.recorded_at));
             out.lifecycle.push(device.clone());
         }
-        DeviceEvent::KeyRotated(_) => {}
+        DeviceEvent::KeyRotated(_) | DeviceEvent::SensorsAdded(_) => {}
         DeviceEvent::AlertRaised(a) => {
             let alert = OpenAlert {
                 rule: a.rule,

@@ -79,6 +79,7 @@ async fn the_projectors_role_raises_and_clears_alerts_in_cosmos_db() {
         types,
         [
             "DeviceRegistered",
+            "SensorsAdded",
             "ReadingsRecorded",
             "ReadingsRecorded",
             "AlertRaised",

@@ -185,7 +185,8 @@ pub async fn stored_batches(
     let mut readings = 0u64;
     let mut batches = HashSet::new();
     for device in devices {
-        let mut before = u64::MAX;
+        // The largest cursor the API takes (an int64): the newest events first.
+        let mut before = i64::MAX as u64;
         loop {
             let path = format!("/v1/devices/{device}/events?limit=500&before={before}");
             let page = get_json(http, base, token, &path).await;

@@ -153,12 +153,14 @@ async fn check_answers(app: &TestApp, t0: DateTime<Utc>) {
         .collect();
     assert_eq!(
         seqs,
-        vec![3, 2, 1],
-        "invalid and repeated batches stored nothing"
+        vec![4, 3, 2, 1],
+        "invalid and repeated batches stored nothing (2 is the sensors the first batch added)"
     );
-    assert_eq!(events[2]["event_type"], "DeviceRegistered");
+    assert_eq!(events[2]["event_type"], "SensorsAdded");
+    assert_eq!(events[2]["payload"]["sensors"], json!(["humidity", "temp"]));
+    assert_eq!(events[3]["event_type"], "DeviceRegistered");
     assert!(
-        events[2]["payload"].get("key_hash").is_none(),
+        events[3]["payload"].get("key_hash").is_none(),
         "credentials are not shown"
     );
     assert_eq!(
@@ -191,7 +193,10 @@ async fn known_readings_give_exact_answers_before_and_after_a_restart() {
     let first = app.post_readings("dev-a", &key_a, &a1).await;
     assert_eq!(first.status(), StatusCode::CREATED);
     let first: Value = first.json().await.unwrap();
-    assert_eq!(first["stream_seq"], 2);
+    assert_eq!(
+        first["stream_seq"], 3,
+        "after the registration and the sensors it adds"
+    );
     // Out of order: one reading older than everything so far, one newer.
     let a2 = batch(
         "a2",
@@ -309,8 +314,8 @@ async fn identical_batches_sent_at_once_store_one_event() {
     let (_, events) = app.get("/v1/devices/twin/events").await;
     assert_eq!(
         events["events"].as_array().unwrap().len(),
-        2,
-        "registration and one batch"
+        3,
+        "registration, the batch's sensor, and one batch"
     );
     app.stop().await;
 }
@@ -374,7 +379,21 @@ async fn a_batch_id_answers_its_first_request_only_and_even_after_decommissionin
     assert_eq!(reused_late.0, StatusCode::CONFLICT);
 
     let (_, events) = app.get("/v1/devices/retry/events").await;
-    assert_eq!(events["events"].as_array().unwrap().len(), 3);
+    let types: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "DeviceDecommissioned",
+            "ReadingsRecorded",
+            "SensorsAdded",
+            "DeviceRegistered"
+        ]
+    );
     app.stop().await;
 }
 
@@ -436,6 +455,51 @@ async fn live_clients_past_the_cap_are_refused_with_503() {
     )
     .await;
     drop(second);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_device_reports_at_most_its_cap_of_sensors_and_a_refused_batch_writes_nothing() {
+    let app = spawn_app_with(|config| config.limits.max_sensors_per_device = 3).await;
+    let key = app.register("many").await;
+    let t = Utc::now();
+    let four = batch(
+        "b-1",
+        &[
+            ("a", 1.0, "C", t),
+            ("b", 1.0, "C", t),
+            ("c", 1.0, "C", t),
+            ("d", 1.0, "C", t),
+        ],
+    );
+    let refused = error_of(app.post_readings("many", &key, &four).await).await;
+    assert_eq!(
+        refused,
+        (
+            StatusCode::BAD_REQUEST,
+            "too_many_sensors".to_owned(),
+            Some("readings".to_owned())
+        )
+    );
+    let two = batch("b-2", &[("a", 1.0, "C", t), ("b", 2.0, "C", t)]);
+    assert_eq!(
+        app.post_readings("many", &key, &two).await.status(),
+        StatusCode::CREATED
+    );
+    let two_new = batch("b-3", &[("c", 1.0, "C", t), ("d", 1.0, "C", t)]);
+    let refused = error_of(app.post_readings("many", &key, &two_new).await).await;
+    assert_eq!(refused.1, "too_many_sensors");
+    let one_new = batch("b-4", &[("a", 3.0, "C", t), ("c", 1.0, "C", t)]);
+    assert_eq!(
+        app.post_readings("many", &key, &one_new).await.status(),
+        StatusCode::CREATED
+    );
+    let (_, events) = app.get("/v1/devices/many/events").await;
+    assert_eq!(
+        events["events"].as_array().unwrap().len(),
+        5,
+        "registration, and sensors then readings twice: the refused batches wrote nothing"
+    );
     app.stop().await;
 }
 

@@ -19,6 +19,12 @@ describe('summarizeEvent', () => {
     expect(summary('DeviceRegistered', { name: null, kind: null, location: 'Roof' })).toBe('registered at Roof');
   });
 
+  it('names the sensors a batch added', () => {
+    expect(summary('SensorsAdded', { sensors: ['humidity', 'temperature'] })).toBe(
+      'new sensors: humidity, temperature',
+    );
+  });
+
   it('gives the decommissioning reason when there is one', () => {
     expect(summary('DeviceDecommissioned', { reason: 'replaced' })).toBe('decommissioned: replaced');
     expect(summary('DeviceDecommissioned', { reason: null })).toBe('decommissioned');

@@ -29,6 +29,10 @@ const summaries: Record<string, (payload: Payload) => string> = {
     return `raised: ${alertReading(p)}${threshold}${message}`;
   },
   AlertCleared: (p) => `cleared: ${alertReading(p)}`,
+  SensorsAdded: (p) => {
+    const sensors = Array.isArray(p.sensors) ? p.sensors.filter((s) => typeof s === 'string') : [];
+    return `new sensors: ${sensors.join(', ')}`;
+  },
 };
 
 /** A short summary of an event's payload, e.g. '100 readings, batch b-123'. Unknown types show their payload. */

@@ -48,6 +48,11 @@ fn api_error(device: &DeviceId, e: CommandError) -> ApiError {
         CommandError::Refused(DomainError::InvalidKey) => {
             ApiError::Unauthorized("unknown device, or not its key".to_owned())
         }
+        CommandError::Refused(refusal @ DomainError::TooManySensors { .. }) => ApiError::Invalid {
+            code: "too_many_sensors",
+            message: refusal.to_string(),
+            field: Some("readings".to_owned()),
+        },
         CommandError::KeyReused { key, .. } => ApiError::Conflict {
             code: "idempotency_key_reused",
             message: format!(

@@ -57,7 +57,7 @@ pub struct ReadingsAccepted {
     security(("device_key" = [])),
     responses(
         (status = 201, body = ReadingsAccepted, description = "stored; a repeated batch_id with the same readings answers the same, with `Idempotent-Replayed: true`, even after the device was decommissioned"),
-        (status = 400, body = ErrorBody, description = "invalid input; `field` names it"),
+        (status = 400, body = ErrorBody, description = "invalid input; `field` names it (`too_many_sensors`: the batch would take the device past its number of distinct sensors)"),
         (status = 401, body = ErrorBody, description = "missing key, unknown device, or not its key (the same answer for each)"),
         (status = 403, body = ErrorBody, description = "the device is decommissioned"),
         (status = 409, body = ErrorBody, description = "`idempotency_key_reused`: this batch_id was stored with different readings"),
@@ -86,6 +86,7 @@ pub async fn record(
     let command = Command::RecordReadings {
         presented_key,
         batch,
+        max_sensors: state.max_sensors,
     };
     let context = CommandContext {
         now,

@@ -122,7 +122,7 @@ struct KafkaSubscription {
     next_offsets: BTreeMap<i32, i64>,
     /// A message that did not decode after others of the same fetch had: those are handed out
     /// first, and this is reported by the next call, so nothing before it is dropped.
-    poisoned: Option<Poison>,
+    poisoned: Option<Box<Poison>>,
 }
 
 /// A message that is no Watershed event, held until a caller parks it.
@@ -182,14 +182,14 @@ impl Poison {
 
 impl KafkaSubscription {
     /// Decodes a message; only a message handed out moves the offset a commit records.
-    fn take(&mut self, message: &impl Message) -> Result<RecordedEvent, Poison> {
+    fn take(&mut self, message: &impl Message) -> Result<RecordedEvent, Box<Poison>> {
         let event = cloudevents::decode(message.headers(), message.payload()).map_err(|e| {
             let error = BusError::Malformed(format!(
                 "partition {} offset {}: {e}",
                 message.partition(),
                 message.offset()
             ));
-            Poison::of(message, error)
+            Box::new(Poison::of(message, error))
         })?;
         self.next_offsets
             .insert(message.partition(), message.offset() + 1);

@@ -116,14 +116,16 @@ impl GroupCommitter {
         request: &AppendRequest,
         staged: &mut HashMap<DeviceId, u64>,
     ) -> Result<Result<AppendOutcome, StoreError>, StoreError> {
-        if let Some(first) = request.events.first() {
-            if let Some(key) = &first.idempotency_key {
-                let known = recall(&mut self.conn, &request.stream, key)
-                    .await
-                    .map_err(unavailable)?;
-                if let Some(known) = known {
-                    return Ok(Ok(known.answer(&first.digest())));
-                }
+        let keyed = request
+            .events
+            .iter()
+            .find_map(|e| e.idempotency_key.as_ref().map(|key| (key, e)));
+        if let Some((key, event)) = keyed {
+            let known = recall(&mut self.conn, &request.stream, key)
+                .await
+                .map_err(unavailable)?;
+            if let Some(known) = known {
+                return Ok(Ok(known.answer(&event.digest())));
             }
         }
 
