@@ -36,6 +36,7 @@ use watershed_query_api::{LagSources, QueryState};
 use crate::adapters::{Bus, BusUrl, Cache, Events, PortUrls};
 use crate::dead_letters::{self, DeadLetterState};
 use crate::health::Readiness;
+use crate::prometheus;
 use crate::web;
 
 /// How long background work may take to finish after shutdown begins.
@@ -396,7 +397,10 @@ impl App {
                 limits::enforce,
             ))
             .layer(RequestBodyTimeoutLayer::new(limits.request_timeout));
-        let mut router = router.merge(api).merge(readiness.router());
+        let mut router = router
+            .merge(api)
+            .merge(readiness.router())
+            .merge(prometheus::router());
         if roles.command_api || roles.query_api {
             router = router.route("/openapi.json", get(move || async move { Json(openapi) }));
         }

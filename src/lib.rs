@@ -8,6 +8,7 @@ pub mod bench;
 pub mod cli;
 pub mod dead_letters;
 mod health;
+pub mod prometheus;
 mod secret_url;
 pub mod simulate;
 pub mod telemetry;

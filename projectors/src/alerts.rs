@@ -137,6 +137,7 @@ impl AlertEvaluator {
         if !self.rules.watch_any(&recorded.readings) {
             return Ok(());
         }
+        metrics::counter!("watershed_alert_evaluations_total").increment(1);
         let device = match devices.entry(id.clone()) {
             Entry::Occupied(known) => known.into_mut(),
             Entry::Vacant(new) => {
@@ -153,6 +154,8 @@ impl AlertEvaluator {
             })
             .await?;
             tracing::info!(device = %id, event = change.event_type(), "alert");
+            metrics::counter!("watershed_alert_decisions_total", "event" => change.event_type())
+                .increment(1);
             device.evolve(&change);
         }
         Ok(())

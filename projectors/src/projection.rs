@@ -51,6 +51,8 @@ pub struct Projected {
     pub lifecycle: Vec<DeviceId>,
     /// New readings, announced to live clients after the commit.
     pub live: Vec<LiveUpdate>,
+    /// When the newest event applied was recorded: how far behind the read models are.
+    pub newest_recorded_at: Option<DateTime<Utc>>,
 }
 
 /// Projects `events` (in per-stream order) on top of `applied`, the last applied sequence of each
@@ -84,6 +86,7 @@ pub fn project<'a>(
                 source,
             })?;
         apply(&mut out, event, decoded, raw_since);
+        out.newest_recorded_at = out.newest_recorded_at.max(Some(event.meta.recorded_at));
         out.delta.streams.insert(
             stream.clone(),
             StreamAdvance {

@@ -71,6 +71,8 @@ impl Relay {
             })
             .await?;
             tracing::debug!(events = page.events.len(), "relayed");
+            metrics::counter!("watershed_relay_published_events_total")
+                .increment(page.events.len() as u64);
             retrying(retry, shutdown, "saving the relay cursor", || {
                 self.feed.save_cursor(name, &page.next)
             })

@@ -118,6 +118,8 @@ impl Projector {
                     Ok(touched) => break touched,
                     Err(e) if e.is_transient() => {
                         tracing::warn!(error = %e, retry_in = ?wait, "projection batch failed; retrying");
+                        metrics::counter!("watershed_projector_errors_total", "group" => self.config.group.clone())
+                            .increment(1);
                         tokio::select! {
                             _ = shutdown.cancelled() => return Ok(()),
                             _ = tokio::time::sleep(wait) => {}
@@ -179,6 +181,7 @@ impl Projector {
             return Ok(Touched::default());
         }
         self.read_model.commit(&projected.delta).await?;
+        self.count(&projected);
         tracing::debug!(
             readings = projected.delta.raw.len(),
             streams = projected.delta.streams.len(),
@@ -190,6 +193,30 @@ impl Projector {
             devices: projected.touched,
             lifecycle: projected.lifecycle,
         })
+    }
+
+    /// What the vector component spec asks of a consumer: what it applied and set aside, and how
+    /// old the newest event it applied is (its lag, as a reader of the read models sees it).
+    fn count(&self, projected: &Projected) {
+        let group = self.config.group.clone();
+        let applied: u64 = projected
+            .delta
+            .streams
+            .values()
+            .map(|a| a.to - a.from)
+            .sum();
+        metrics::counter!("watershed_projector_events_total", "group" => group.clone())
+            .increment(applied);
+        metrics::counter!("watershed_projector_readings_total", "group" => group.clone())
+            .increment(projected.delta.raw.len() as u64);
+        if !projected.delta.parked.is_empty() {
+            metrics::counter!("watershed_projector_parked_events_total", "group" => group.clone())
+                .increment(projected.delta.parked.len() as u64);
+        }
+        if let Some(newest) = projected.newest_recorded_at {
+            let lag = (Utc::now() - newest).num_milliseconds().max(0) as f64 / 1000.0;
+            metrics::gauge!("watershed_projector_lag_seconds", "group" => group).set(lag);
+        }
     }
 
     /// The slow path after the read model refused a batch: each event is committed alone, so the

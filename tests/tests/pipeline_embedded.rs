@@ -504,6 +504,76 @@ async fn a_device_reports_at_most_its_cap_of_sensors_and_a_refused_batch_writes_
 }
 
 #[tokio::test]
+async fn metrics_count_what_each_role_did_in_the_prometheus_format() {
+    let app = spawn_app().await;
+    let key = app.register("counted").await;
+    let t = Utc::now();
+    let body = batch("m-1", &[("temp", 1.0, "C", t), ("rpm", 2.0, "1/min", t)]);
+    assert_eq!(
+        app.post_readings("counted", &key, &body).await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.post_readings("counted", &key, &body).await.status(),
+        StatusCode::CREATED
+    );
+    let refused = app.post_readings("counted", "wsk_wrong", &body).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    app.wait_until_projected().await;
+    app.get("/v1/devices/counted").await;
+
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+        .expect("the exposition format parses");
+    // Tests in this binary share the process's recorder, so counts are at least what this did.
+    let value = |name: &str, label: Option<(&str, &str)>| -> f64 {
+        scrape
+            .samples
+            .iter()
+            .filter(|s| s.metric == name)
+            .filter(|s| label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => 0.0,
+            })
+            .sum()
+    };
+    let outcome = |o| value("watershed_ingest_requests_total", Some(("outcome", o)));
+    assert!(outcome("accepted") >= 1.0 && outcome("replayed") >= 1.0 && outcome("refused") >= 1.0);
+    assert!(value("watershed_ingest_readings_total", None) >= 2.0);
+    assert!(
+        value(
+            "watershed_projector_events_total",
+            Some(("group", "read-models"))
+        ) >= 3.0
+    );
+    assert!(value("watershed_cache_lookups_total", None) >= 1.0);
+    assert!(
+        scrape
+            .samples
+            .iter()
+            .any(|s| s.metric == "watershed_ingest_seconds"
+                && matches!(s.value, prometheus_parse::Value::Histogram(_))),
+        "latency is a histogram"
+    );
+    assert!(
+        scrape.docs.contains_key("watershed_ingest_requests_total"),
+        "metrics are described"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn dead_letters_are_for_the_admin_token_only() {
     let app = spawn_app_with(|config| config.poison = watershed_domain::PoisonPolicy::Park).await;
     let with = |token: &'static str, method: reqwest::Method, path: &'static str| {

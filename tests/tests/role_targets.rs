@@ -97,4 +97,13 @@ async fn each_role_serves_its_own_routes_only() {
         status_of(&http, Method::GET, format!("{projectors}/openapi.json")).await,
         404
     );
+
+    // Every role exposes its metrics, without a token, in a format Prometheus reads.
+    for base in [&query, &command, &projectors] {
+        let scrape = http.get(format!("{base}/metrics")).send().await.unwrap();
+        assert_eq!(scrape.status(), 200);
+        let text = scrape.text().await.unwrap();
+        let parsed = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())));
+        assert!(parsed.is_ok(), "{base}/metrics parses: {text}");
+    }
 }

@@ -71,6 +71,28 @@ pub async fn record(
     Path(raw_id): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
+    let started = std::time::Instant::now();
+    let answer = ingest(state, key, headers, raw_id, request).await;
+    let outcome = match &answer {
+        Ok(response) if response.headers().contains_key(REPLAYED) => "replayed",
+        Ok(_) => "accepted",
+        Err(e) if e.status().is_server_error() => "failed",
+        Err(_) => "refused",
+    };
+    metrics::counter!("watershed_ingest_requests_total", "outcome" => outcome).increment(1);
+    metrics::histogram!("watershed_ingest_seconds").record(started.elapsed().as_secs_f64());
+    answer
+}
+
+const REPLAYED: &str = "idempotent-replayed";
+
+async fn ingest(
+    state: CommandState,
+    key: String,
+    headers: HeaderMap,
+    raw_id: String,
+    request: Request,
+) -> Result<Response, ApiError> {
     let id = device_id(raw_id)?;
     let presented_key = KeyHash::of(&key);
     // The key first: a caller without one gets no parsing and no answer about the device.
@@ -83,6 +105,7 @@ pub async fn record(
     let now = Utc::now();
     let batch = body.into_batch(now)?;
     let batch_id = batch.batch_id().clone();
+    let readings = batch.readings().len() as u64;
     let command = Command::RecordReadings {
         presented_key,
         batch,
@@ -109,7 +132,9 @@ pub async fn record(
     if outcome.duplicate {
         response
             .headers_mut()
-            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+            .insert(REPLAYED, HeaderValue::from_static("true"));
+    } else {
+        metrics::counter!("watershed_ingest_readings_total").increment(readings);
     }
     Ok(response)
 }

@@ -55,6 +55,8 @@ impl GroupCommitter {
     }
 
     async fn commit_group(&mut self, group: &mut Vec<AppendRequest>) {
+        metrics::histogram!("watershed_group_commit_appends").record(group.len() as f64);
+        let started = std::time::Instant::now();
         let mut staged = HashMap::new();
         let outcome = match self.write_group(group, &mut staged).await {
             Ok(results) => match sqlx::query("COMMIT").execute(&mut self.conn).await {
@@ -65,6 +67,8 @@ impl GroupCommitter {
         };
         match outcome {
             Ok(results) => {
+                metrics::histogram!("watershed_group_commit_seconds")
+                    .record(started.elapsed().as_secs_f64());
                 let head = results
                     .iter()
                     .filter_map(|r| match r {
@@ -83,6 +87,7 @@ impl GroupCommitter {
             }
             Err(e) => {
                 tracing::error!(error = %e, requests = group.len(), "event store group commit failed");
+                metrics::counter!("watershed_group_commit_errors_total").increment(1);
                 if let Err(rollback) = sqlx::query("ROLLBACK").execute(&mut self.conn).await {
                     tracing::debug!(error = %rollback, "rollback after a failed group commit");
                 }

@@ -34,9 +34,15 @@ fn unavailable(e: impl std::fmt::Display) -> ApiError {
 /// One device's view: the cache first; the read model when the cache misses or is down.
 async fn find_device(state: &QueryState, id: &DeviceId) -> Result<DeviceView, ApiError> {
     match state.cache.get(id).await {
-        Ok(Some(view)) => return Ok(view),
-        Ok(None) => {}
-        Err(e) => tracing::debug!(error = %e, "cache down; reading the read model"),
+        Ok(Some(view)) => {
+            cache_lookup("hit");
+            return Ok(view);
+        }
+        Ok(None) => cache_lookup("miss"),
+        Err(e) => {
+            cache_lookup("error");
+            tracing::debug!(error = %e, "cache down; reading the read model");
+        }
     }
     state
         .read_model
@@ -50,9 +56,15 @@ async fn find_device(state: &QueryState, id: &DeviceId) -> Result<DeviceView, Ap
 /// Every device: the cache when it is complete; the read model otherwise.
 async fn all_devices(state: &QueryState) -> Result<Vec<DeviceView>, ApiError> {
     match state.cache.all().await {
-        Ok(Some(views)) => return Ok(views),
-        Ok(None) => {}
-        Err(e) => tracing::debug!(error = %e, "cache down; reading the read model"),
+        Ok(Some(views)) => {
+            cache_lookup("hit");
+            return Ok(views);
+        }
+        Ok(None) => cache_lookup("miss"),
+        Err(e) => {
+            cache_lookup("error");
+            tracing::debug!(error = %e, "cache down; reading the read model");
+        }
     }
     state.read_model.devices().await.map_err(unavailable)
 }
@@ -66,4 +78,9 @@ async fn device_count(state: &QueryState) -> Result<u64, ApiError> {
         Err(e) => tracing::debug!(error = %e, "cache down; counting in the read model"),
     }
     state.read_model.device_count().await.map_err(unavailable)
+}
+
+/// Counts a device-cache lookup by its result: `hit`, `miss` (the read model answers) or `error`.
+fn cache_lookup(result: &'static str) {
+    metrics::counter!("watershed_cache_lookups_total", "result" => result).increment(1);
 }

@@ -40,16 +40,33 @@ pub async fn stream(
         .try_acquire_owned()
         .map_err(|_| ApiError::Overloaded)?;
     let live = state.live.subscribe().await;
+    let connected = LiveClient::connect();
     let windows = tokio_stream::StreamExt::chunks_timeout(live, MAX_PER_WINDOW, WINDOW);
     let stopping = state.shutdown.clone().cancelled_owned();
     let events = windows
         .flat_map(|window| stream::iter(coalesce(window)))
         .map(move |event| {
-            let _connected = &permit;
+            let _connected = (&permit, &connected);
             Ok(event)
         })
         .take_until(stopping);
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// One connected live client, counted in `watershed_live_clients` for as long as it is held.
+struct LiveClient;
+
+impl LiveClient {
+    fn connect() -> Self {
+        metrics::gauge!("watershed_live_clients").increment(1.0);
+        Self
+    }
+}
+
+impl Drop for LiveClient {
+    fn drop(&mut self) {
+        metrics::gauge!("watershed_live_clients").decrement(1.0);
+    }
 }
 
 /// Merges a window of updates: all readings of a device become one event; the newest view of a
