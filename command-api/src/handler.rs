@@ -12,6 +12,7 @@ use watershed_domain::{
 };
 
 use crate::device_states::DeviceStates;
+use crate::stream_locks::StreamLocks;
 
 /// How often a command is decided again after losing a race with another writer of its stream.
 const MAX_ATTEMPTS: usize = 8;
@@ -51,6 +52,7 @@ pub struct Outcome {
 pub struct CommandHandler {
     store: Arc<dyn EventStore>,
     states: DeviceStates,
+    turns: StreamLocks,
 }
 
 impl CommandHandler {
@@ -58,6 +60,7 @@ impl CommandHandler {
         Self {
             states: DeviceStates::new(Arc::clone(&store)),
             store,
+            turns: StreamLocks::default(),
         }
     }
 
@@ -77,6 +80,7 @@ impl CommandHandler {
         command: Command,
         context: CommandContext,
     ) -> Result<Outcome, CommandError> {
+        let _turn = self.turns.turn(id).await;
         let mut device = self.states.get(id).await?;
         for _ in 0..MAX_ATTEMPTS {
             let events = match decide(&device, command.clone()) {

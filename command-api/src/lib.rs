@@ -4,6 +4,7 @@
 pub mod device_states;
 pub mod handler;
 pub mod routes;
+mod stream_locks;
 
 use std::sync::Arc;
 

@@ -299,6 +299,36 @@ async fn known_readings_give_exact_answers_before_and_after_a_restart() {
 }
 
 #[tokio::test]
+async fn sixteen_connections_of_one_device_all_store_their_batches() {
+    let app = spawn_app().await;
+    let key = app.register("busy").await;
+    let t = Utc::now();
+    let sends = (0..16).map(|i| {
+        let body = batch(&format!("conn-{i}"), &[("temp", f64::from(i), "C", t)]);
+        let (app, key) = (&app, &key);
+        async move { app.post_readings("busy", key, &body).await }
+    });
+    let answers = futures::future::join_all(sends).await;
+    let mut seqs = Vec::new();
+    for answer in answers {
+        assert_eq!(
+            answer.status(),
+            StatusCode::CREATED,
+            "no request of the device is refused"
+        );
+        seqs.push(
+            answer.json::<Value>().await.unwrap()["stream_seq"]
+                .as_u64()
+                .unwrap(),
+        );
+    }
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len(), 16, "each batch its own event");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn identical_batches_sent_at_once_store_one_event() {
     let app = spawn_app().await;
     let key = app.register("twin").await;
