@@ -157,23 +157,35 @@ impl GroupCommitter {
             }));
         }
 
-        // A savepoint per request: should an insert still clash with what another process
-        // wrote, only this request fails, and the rest of the group commits.
-        sqlx::query("SAVEPOINT append")
-            .execute(&mut self.conn)
-            .await
-            .map_err(unavailable)?;
+        // Should an insert still clash with what another process wrote, only this request fails
+        // and the rest of the group commits. A failed statement undoes itself, so one event
+        // needs nothing more; several get a savepoint, which costs two more round trips to the
+        // driver's thread.
+        let guarded = request.events.len() > 1;
+        if guarded {
+            sqlx::query("SAVEPOINT append")
+                .execute(&mut self.conn)
+                .await
+                .map_err(unavailable)?;
+        }
         match self.insert_events(request, actual).await {
             Ok(committed) => {
-                sqlx::query("RELEASE append")
-                    .execute(&mut self.conn)
-                    .await
-                    .map_err(unavailable)?;
+                if guarded {
+                    sqlx::query("RELEASE append")
+                        .execute(&mut self.conn)
+                        .await
+                        .map_err(unavailable)?;
+                }
                 staged.insert(request.stream.clone(), actual + committed.len() as u64);
                 Ok(Ok(AppendOutcome::Appended(committed)))
             }
             Err(e) if is_unique_violation(&e) => {
-                for undo in ["ROLLBACK TO append", "RELEASE append"] {
+                let undo: &[&str] = if guarded {
+                    &["ROLLBACK TO append", "RELEASE append"]
+                } else {
+                    &[]
+                };
+                for undo in undo {
                     sqlx::query(undo)
                         .execute(&mut self.conn)
                         .await
