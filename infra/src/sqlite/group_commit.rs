@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use sqlx::{Connection, SqliteConnection};
+use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
 use tokio::sync::{mpsc, oneshot, watch};
 use watershed_domain::event::{AppendOutcome, Committed, ExpectedVersion, NewEvent};
 use watershed_domain::ports::StoreError;
@@ -109,11 +109,148 @@ impl GroupCommitter {
             .execute(&mut self.conn)
             .await
             .map_err(unavailable)?;
+        if let Some(results) = self.write_group_at_once(group, staged).await? {
+            return Ok(results);
+        }
+        // A version this writer had cached was stale (another process appended to the file):
+        // answer each request alone, reading versions afresh.
+        staged.clear();
         let mut results = Vec::with_capacity(group.len());
         for request in group {
             results.push(self.write_one(request, staged).await?);
         }
         Ok(results)
+    }
+
+    /// The usual path: the whole group in a handful of statements (one key lookup, one version
+    /// read, one insert per few thousand events), since every statement is a round trip to the
+    /// driver's thread. `None` when a cached version turned out stale; nothing is written then.
+    async fn write_group_at_once(
+        &mut self,
+        group: &[AppendRequest],
+        staged: &mut HashMap<DeviceId, u64>,
+    ) -> Result<Option<Vec<Result<AppendOutcome, StoreError>>>, StoreError> {
+        let keyed: Vec<Option<(usize, &IdempotencyKey)>> = group
+            .iter()
+            .map(|r| {
+                r.events
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, e)| e.idempotency_key.as_ref().map(|k| (i, k)))
+            })
+            .collect();
+        let pairs: Vec<(&DeviceId, &IdempotencyKey)> = group
+            .iter()
+            .zip(&keyed)
+            .filter_map(|(r, k)| k.map(|(_, key)| (&r.stream, key)))
+            .collect();
+        let known = recall_many(&mut self.conn, &pairs)
+            .await
+            .map_err(unavailable)?;
+        let uncached: Vec<&DeviceId> = group
+            .iter()
+            .map(|r| &r.stream)
+            .filter(|s| !staged.contains_key(*s) && !self.versions.contains_key(*s))
+            .collect();
+        // Versions read or written inside this transaction are the file's truth; cached ones may
+        // be stale.
+        let mut fresh: HashMap<DeviceId, u64> = stored_versions(&mut self.conn, &uncached)
+            .await
+            .map_err(unavailable)?;
+        fresh.extend(staged.iter().map(|(k, v)| (k.clone(), *v)));
+
+        enum Plan {
+            Answer(Result<AppendOutcome, StoreError>),
+            Insert {
+                from_row: usize,
+            },
+            /// Same key as an earlier request of this group; whether the payloads agree.
+            Repeat {
+                of: usize,
+                same: bool,
+            },
+        }
+        let mut plans = Vec::with_capacity(group.len());
+        let mut rows: Vec<(&DeviceId, u64, &NewEvent)> = Vec::new();
+        let mut in_group: HashMap<(&DeviceId, &str), (usize, PayloadDigest)> = HashMap::new();
+        for (i, (request, key)) in group.iter().zip(&keyed).enumerate() {
+            if let Some((at, key)) = key {
+                let digest = request.events[*at].digest();
+                if let Some(stored) = known.get(&(request.stream.clone(), key.as_str().to_owned()))
+                {
+                    plans.push(Plan::Answer(Ok(stored.clone().answer(&digest))));
+                    continue;
+                }
+                if let Some((of, first)) = in_group.get(&(&request.stream, key.as_str())) {
+                    plans.push(Plan::Repeat {
+                        of: *of,
+                        same: *first == digest,
+                    });
+                    continue;
+                }
+                in_group.insert((&request.stream, key.as_str()), (i, digest));
+            }
+            let actual = match fresh.get(&request.stream) {
+                Some(&v) => v,
+                None => self.versions.get(&request.stream).copied().unwrap_or(0),
+            };
+            let expected = request.expected.as_u64();
+            if actual != expected {
+                if !fresh.contains_key(&request.stream) {
+                    return Ok(None);
+                }
+                plans.push(Plan::Answer(Err(StoreError::Conflict {
+                    stream: request.stream.clone(),
+                    expected,
+                    actual,
+                })));
+                continue;
+            }
+            plans.push(Plan::Insert {
+                from_row: rows.len(),
+            });
+            for (seq, event) in (actual + 1..).zip(&request.events) {
+                rows.push((&request.stream, seq, event));
+            }
+            fresh.insert(request.stream.clone(), actual + request.events.len() as u64);
+        }
+
+        let positions = match insert_rows(&mut self.conn, &rows).await {
+            Ok(positions) => positions,
+            Err(e) if is_unique_violation(&e) => return Ok(None),
+            Err(e) => return Err(unavailable(e)),
+        };
+        staged.extend(fresh);
+        let mut results: Vec<Result<AppendOutcome, StoreError>> = Vec::with_capacity(group.len());
+        for (plan, request) in plans.into_iter().zip(group) {
+            let result = match plan {
+                Plan::Answer(answer) => answer,
+                Plan::Insert { from_row } => {
+                    let committed = (from_row..from_row + request.events.len())
+                        .map(|row| Committed {
+                            event_id: rows[row].2.meta.event_id,
+                            stream_seq: rows[row].1,
+                            position: positions[row],
+                        })
+                        .collect();
+                    Ok(AppendOutcome::Appended(committed))
+                }
+                Plan::Repeat { of, same } => {
+                    let at = keyed[of].map_or(0, |(at, _)| at);
+                    match &results[of] {
+                        Ok(AppendOutcome::Appended(c)) if same => {
+                            Ok(AppendOutcome::Duplicate(c[at].clone()))
+                        }
+                        Ok(AppendOutcome::Appended(c)) => {
+                            Ok(AppendOutcome::KeyReused(c[at].clone()))
+                        }
+                        other => other.clone(),
+                    }
+                }
+            };
+            results.push(result);
+        }
+        Ok(Some(results))
     }
 
     async fn write_one(
@@ -249,6 +386,143 @@ impl GroupCommitter {
         }
         Ok(committed)
     }
+}
+
+/// The rows SQLite takes per INSERT: 11 columns, within its 32 766 bound parameters.
+const ROWS_PER_INSERT: usize = 2_900;
+
+/// Inserts `rows` (stream, sequence, event) in order and answers each row's position. All or
+/// nothing: a statement that fails undoes itself, and more than one statement goes inside a
+/// savepoint, so a failure leaves none of them.
+async fn insert_rows(
+    conn: &mut SqliteConnection,
+    rows: &[(&DeviceId, u64, &NewEvent)],
+) -> Result<Vec<u64>, sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let chunked = rows.len() > ROWS_PER_INSERT;
+    if chunked {
+        sqlx::query("SAVEPOINT bulk").execute(&mut *conn).await?;
+    }
+    let mut positions = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO events (event_id, stream_id, stream_seq, event_type, schema_version,
+                 occurred_at_us, recorded_at_us, correlation_id, causation_id,
+                 idempotency_key, payload) ",
+        );
+        insert.push_values(chunk, |mut row, (stream, seq, event)| {
+            row.push_bind(event.meta.event_id)
+                .push_bind(stream.as_str())
+                .push_bind(*seq as i64)
+                .push_bind(event.event_type)
+                .push_bind(i64::from(event.schema_version))
+                .push_bind(to_micros(event.meta.occurred_at))
+                .push_bind(to_micros(event.meta.recorded_at))
+                .push_bind(event.meta.correlation_id)
+                .push_bind(event.meta.causation_id)
+                .push_bind(event.idempotency_key.as_ref().map(IdempotencyKey::as_str))
+                .push_bind(event.payload.as_str());
+        });
+        // RETURNING promises no order, so each position is matched to its event by id.
+        insert.push(" RETURNING event_id, position");
+        let returned: Vec<(uuid::Uuid, i64)> =
+            match insert.build_query_as().fetch_all(&mut *conn).await {
+                Ok(returned) => returned,
+                Err(e) => {
+                    if chunked {
+                        for undo in ["ROLLBACK TO bulk", "RELEASE bulk"] {
+                            sqlx::query(undo).execute(&mut *conn).await?;
+                        }
+                    }
+                    return Err(e);
+                }
+            };
+        let by_id: HashMap<uuid::Uuid, i64> = returned.into_iter().collect();
+        for (_, _, event) in chunk {
+            let position = by_id.get(&event.meta.event_id).ok_or_else(|| {
+                sqlx::Error::Protocol(format!(
+                    "no position returned for event {}",
+                    event.meta.event_id
+                ))
+            })?;
+            positions.push(*position as u64);
+        }
+    }
+    if chunked {
+        sqlx::query("RELEASE bulk").execute(&mut *conn).await?;
+    }
+    Ok(positions)
+}
+
+/// The versions of `streams` in the file (0 for a stream with no event), in one statement.
+async fn stored_versions(
+    conn: &mut SqliteConnection,
+    streams: &[&DeviceId],
+) -> Result<HashMap<DeviceId, u64>, sqlx::Error> {
+    let mut versions: HashMap<DeviceId, u64> = streams.iter().map(|s| ((*s).clone(), 0)).collect();
+    if streams.is_empty() {
+        return Ok(versions);
+    }
+    let mut query = QueryBuilder::<Sqlite>::new(
+        "SELECT stream_id, MAX(stream_seq) FROM events WHERE stream_id IN (",
+    );
+    let mut list = query.separated(", ");
+    for stream in versions.keys() {
+        list.push_bind(stream.as_str());
+    }
+    query.push(") GROUP BY stream_id");
+    let rows: Vec<(String, i64)> = query.build_query_as().fetch_all(&mut *conn).await?;
+    for (stream, version) in rows {
+        let stream = DeviceId::parse(stream)
+            .map_err(|e| sqlx::Error::Decode(format!("stream id: {e}").into()))?;
+        versions.insert(stream, version as u64);
+    }
+    Ok(versions)
+}
+
+/// The events stored under these (stream, key) pairs, in one statement.
+async fn recall_many(
+    conn: &mut SqliteConnection,
+    pairs: &[(&DeviceId, &IdempotencyKey)],
+) -> Result<HashMap<(DeviceId, String), Recalled>, sqlx::Error> {
+    let mut known = HashMap::new();
+    if pairs.is_empty() {
+        return Ok(known);
+    }
+    let mut query = QueryBuilder::<Sqlite>::new(
+        "SELECT stream_id, idempotency_key, event_id, stream_seq, position, payload FROM events
+         WHERE (stream_id, idempotency_key) IN (VALUES ",
+    );
+    let mut list = query.separated(", ");
+    for (stream, key) in pairs {
+        list.push("(")
+            .push_bind_unseparated(stream.as_str())
+            .push_unseparated(", ")
+            .push_bind_unseparated(key.as_str())
+            .push_unseparated(")");
+    }
+    // Spelled out so the partial index on (stream_id, idempotency_key) serves the lookup.
+    query.push(") AND idempotency_key IS NOT NULL");
+    let rows: Vec<(String, String, uuid::Uuid, i64, i64, String)> =
+        query.build_query_as().fetch_all(&mut *conn).await?;
+    for (stream, key, event_id, seq, position, payload) in rows {
+        let stream = DeviceId::parse(stream)
+            .map_err(|e| sqlx::Error::Decode(format!("stream id: {e}").into()))?;
+        known.insert(
+            (stream, key),
+            Recalled {
+                committed: Committed {
+                    event_id,
+                    stream_seq: seq as u64,
+                    position: position as u64,
+                },
+                digest: Some(PayloadDigest::of(&payload)),
+            },
+        );
+    }
+    Ok(known)
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
