@@ -191,9 +191,10 @@ impl EventStore for SqliteEventStore {
         stream: &DeviceId,
         key: &IdempotencyKey,
     ) -> Result<Option<Recalled>, StoreError> {
-        group_commit::recall(&self.readers, stream, key)
+        let mut known = group_commit::recall_many(&self.readers, &[(stream, key)])
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        Ok(known.pop().flatten())
     }
 }
 

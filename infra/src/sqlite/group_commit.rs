@@ -144,9 +144,10 @@ impl GroupCommitter {
             .zip(&keyed)
             .filter_map(|(r, k)| k.map(|(_, key)| (&r.stream, key)))
             .collect();
-        let known = recall_many(&mut self.conn, &pairs)
+        let mut known = recall_many(&mut self.conn, &pairs)
             .await
-            .map_err(unavailable)?;
+            .map_err(unavailable)?
+            .into_iter();
         let uncached: Vec<&DeviceId> = group
             .iter()
             .map(|r| &r.stream)
@@ -176,9 +177,9 @@ impl GroupCommitter {
         for (i, (request, key)) in group.iter().zip(&keyed).enumerate() {
             if let Some((at, key)) = key {
                 let digest = request.events[*at].digest();
-                if let Some(stored) = known.get(&(request.stream.clone(), key.as_str().to_owned()))
-                {
-                    plans.push(Plan::Answer(Ok(stored.clone().answer(&digest))));
+                // One answer per keyed request, in the group's order.
+                if let Some(stored) = known.next().flatten() {
+                    plans.push(Plan::Answer(Ok(stored.answer(&digest))));
                     continue;
                 }
                 if let Some((of, first)) = in_group.get(&(&request.stream, key.as_str())) {
@@ -263,9 +264,11 @@ impl GroupCommitter {
             .iter()
             .find_map(|e| e.idempotency_key.as_ref().map(|key| (key, e)));
         if let Some((key, event)) = keyed {
-            let known = recall(&mut self.conn, &request.stream, key)
+            let known = recall_many(&mut self.conn, &[(&request.stream, key)])
                 .await
-                .map_err(unavailable)?;
+                .map_err(unavailable)?
+                .pop()
+                .flatten();
             if let Some(known) = known {
                 return Ok(Ok(known.answer(&event.digest())));
             }
@@ -341,14 +344,10 @@ impl GroupCommitter {
     }
 
     async fn stored_version(&mut self, stream: &DeviceId) -> Result<u64, StoreError> {
-        let v: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(MAX(stream_seq), 0) FROM events WHERE stream_id = ?",
-        )
-        .bind(stream.as_str())
-        .fetch_one(&mut self.conn)
-        .await
-        .map_err(unavailable)?;
-        Ok(v as u64)
+        let versions = stored_versions(&mut self.conn, &[stream])
+            .await
+            .map_err(unavailable)?;
+        Ok(versions.get(stream).copied().unwrap_or(0))
     }
 
     async fn insert_events(
@@ -461,35 +460,40 @@ async fn stored_versions(
     conn: &mut SqliteConnection,
     streams: &[&DeviceId],
 ) -> Result<HashMap<DeviceId, u64>, sqlx::Error> {
-    let mut versions: HashMap<DeviceId, u64> = streams.iter().map(|s| ((*s).clone(), 0)).collect();
     if streams.is_empty() {
-        return Ok(versions);
+        return Ok(HashMap::new());
     }
     let mut query = QueryBuilder::<Sqlite>::new(
         "SELECT stream_id, MAX(stream_seq) FROM events WHERE stream_id IN (",
     );
     let mut list = query.separated(", ");
-    for stream in versions.keys() {
+    for stream in streams {
         list.push_bind(stream.as_str());
     }
     query.push(") GROUP BY stream_id");
-    let rows: Vec<(String, i64)> = query.build_query_as().fetch_all(&mut *conn).await?;
-    for (stream, version) in rows {
-        let stream = DeviceId::parse(stream)
-            .map_err(|e| sqlx::Error::Decode(format!("stream id: {e}").into()))?;
-        versions.insert(stream, version as u64);
-    }
-    Ok(versions)
+    let rows: HashMap<String, i64> = query
+        .build_query_as::<(String, i64)>()
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(streams
+        .iter()
+        .map(|s| ((*s).clone(), rows.get(s.as_str()).map_or(0, |&v| v as u64)))
+        .collect())
 }
 
-/// The events stored under these (stream, key) pairs, in one statement.
-async fn recall_many(
-    conn: &mut SqliteConnection,
+/// The events stored under these (stream, key) pairs, in one statement, in the pairs' order.
+/// SQLite keeps each payload as it was appended, so its digest is the first request's.
+pub(super) async fn recall_many<'c, E>(
+    conn: E,
     pairs: &[(&DeviceId, &IdempotencyKey)],
-) -> Result<HashMap<(DeviceId, String), Recalled>, sqlx::Error> {
-    let mut known = HashMap::new();
+) -> Result<Vec<Option<Recalled>>, sqlx::Error>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Sqlite>,
+{
     if pairs.is_empty() {
-        return Ok(known);
+        return Ok(Vec::new());
     }
     let mut query = QueryBuilder::<Sqlite>::new(
         "SELECT stream_id, idempotency_key, event_id, stream_seq, position, payload FROM events
@@ -506,53 +510,32 @@ async fn recall_many(
     // Spelled out so the partial index on (stream_id, idempotency_key) serves the lookup.
     query.push(") AND idempotency_key IS NOT NULL");
     let rows: Vec<(String, String, uuid::Uuid, i64, i64, String)> =
-        query.build_query_as().fetch_all(&mut *conn).await?;
+        query.build_query_as().fetch_all(conn).await?;
+    // Stream, then key: both looked up by `&str`, without building a key per pair.
+    let mut known: HashMap<String, HashMap<String, Recalled>> = HashMap::new();
     for (stream, key, event_id, seq, position, payload) in rows {
-        let stream = DeviceId::parse(stream)
-            .map_err(|e| sqlx::Error::Decode(format!("stream id: {e}").into()))?;
-        known.insert(
-            (stream, key),
-            Recalled {
-                committed: Committed {
-                    event_id,
-                    stream_seq: seq as u64,
-                    position: position as u64,
-                },
-                digest: Some(PayloadDigest::of(&payload)),
+        let recalled = Recalled {
+            committed: Committed {
+                event_id,
+                stream_seq: seq as u64,
+                position: position as u64,
             },
-        );
+            digest: Some(PayloadDigest::of(&payload)),
+        };
+        known.entry(stream).or_default().insert(key, recalled);
     }
-    Ok(known)
+    Ok(pairs
+        .iter()
+        .map(|(stream, key)| {
+            // Two requests of one group may carry the same key: each gets the answer.
+            known
+                .get(stream.as_str())
+                .and_then(|keys| keys.get(key.as_str()))
+                .cloned()
+        })
+        .collect())
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
-}
-
-/// The event stored under `key` in `stream`, if any. SQLite keeps each payload as it was
-/// appended, so its digest is the digest of the first request.
-pub(super) async fn recall<'c, E>(
-    conn: E,
-    stream: &DeviceId,
-    key: &IdempotencyKey,
-) -> Result<Option<Recalled>, sqlx::Error>
-where
-    E: sqlx::Executor<'c, Database = sqlx::Sqlite>,
-{
-    let known: Option<(uuid::Uuid, i64, i64, String)> = sqlx::query_as(
-        "SELECT event_id, stream_seq, position, payload FROM events
-         WHERE stream_id = ? AND idempotency_key = ?",
-    )
-    .bind(stream.as_str())
-    .bind(key.as_str())
-    .fetch_optional(conn)
-    .await?;
-    Ok(known.map(|(event_id, seq, position, payload)| Recalled {
-        committed: Committed {
-            event_id,
-            stream_seq: seq as u64,
-            position: position as u64,
-        },
-        digest: Some(PayloadDigest::of(&payload)),
-    }))
 }
