@@ -147,19 +147,16 @@ impl Projector {
         streams.dedup();
         let applied: HashMap<DeviceId, u64> = self.read_model.stream_positions(&streams).await?;
         let raw_since = Utc::now() - self.config.raw_retention;
-        let projected = match self.config.poison {
-            PoisonPolicy::Stop => project(events, &applied, raw_since)?,
-            PoisonPolicy::Park => {
-                let parked = self.read_model.parked_streams(&streams).await?;
-                project_parking(events, &applied, &parked, raw_since)
-            }
+        let parked = match self.config.poison {
+            PoisonPolicy::Stop => return self.commit(project(events, &applied, raw_since)?).await,
+            PoisonPolicy::Park => self.read_model.parked_streams(&streams).await?,
         };
+        let projected = project_parking(events, &applied, &parked, raw_since);
         match self.commit(projected).await {
-            Err(ProjectorError::ReadModel(ReadModelError::Rejected(reason)))
-                if self.config.poison == PoisonPolicy::Park =>
-            {
+            Err(ProjectorError::ReadModel(ReadModelError::Rejected(reason))) => {
                 tracing::warn!(%reason, "the read model refused a batch; finding the event");
-                self.apply_one_by_one(events, applied, raw_since).await
+                self.apply_one_by_one(events, applied, parked, raw_since)
+                    .await
             }
             outcome => outcome,
         }
@@ -221,31 +218,30 @@ impl Projector {
 
     /// The slow path after the read model refused a batch: each event is committed alone, so the
     /// one refused is known and parked with the read model's reason, with its device's later
-    /// events behind it. The others land as usual.
+    /// events behind it. The others land as usual. `parked`: the devices already waiting.
     async fn apply_one_by_one(
         &self,
         events: &[RecordedEvent],
         mut applied: HashMap<DeviceId, u64>,
+        mut parked: HashSet<DeviceId>,
         raw_since: DateTime<Utc>,
     ) -> Result<Touched, ProjectorError> {
         let mut touched = Touched::default();
-        let mut parked: HashSet<DeviceId> = HashSet::new();
         for event in events {
             let device = &event.stream_id;
-            let mut waiting = self
-                .read_model
-                .parked_streams(std::slice::from_ref(device))
-                .await?;
-            waiting.extend(parked.iter().cloned());
             let single = std::slice::from_ref(event);
-            let projected = project_parking(single, &applied, &waiting, raw_since);
+            let projected = project_parking(single, &applied, &parked, raw_since);
             let moved_to = projected.delta.streams.get(device).map(|a| a.to);
+            let parks = !projected.delta.parked.is_empty();
             match self.commit(projected).await {
                 Ok(done) => {
                     touched.devices.extend(done.devices);
                     touched.lifecycle.extend(done.lifecycle);
                     if let Some(seq) = moved_to {
                         applied.insert(device.clone(), seq);
+                    }
+                    if parks {
+                        parked.insert(device.clone());
                     }
                 }
                 Err(ProjectorError::ReadModel(ReadModelError::Rejected(reason))) => {
