@@ -290,6 +290,30 @@ mod tests {
     }
 
     #[test]
+    fn readings_come_back_from_a_payload_to_the_last_bit() {
+        // Found by the projection's property test: without exact float parsing this decoded
+        // one unit in the last place lower.
+        for v in [966_570_539.831_588_9, 0.1, 1e-300, f64::MAX, 5e-324] {
+            let event = DeviceEvent::ReadingsRecorded(ReadingsRecorded {
+                batch_id: BatchId::parse("b").unwrap(),
+                readings: vec![Reading {
+                    sensor: SensorName::parse("s").unwrap(),
+                    value: Value::try_from(v).unwrap(),
+                    unit: None,
+                    measured_at: "2026-11-23T10:00:00Z".parse().unwrap(),
+                }],
+            });
+            let DeviceEvent::ReadingsRecorded(back) =
+                DeviceEvent::decode(event.event_type(), DECODE_VERSION, &event.encode_payload())
+                    .unwrap()
+            else {
+                panic!("readings decode as readings");
+            };
+            assert_eq!(back.readings[0].value.get().to_bits(), v.to_bits(), "{v}");
+        }
+    }
+
+    #[test]
     fn unknown_versions_are_refused_not_guessed() {
         let err = DeviceEvent::decode("ReadingsRecorded", 99, "{}").unwrap_err();
         assert!(matches!(
