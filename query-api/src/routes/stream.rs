@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use chrono::Utc;
 use futures::{stream, Stream, StreamExt};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use watershed_domain::ports::LiveUpdate;
 use watershed_domain::DeviceId;
 use watershed_http_edge::{ApiError, ErrorBody, StreamAccess};
@@ -35,31 +36,34 @@ pub async fn stream(
     State(state): State<QueryState>,
     _: StreamAccess,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    // Held for as long as the client stays connected.
-    let permit = Arc::clone(&state.live_clients)
-        .try_acquire_owned()
-        .map_err(|_| ApiError::Overloaded)?;
+    let connected = LiveClient::admit(&state.live_clients)?;
     let live = state.live.subscribe().await;
-    let connected = LiveClient::connect();
     let windows = tokio_stream::StreamExt::chunks_timeout(live, MAX_PER_WINDOW, WINDOW);
     let stopping = state.shutdown.clone().cancelled_owned();
     let events = windows
         .flat_map(|window| stream::iter(coalesce(window)))
         .map(move |event| {
-            let _connected = (&permit, &connected);
+            let _held_while_connected = &connected;
             Ok(event)
         })
         .take_until(stopping);
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
-/// One connected live client, counted in `watershed_live_clients` for as long as it is held.
-struct LiveClient;
+/// One connected live client: it holds one of the instance's permits, and counts in
+/// `watershed_live_clients`, for as long as it is held.
+struct LiveClient {
+    _permit: OwnedSemaphorePermit,
+}
 
 impl LiveClient {
-    fn connect() -> Self {
+    /// A place among the live clients, or 503 when there is none.
+    fn admit(permits: &Arc<Semaphore>) -> Result<Self, ApiError> {
+        let permit = Arc::clone(permits)
+            .try_acquire_owned()
+            .map_err(|_| ApiError::Overloaded)?;
         metrics::gauge!("watershed_live_clients").increment(1.0);
-        Self
+        Ok(Self { _permit: permit })
     }
 }
 
