@@ -6,6 +6,7 @@ pub mod alert;
 pub mod dead_letter;
 pub mod device;
 pub mod event;
+pub mod history;
 pub mod idempotency;
 pub mod ids;
 pub mod ports;
@@ -20,6 +21,7 @@ pub use event::{
     AlertCleared, AlertRaised, AppendOutcome, Committed, DecodeError, DeviceEvent, EventMeta,
     ExpectedVersion, NewEvent, ReadingsRecorded, RecordedEvent, SensorsAdded, DECODE_VERSION,
 };
+pub use history::{HistoryFilter, HistoryPage, TimeRange};
 pub use idempotency::{IdempotencyKey, PayloadDigest, Recalled};
 pub use ids::{BatchId, DeviceId, Label, RuleName, SensorName, Unit};
 pub use reading::{Reading, ReadingBatch, Value, MAX_READINGS_PER_BATCH};

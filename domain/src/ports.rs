@@ -10,6 +10,7 @@ use futures_core::Stream;
 
 use crate::dead_letter::{DeadLetter, Parked};
 use crate::event::{AppendOutcome, ExpectedVersion, NewEvent, RecordedEvent};
+use crate::history::{HistoryFilter, HistoryPage};
 use crate::idempotency::{IdempotencyKey, Recalled};
 use crate::ids::DeviceId;
 use crate::read_model::{DeviceView, ReadModelDelta, Series, SeriesQuery};
@@ -31,6 +32,9 @@ pub enum StoreError {
     /// The store holds something this code cannot read.
     #[error("event store data is corrupt: {0}")]
     Corrupt(String),
+    /// A cursor that this store did not issue: the caller's mistake, not the store's.
+    #[error("not a cursor of this event store: {0}")]
+    BadCursor(String),
 }
 
 /// Which events of a stream to read.
@@ -143,6 +147,19 @@ pub trait ChangeFeed: Send + Sync + 'static {
             oldest_recorded_at: page.events.iter().map(|e| e.meta.recorded_at).min(),
         })
     }
+}
+
+/// The whole history, oldest first, for analysts: replay, export, sinks.
+#[async_trait]
+pub trait EventHistory: Send + Sync + 'static {
+    /// About `max` events after `after` (the cursor of a [`HistoryPage`] or the beginning) that
+    /// `filter` selects. A page may hold none of them and still not be the end.
+    async fn read_history(
+        &self,
+        filter: &HistoryFilter,
+        after: &FeedCursor,
+        max: usize,
+    ) -> Result<HistoryPage, StoreError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -15,7 +15,7 @@ use watershed_domain::ports::{ChangeFeed, EventStore, FeedCursor, StoreError, St
 use watershed_domain::DeviceId;
 use watershed_infra::cosmos::client_builder;
 use watershed_infra::{CosmosEmulator, CosmosEventStore, StoreTailBus};
-use watershed_tests::contract::{bus, change_feed, event_store, extremes};
+use watershed_tests::contract::{bus, change_feed, event_store, extremes, history};
 use watershed_tests::events::{new_event, readings, register, registered, unique_device};
 
 async fn fresh_store() -> Arc<CosmosEventStore> {
@@ -86,6 +86,12 @@ async fn cosmos_event_store_keeps_the_event_store_contract() {
 async fn cosmos_event_store_keeps_the_change_feed_contract() {
     let store = fresh_store().await;
     change_feed::change_feed_contract(store.clone(), store).await;
+}
+
+#[tokio::test]
+async fn cosmos_event_store_keeps_the_history_contract() {
+    let store = fresh_store().await;
+    history::history_contract(store.clone(), store).await;
 }
 
 #[tokio::test]

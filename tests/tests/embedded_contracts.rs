@@ -6,7 +6,7 @@ use watershed_infra::{
     BroadcastLiveFeed, MemoryDeviceCache, SqliteEventStore, SqliteReadModel, StoreTailBus,
 };
 use watershed_tests::contract::{
-    bus, cache, change_feed, event_store, extremes, live_feed, read_model,
+    bus, cache, change_feed, event_store, extremes, history, live_feed, read_model,
 };
 
 async fn sqlite_store(dir: &tempfile::TempDir) -> Arc<SqliteEventStore> {
@@ -28,6 +28,13 @@ async fn sqlite_event_store_keeps_the_change_feed_contract() {
     let dir = tempfile::tempdir().unwrap();
     let store = sqlite_store(&dir).await;
     change_feed::change_feed_contract(store.clone(), store).await;
+}
+
+#[tokio::test]
+async fn sqlite_event_store_keeps_the_history_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(&dir).await;
+    history::history_contract(store.clone(), store).await;
 }
 
 /// Role targets on `sqlite:` share one file: a projectors process appends alerts while the

@@ -64,6 +64,9 @@ fn api_error(device: &DeviceId, e: CommandError) -> ApiError {
             ApiError::Unavailable(e.to_string())
         }
         CommandError::Store(StoreError::Unavailable(m)) => ApiError::Unavailable(m),
-        CommandError::Store(StoreError::Corrupt(m)) => ApiError::Internal(m),
+        // Commands read no cursors; a cursor error here is the store's fault.
+        CommandError::Store(StoreError::Corrupt(m) | StoreError::BadCursor(m)) => {
+            ApiError::Internal(m)
+        }
     }
 }

@@ -12,8 +12,9 @@ use azure_data_cosmos::options::{ChangeFeedOptions, ChangeFeedStartFrom};
 use azure_data_cosmos::FeedScope;
 use futures::StreamExt;
 use watershed_domain::event::RecordedEvent;
-use watershed_domain::ports::{ChangeFeed, FeedCursor, FeedPage, StoreError};
-use watershed_domain::DeviceId;
+use watershed_domain::history;
+use watershed_domain::ports::{ChangeFeed, EventHistory, FeedCursor, FeedPage, StoreError};
+use watershed_domain::{DeviceId, HistoryFilter, HistoryPage};
 
 use super::client::page_size;
 use super::event_store::{read_item, CosmosEventStore};
@@ -25,6 +26,19 @@ use super::items::{decode, lease_item_id, LeaseItem, StreamItem};
 /// relay's lag low at one cheap read per partition per poll. Appends through this store wake
 /// waiters in this process at once.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// The change feed has no predicates: every event is read and filtered here.
+#[async_trait]
+impl EventHistory for CosmosEventStore {
+    async fn read_history(
+        &self,
+        filter: &HistoryFilter,
+        after: &FeedCursor,
+        max: usize,
+    ) -> Result<HistoryPage, StoreError> {
+        history::read_through_feed(self, filter, after, max).await
+    }
+}
 
 #[async_trait]
 impl ChangeFeed for CosmosEventStore {
@@ -55,7 +69,7 @@ impl ChangeFeed for CosmosEventStore {
             .await
             .map_err(|e| {
                 if e.status().is_bad_request() {
-                    StoreError::Corrupt(format!("not a Cosmos DB feed cursor: {e}"))
+                    StoreError::BadCursor(format!("not a change-feed continuation: {e}"))
                 } else {
                     unavailable("opening the change feed", e)
                 }

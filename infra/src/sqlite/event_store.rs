@@ -11,12 +11,12 @@ use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
 use tokio::sync::{mpsc, oneshot, watch};
 use watershed_domain::event::{AppendOutcome, EventMeta, ExpectedVersion, NewEvent, RecordedEvent};
 use watershed_domain::ports::{
-    Backlog, ChangeFeed, EventStore, FeedCursor, FeedPage, StoreError, StreamQuery,
+    Backlog, ChangeFeed, EventHistory, EventStore, FeedCursor, FeedPage, StoreError, StreamQuery,
 };
-use watershed_domain::{DeviceId, IdempotencyKey, Recalled};
+use watershed_domain::{DeviceId, HistoryFilter, HistoryPage, IdempotencyKey, Recalled};
 
 use super::group_commit::{self, AppendRequest, GroupCommitter};
-use super::time::from_micros;
+use super::time::{from_micros, to_micros};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite_events");
 
@@ -206,7 +206,7 @@ fn position_of(cursor: &FeedCursor) -> Result<u64, StoreError> {
     cursor
         .0
         .parse()
-        .map_err(|_| StoreError::Corrupt(format!("not a SQLite feed cursor: {:?}", cursor.0)))
+        .map_err(|_| StoreError::BadCursor(format!("{:?} is not a position", cursor.0)))
 }
 
 fn cursor_at(position: u64) -> FeedCursor {
@@ -272,6 +272,64 @@ impl ChangeFeed for SqliteEventStore {
             events: head.saturating_sub(after),
             capped: false,
             oldest_recorded_at: oldest,
+        })
+    }
+}
+
+#[async_trait]
+impl EventHistory for SqliteEventStore {
+    /// Devices, types and recorded-at go into the query; so does the lower bound of measured-at
+    /// (an event's `occurred_at` is its newest reading, so a batch with a reading in range has
+    /// one at least that late). The readings inside a payload are checked here.
+    async fn read_history(
+        &self,
+        filter: &HistoryFilter,
+        after: &FeedCursor,
+        max: usize,
+    ) -> Result<HistoryPage, StoreError> {
+        let mut sql = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {COLUMNS} FROM events WHERE position > "
+        ));
+        sql.push_bind(position_of(after)? as i64);
+        if !filter.devices.is_empty() {
+            sql.push(" AND stream_id IN (");
+            let mut list = sql.separated(", ");
+            for device in &filter.devices {
+                list.push_bind(device.as_str());
+            }
+            sql.push(")");
+        }
+        if !filter.types.is_empty() {
+            sql.push(" AND event_type IN (");
+            let mut list = sql.separated(", ");
+            for t in &filter.types {
+                list.push_bind(t.as_str());
+            }
+            sql.push(")");
+        }
+        if let Some(from) = filter.recorded.from {
+            sql.push(" AND recorded_at_us >= ").push_bind(to_micros(from));
+        }
+        if let Some(to) = filter.recorded.to {
+            sql.push(" AND recorded_at_us < ").push_bind(to_micros(to));
+        }
+        if let Some(from) = filter.measured.from {
+            sql.push(" AND occurred_at_us >= ").push_bind(to_micros(from));
+        }
+        sql.push(" ORDER BY position LIMIT ").push_bind(limit(max));
+        let rows = sql
+            .build()
+            .fetch_all(&self.readers)
+            .await
+            .map_err(unavailable)?;
+        let read = rows.iter().map(decode_row).collect::<Result<Vec<_>, _>>()?;
+        let next = read
+            .last()
+            .map_or_else(|| after.clone(), |e| cursor_at(e.position));
+        Ok(HistoryPage {
+            at_end: read.len() < max,
+            events: read.into_iter().filter(|e| filter.matches(e)).collect(),
+            next,
         })
     }
 }

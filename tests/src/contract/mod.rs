@@ -7,5 +7,6 @@ pub mod cache;
 pub mod change_feed;
 pub mod event_store;
 pub mod extremes;
+pub mod history;
 pub mod live_feed;
 pub mod read_model;
