@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use watershed_domain::ports::{
-    ChangeFeed, DeviceCache, EventBus, EventPublisher, EventStore, LiveFeed, ReadModel,
+    ChangeFeed, DeviceCache, EventBus, EventHistory, EventPublisher, EventStore, LiveFeed,
+    ReadModel,
 };
 use watershed_infra::{
     BroadcastLiveFeed, CosmosAccount, CosmosAuth, CosmosEventStore, KafkaBus, KafkaConfig,
@@ -203,19 +204,21 @@ impl PortUrls {
     }
 }
 
-/// The event store and its change feed: one adapter, two ports.
+/// The event store, its change feed and its history: one adapter, three ports.
 #[derive(Clone)]
 pub struct Events {
     pub store: Arc<dyn EventStore>,
     pub feed: Arc<dyn ChangeFeed>,
+    pub history: Arc<dyn EventHistory>,
 }
 
 impl Events {
-    pub fn of<S: EventStore + ChangeFeed>(store: S) -> Self {
+    pub fn of<S: EventStore + ChangeFeed + EventHistory>(store: S) -> Self {
         let store = Arc::new(store);
         Self {
             store: store.clone(),
-            feed: store,
+            feed: store.clone(),
+            history: store,
         }
     }
 }

@@ -88,6 +88,8 @@ pub struct AppConfig {
     pub web_dir: PathBuf,
     pub admin_token: ApiToken,
     pub read_token: ApiToken,
+    /// Reads the whole history; without one, only the admin token does.
+    pub analyst_token: Option<ApiToken>,
     pub raw_retention: chrono::Duration,
     /// The projectors' consumer group: one per set of read models fed from the bus.
     pub consumer_group: String,
@@ -140,6 +142,7 @@ impl AppConfig {
             admin_token: ApiToken::parse("admin", admin_token)
                 .expect("a test's admin token is valid"),
             read_token: ApiToken::parse("read", read_token).expect("a test's read token is valid"),
+            analyst_token: None,
             raw_retention: chrono::Duration::hours(48),
             consumer_group: ProjectorConfig::default().group,
             cors_origins: Vec::new(),
@@ -244,7 +247,7 @@ struct SecuritySchemes;
 impl utoipa::Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        for name in ["admin_token", "read_token", "device_key"] {
+        for name in ["admin_token", "read_token", "analyst_token", "device_key"] {
             components.add_security_scheme(
                 name,
                 SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
@@ -263,7 +266,11 @@ impl App {
     pub async fn build_with(config: AppConfig, given: Ports) -> anyhow::Result<Self> {
         let ports = Ports::open(&config, given).await?;
         let roles = config.roles;
-        let tokens = ApiTokens::new(config.admin_token.clone(), config.read_token.clone())?;
+        let tokens = ApiTokens::with_analyst(
+            config.admin_token.clone(),
+            config.read_token.clone(),
+            config.analyst_token.clone(),
+        )?;
         let shutdown = CancellationToken::new();
         let failure = Arc::new(OnceLock::new());
         let mut background = Vec::new();
@@ -374,6 +381,7 @@ impl App {
             }));
             api = api.merge(watershed_query_api::router(QueryState {
                 store: events.store,
+                history: events.history,
                 read_model,
                 cache: cache.cache,
                 live: cache.live,
@@ -385,6 +393,9 @@ impl App {
                 tokens,
                 shutdown: shutdown.clone(),
                 live_clients: Arc::new(tokio::sync::Semaphore::new(config.limits.max_live_clients)),
+                downloads: Arc::new(tokio::sync::Semaphore::new(
+                    watershed_query_api::MAX_DOWNLOADS,
+                )),
             }));
             router = Router::new().fallback_service(web::router(&config.web_dir));
         }

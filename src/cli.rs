@@ -114,6 +114,11 @@ struct ServeArgs {
     /// Read-only token for the dashboard. `up` generates one when unset.
     #[arg(long, env = "WATERSHED_READ_TOKEN", hide_env_values = true)]
     read_token: Option<String>,
+    /// Analyst token: the dashboard's reads and the whole history (`/v1/history`, `replay`,
+    /// `export`), nothing else. `up` generates one when unset; elsewhere, without one, only the
+    /// admin token reads the history.
+    #[arg(long, env = "WATERSHED_ANALYST_TOKEN", hide_env_values = true)]
+    analyst_token: Option<String>,
     /// Hours of raw readings to keep; rollups keep everything.
     #[arg(long, env = "WATERSHED_RAW_RETENTION_HOURS", default_value_t = 48)]
     raw_retention_hours: u32,
@@ -160,6 +165,7 @@ impl ServeArgs {
         roles: Roles,
         admin_token: ApiToken,
         read_token: ApiToken,
+        analyst_token: Option<ApiToken>,
     ) -> anyhow::Result<AppConfig> {
         Ok(AppConfig {
             roles,
@@ -168,6 +174,7 @@ impl ServeArgs {
             web_dir: self.web_dir,
             admin_token,
             read_token,
+            analyst_token,
             raw_retention: chrono::Duration::hours(i64::from(self.raw_retention_hours)),
             consumer_group: self.consumer_group,
             cors_origins: self.cors_origin,
@@ -417,7 +424,12 @@ async fn serve_role(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
     };
     let admin_token = token(args.admin_token.clone(), "admin")?;
     let read_token = token(args.read_token.clone(), "read")?;
-    let config = args.config(roles, admin_token, read_token)?;
+    let analyst_token = args
+        .analyst_token
+        .clone()
+        .map(|t| ApiToken::parse("analyst", t))
+        .transpose()?;
+    let config = args.config(roles, admin_token, read_token, analyst_token)?;
     let stopped = stop_signal();
     tracing::info!(?roles, listen = %config.listen, "starting");
     let app = App::build(config).await?;
@@ -430,9 +442,13 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         |given: Option<String>, role| ApiToken::parse(role, given.unwrap_or_else(tokens::generate));
     let admin_token = token(args.serve.admin_token.clone(), "admin")?;
     let read_token = token(args.serve.read_token.clone(), "read")?;
-    let config = args
-        .serve
-        .config(Roles::ALL, admin_token.clone(), read_token.clone())?;
+    let analyst_token = token(args.serve.analyst_token.clone(), "analyst")?;
+    let config = args.serve.config(
+        Roles::ALL,
+        admin_token.clone(),
+        read_token.clone(),
+        Some(analyst_token.clone()),
+    )?;
     let (admin_token, read_token) = (admin_token.reveal(), read_token.reveal());
     tracing::info!(ports = ?config.ports, listen = %config.listen, simulate = args.simulate, "starting watershed up");
     let stopped = stop_signal();
@@ -442,6 +458,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         format!("listening on {base}"),
         format!("admin token: {admin_token}"),
         format!("read token: {read_token}"),
+        format!("analyst token: {}", analyst_token.reveal()),
         format!("dashboard: {base}/#token={read_token}"),
     ]);
 

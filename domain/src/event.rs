@@ -100,6 +100,17 @@ pub enum DecodeError {
     },
 }
 
+/// Every event type, as [`DeviceEvent::event_type`] names them.
+pub const EVENT_TYPES: &[&str] = &[
+    "DeviceRegistered",
+    "DeviceKeyRotated",
+    "ReadingsRecorded",
+    "SensorsAdded",
+    "AlertRaised",
+    "AlertCleared",
+    "DeviceDecommissioned",
+];
+
 impl DeviceEvent {
     pub fn event_type(&self) -> &'static str {
         match self {
@@ -287,6 +298,17 @@ mod tests {
             DeviceEvent::decode(event.event_type(), DECODE_VERSION, &event.encode_payload())
                 .unwrap();
         assert_eq!(decoded, event);
+    }
+
+    #[test]
+    fn every_listed_type_is_one_decode_knows() {
+        for t in EVENT_TYPES {
+            let decoded = DeviceEvent::decode(t, DECODE_VERSION, "[]");
+            assert!(
+                matches!(decoded, Err(DecodeError::Malformed { .. })),
+                "{t}: {decoded:?}"
+            );
+        }
     }
 
     #[test]

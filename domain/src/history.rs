@@ -87,7 +87,11 @@ pub async fn read_through_feed(
 ) -> Result<HistoryPage, StoreError> {
     let page = feed.read_changes(after, max).await?;
     let at_end = page.events.is_empty();
-    let events = page.events.into_iter().filter(|e| filter.matches(e)).collect();
+    let events = page
+        .events
+        .into_iter()
+        .filter(|e| filter.matches(e))
+        .collect();
     Ok(HistoryPage {
         events,
         next: page.next,
@@ -110,7 +114,12 @@ mod tests {
     fn readings(device: &str, measured: &[i64], recorded: i64) -> RecordedEvent {
         let readings: Vec<_> = measured
             .iter()
-            .map(|s| format!(r#"{{"sensor":"t","value":1.0,"measured_at":"{}"}}"#, at(*s).to_rfc3339()))
+            .map(|s| {
+                format!(
+                    r#"{{"sensor":"t","value":1.0,"measured_at":"{}"}}"#,
+                    at(*s).to_rfc3339()
+                )
+            })
             .collect();
         RecordedEvent {
             position: 1,

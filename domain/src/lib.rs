@@ -3,6 +3,7 @@
 //! Nothing here does I/O or depends on an async runtime.
 
 pub mod alert;
+pub mod cloudevents;
 pub mod dead_letter;
 pub mod device;
 pub mod event;
@@ -20,6 +21,7 @@ pub use device::{decide, evolve, Command, Device, DeviceStatus, DomainError, Key
 pub use event::{
     AlertCleared, AlertRaised, AppendOutcome, Committed, DecodeError, DeviceEvent, EventMeta,
     ExpectedVersion, NewEvent, ReadingsRecorded, RecordedEvent, SensorsAdded, DECODE_VERSION,
+    EVENT_TYPES,
 };
 pub use history::{HistoryFilter, HistoryPage, TimeRange};
 pub use idempotency::{IdempotencyKey, PayloadDigest, Recalled};

@@ -1,5 +1,7 @@
-//! Bearer tokens. Operators hold the admin token (register, decommission, read); the dashboard
-//! holds the read-only token; each device holds its own key, checked by the command handler.
+//! Bearer tokens. Operators hold the admin token (register, decommission, read, everything);
+//! the dashboard holds the read token (the dashboard's reads only); analysts hold the analyst
+//! token (the dashboard's reads, and the whole history: replay and export); each device holds
+//! its own key, checked by the command handler.
 
 use std::sync::Arc;
 
@@ -27,9 +29,7 @@ pub enum TokenError {
     TooShort { role: &'static str },
     #[error("the {role} token may hold only printable ASCII without spaces")]
     Unprintable { role: &'static str },
-    #[error(
-        "the admin and read tokens must differ: whoever holds the read token could administer"
-    )]
+    #[error("the admin, read and analyst tokens must all differ: each grants a different role")]
     Shared,
 }
 
@@ -60,14 +60,29 @@ pub struct ApiTokens(Arc<Tokens>);
 struct Tokens {
     admin: ApiToken,
     read: ApiToken,
+    /// Without one, only the admin token reads the history.
+    analyst: Option<ApiToken>,
 }
 
 impl ApiTokens {
     pub fn new(admin: ApiToken, read: ApiToken) -> Result<Self, TokenError> {
-        if admin == read {
+        Self::with_analyst(admin, read, None)
+    }
+
+    pub fn with_analyst(
+        admin: ApiToken,
+        read: ApiToken,
+        analyst: Option<ApiToken>,
+    ) -> Result<Self, TokenError> {
+        let shared = admin == read || analyst.as_ref().is_some_and(|a| *a == admin || *a == read);
+        if shared {
             return Err(TokenError::Shared);
         }
-        Ok(Self(Arc::new(Tokens { admin, read })))
+        Ok(Self(Arc::new(Tokens {
+            admin,
+            read,
+            analyst,
+        })))
     }
 
     fn role(&self, presented: &str) -> Option<Role> {
@@ -77,6 +92,8 @@ impl ApiTokens {
             Some(Role::Admin)
         } else if eq(presented, &self.0.read.0) {
             Some(Role::Reader)
+        } else if self.0.analyst.as_ref().is_some_and(|a| eq(presented, &a.0)) {
+            Some(Role::Analyst)
         } else {
             None
         }
@@ -87,6 +104,7 @@ impl ApiTokens {
 enum Role {
     Admin,
     Reader,
+    Analyst,
 }
 
 /// The token of an `Authorization: Bearer …` header.
@@ -135,9 +153,36 @@ where
         let token = bearer(parts).ok_or_else(missing)?;
         match ApiTokens::from_ref(state).role(token) {
             Some(Role::Admin) => Ok(AdminAccess),
-            Some(Role::Reader) => Err(ApiError::Forbidden {
+            Some(Role::Reader | Role::Analyst) => Err(ApiError::Forbidden {
                 code: "read_only_token",
-                message: "the read-only token cannot change anything".to_owned(),
+                message: "a read or analyst token cannot change anything".to_owned(),
+            }),
+            None => Err(ApiError::Unauthorized("unknown token".to_owned())),
+        }
+    }
+}
+
+/// Proof that the caller may read the whole history: the analyst or the admin token, in the
+/// `Authorization` header. The dashboard's read token may not: it sits in every browser that
+/// shows the dashboard, and the history holds every reading ever taken.
+pub struct AnalystAccess;
+
+impl<S> FromRequestParts<S> for AnalystAccess
+where
+    S: Send + Sync,
+    ApiTokens: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or_else(missing)?;
+        match ApiTokens::from_ref(state).role(token) {
+            Some(Role::Admin | Role::Analyst) => Ok(AnalystAccess),
+            Some(Role::Reader) => Err(ApiError::Forbidden {
+                code: "dashboard_token",
+                message:
+                    "the read token serves the dashboard only; the history needs the analyst token"
+                        .to_owned(),
             }),
             None => Err(ApiError::Unauthorized("unknown token".to_owned())),
         }
@@ -185,8 +230,8 @@ where
         let token = query_token(parts).ok_or_else(missing)?;
         match ApiTokens::from_ref(state).role(token) {
             Some(Role::Reader) => Ok(StreamAccess),
-            Some(Role::Admin) => Err(ApiError::Unauthorized(
-                "the admin token is not accepted in a URL; use the read token, or the Authorization header"
+            Some(Role::Admin | Role::Analyst) => Err(ApiError::Unauthorized(
+                "only the read token is accepted in a URL; send others in the Authorization header"
                     .to_owned(),
             )),
             None => Err(ApiError::Unauthorized("unknown token".to_owned())),
@@ -201,9 +246,10 @@ mod tests {
     use super::*;
 
     fn tokens() -> ApiTokens {
-        ApiTokens::new(
+        ApiTokens::with_analyst(
             ApiToken::parse("admin", "admin-token-0123456789").unwrap(),
             ApiToken::parse("read", "read-token-0123456789").unwrap(),
+            Some(ApiToken::parse("analyst", "analyst-token-0123456789").unwrap()),
         )
         .unwrap()
     }
@@ -241,6 +287,30 @@ mod tests {
         assert!(header.await.is_ok());
     }
 
+    #[tokio::test]
+    async fn the_history_takes_the_analyst_or_admin_token_never_the_dashboards() {
+        let history = |token| extract::<AnalystAccess>("/v1/history", Some(token));
+        assert!(history("analyst-token-0123456789").await.is_ok());
+        assert!(history("admin-token-0123456789").await.is_ok());
+        assert!(matches!(
+            history("read-token-0123456789").await,
+            Err(ApiError::Forbidden {
+                code: "dashboard_token",
+                ..
+            })
+        ));
+        let admin = extract::<AdminAccess>("/v1/devices", Some("analyst-token-0123456789"));
+        assert!(matches!(admin.await, Err(ApiError::Forbidden { .. })));
+        let reads = extract::<ReadAccess>("/v1/devices", Some("analyst-token-0123456789"));
+        assert!(
+            reads.await.is_ok(),
+            "analysts read the dashboard's data too"
+        );
+        let in_url =
+            extract::<StreamAccess>("/v1/stream?access_token=analyst-token-0123456789", None);
+        assert!(matches!(in_url.await, Err(ApiError::Unauthorized(_))));
+    }
+
     #[test]
     fn weak_or_shared_tokens_are_refused_and_tokens_never_print() {
         assert_eq!(
@@ -251,6 +321,11 @@ mod tests {
         let same = ApiToken::parse("admin", "x".repeat(20)).unwrap();
         assert_eq!(
             ApiTokens::new(same.clone(), same.clone()).err(),
+            Some(TokenError::Shared)
+        );
+        let other = ApiToken::parse("read", "y".repeat(20)).unwrap();
+        assert_eq!(
+            ApiTokens::with_analyst(same.clone(), other.clone(), Some(other)).err(),
             Some(TokenError::Shared)
         );
         assert_eq!(format!("{same:?}"), "ApiToken(…)");

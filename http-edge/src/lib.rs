@@ -9,7 +9,8 @@ pub mod path;
 pub mod query;
 
 pub use auth::{
-    AdminAccess, ApiToken, ApiTokens, BearerToken, ReadAccess, StreamAccess, TokenError,
+    AdminAccess, AnalystAccess, ApiToken, ApiTokens, BearerToken, ReadAccess, StreamAccess,
+    TokenError,
 };
 pub use error::{ApiError, ErrorBody};
 pub use json::ApiJson;

@@ -9,12 +9,16 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 use utoipa_axum::router::OpenApiRouter;
-use watershed_domain::ports::{ChangeFeed, DeviceCache, EventBus, EventStore, LiveFeed, ReadModel};
+use watershed_domain::ports::{
+    ChangeFeed, DeviceCache, EventBus, EventHistory, EventStore, LiveFeed, ReadModel,
+};
 use watershed_http_edge::ApiTokens;
 
 #[derive(Clone)]
 pub struct QueryState {
     pub store: Arc<dyn EventStore>,
+    /// The same store, read whole for analysts.
+    pub history: Arc<dyn EventHistory>,
     pub read_model: Arc<dyn ReadModel>,
     pub cache: Arc<dyn DeviceCache>,
     pub live: Arc<dyn LiveFeed>,
@@ -24,7 +28,13 @@ pub struct QueryState {
     pub shutdown: tokio_util::sync::CancellationToken,
     /// One permit per connected live client; none left answers 503.
     pub live_clients: Arc<tokio::sync::Semaphore>,
+    /// One permit per running history download; none left answers 503.
+    pub downloads: Arc<tokio::sync::Semaphore>,
 }
+
+/// History downloads one instance streams at once: each holds a store reader for a while, and
+/// the dashboard's reads must still find one.
+pub const MAX_DOWNLOADS: usize = 4;
 
 /// Where the status route looks to tell how far the read models are behind the event store: the
 /// relay's change-feed cursor (when a relay carries events to the bus) and the projectors' group.

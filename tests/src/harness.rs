@@ -9,11 +9,13 @@ use tempfile::TempDir;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use watershed::app::{App, AppConfig};
+use watershed_http_edge::ApiToken;
 
 use crate::eventually;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123";
 pub const READ_TOKEN: &str = "test-read-token-0123";
+pub const ANALYST_TOKEN: &str = "test-analyst-token-0123";
 
 pub struct TestApp {
     pub base: String,
@@ -41,6 +43,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut AppConfig)) -> TestApp {
 
 async fn spawn_configured(data: TempDir, configure: impl FnOnce(&mut AppConfig)) -> TestApp {
     let mut config = AppConfig::ephemeral(data.path(), ADMIN_TOKEN, READ_TOKEN);
+    config.analyst_token =
+        Some(ApiToken::parse("analyst", ANALYST_TOKEN).expect("a test's analyst token is valid"));
     configure(&mut config);
     let app = App::build(config).await.expect("the application starts");
     let base = format!("http://{}", app.address());
@@ -122,6 +126,24 @@ impl TestApp {
             .expect("the API answers");
         let status = response.status();
         (status, response.json().await.expect("JSON body"))
+    }
+
+    /// Downloads `/v1/history?{query}` with `token`: the status, and the lines as JSON.
+    pub async fn history(&self, query: &str, token: &str) -> (StatusCode, Vec<Value>) {
+        let response = self
+            .http
+            .get(self.url(&format!("/v1/history?{query}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("the API answers");
+        let status = response.status();
+        let body = response.text().await.expect("the whole download");
+        let lines = body
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("every line is JSON"))
+            .collect();
+        (status, lines)
     }
 
     /// Opens the live stream with the read token in the query, as a browser's EventSource does.

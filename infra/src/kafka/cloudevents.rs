@@ -1,18 +1,16 @@
-//! Events as CloudEvents 1.0 in the Kafka protocol binding's binary content mode: the envelope goes
+//! Events as CloudEvents 1.0 (attributes in `watershed_domain::cloudevents`) in the Kafka
+//! protocol binding's binary content mode: the envelope goes
 //! in `ce_` headers and the value is the stored JSON payload as is, so neither side re-encodes
 //! payloads. Extension attributes carry what CloudEvents has no name for (stream sequence, schema
 //! version, recorded-at, correlation and causation, the store position).
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use uuid::Uuid;
+use watershed_domain::cloudevents::{time, SOURCE, SPEC_VERSION, TYPE_PREFIX};
 use watershed_domain::event::{EventMeta, RecordedEvent};
 use watershed_domain::ports::BusError;
 use watershed_domain::DeviceId;
-
-const SPEC_VERSION: &str = "1.0";
-const SOURCE: &str = "urn:watershed:event-store";
-const TYPE_PREFIX: &str = "io.watershed.";
 
 const H_SPEC: &str = "ce_specversion";
 const H_ID: &str = "ce_id";
@@ -27,10 +25,6 @@ const H_RECORDED: &str = "ce_recordedat";
 const H_CORRELATION: &str = "ce_correlationid";
 const H_CAUSATION: &str = "ce_causationid";
 const H_POSITION: &str = "ce_position";
-
-fn time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
 
 fn text<'a>(key: &'a str, value: &'a str) -> Header<'a, &'a str> {
     Header {

@@ -287,9 +287,8 @@ impl EventHistory for SqliteEventStore {
         after: &FeedCursor,
         max: usize,
     ) -> Result<HistoryPage, StoreError> {
-        let mut sql = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {COLUMNS} FROM events WHERE position > "
-        ));
+        let mut sql =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM events WHERE position > "));
         sql.push_bind(position_of(after)? as i64);
         if !filter.devices.is_empty() {
             sql.push(" AND stream_id IN (");
@@ -308,13 +307,15 @@ impl EventHistory for SqliteEventStore {
             sql.push(")");
         }
         if let Some(from) = filter.recorded.from {
-            sql.push(" AND recorded_at_us >= ").push_bind(to_micros(from));
+            sql.push(" AND recorded_at_us >= ")
+                .push_bind(to_micros(from));
         }
         if let Some(to) = filter.recorded.to {
             sql.push(" AND recorded_at_us < ").push_bind(to_micros(to));
         }
         if let Some(from) = filter.measured.from {
-            sql.push(" AND occurred_at_us >= ").push_bind(to_micros(from));
+            sql.push(" AND occurred_at_us >= ")
+                .push_bind(to_micros(from));
         }
         sql.push(" ORDER BY position LIMIT ").push_bind(limit(max));
         let rows = sql

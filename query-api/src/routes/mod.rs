@@ -1,6 +1,7 @@
 //! The read routes.
 
 mod devices;
+mod history;
 mod series;
 mod status;
 mod stream;
@@ -18,6 +19,7 @@ pub fn router() -> OpenApiRouter<QueryState> {
         .routes(routes!(devices::list))
         .routes(routes!(devices::get))
         .routes(routes!(devices::events))
+        .routes(routes!(history::history))
         .routes(routes!(series::readings))
         .routes(routes!(status::status))
         .routes(routes!(stream::stream))

@@ -7,9 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use watershed_domain::event::ExpectedVersion;
 use watershed_domain::ports::{EventHistory, EventStore, FeedCursor, StoreError};
-use watershed_domain::{
-    DeviceEvent, DeviceId, HistoryFilter, NewEvent, RecordedEvent, TimeRange,
-};
+use watershed_domain::{DeviceEvent, DeviceId, HistoryFilter, NewEvent, RecordedEvent, TimeRange};
 
 use crate::events::{new_event, reading, readings, registered, seqs_of, unique_device};
 
@@ -24,7 +22,13 @@ pub async fn history_contract(store: Arc<dyn EventStore>, history: Arc<dyn Event
     append(&*store, &a, 0, vec![new_event(&registered(), None)]).await;
     for (i, hours) in [vec![3], vec![2], vec![5, 0]].into_iter().enumerate() {
         let at: Vec<_> = hours.iter().map(|h| now - Duration::hours(*h)).collect();
-        append(&*store, &a, i as u64 + 1, vec![batch(&format!("a{i}"), &at)]).await;
+        append(
+            &*store,
+            &a,
+            i as u64 + 1,
+            vec![batch(&format!("a{i}"), &at)],
+        )
+        .await;
     }
     append(&*store, &b, 0, vec![new_event(&registered(), None)]).await;
     append(&*store, &b, 1, vec![batch("b0", &[now])]).await;
@@ -69,7 +73,11 @@ pub async fn history_contract(store: Arc<dyn EventStore>, history: Arc<dyn Event
         ..ours(&[&a])
     };
     let found = drain(&*history, &around_five, 10).await;
-    assert_eq!(seqs_of(&found, &a), vec![4], "the older reading of a mixed batch counts");
+    assert_eq!(
+        seqs_of(&found, &a),
+        vec![4],
+        "the older reading of a mixed batch counts"
+    );
 
     // Recorded-at: nothing of these was recorded an hour from now.
     let later = HistoryFilter {
@@ -93,10 +101,7 @@ pub async fn history_contract(store: Arc<dyn EventStore>, history: Arc<dyn Event
 /// A readings batch whose envelope says what the command handler says: `occurred_at` is the
 /// newest reading.
 fn batch(id: &str, measured: &[DateTime<Utc>]) -> NewEvent {
-    let event: DeviceEvent = readings(
-        id,
-        measured.iter().map(|t| reading("t", 1.0, *t)).collect(),
-    );
+    let event: DeviceEvent = readings(id, measured.iter().map(|t| reading("t", 1.0, *t)).collect());
     let mut new = new_event(&event, None);
     new.meta.occurred_at = *measured.iter().max().expect("a batch has readings");
     new
@@ -111,7 +116,11 @@ async fn append(store: &dyn EventStore, stream: &DeviceId, version: u64, events:
 }
 
 /// Reads every page from the beginning until the store says it is at the end.
-async fn drain(history: &dyn EventHistory, filter: &HistoryFilter, max: usize) -> Vec<RecordedEvent> {
+async fn drain(
+    history: &dyn EventHistory,
+    filter: &HistoryFilter,
+    max: usize,
+) -> Vec<RecordedEvent> {
     let mut cursor = FeedCursor::beginning();
     let mut all = Vec::new();
     loop {
@@ -120,7 +129,10 @@ async fn drain(history: &dyn EventHistory, filter: &HistoryFilter, max: usize) -
         if page.at_end {
             return all;
         }
-        assert_ne!(page.next, cursor, "a page that is not the end moves the cursor");
+        assert_ne!(
+            page.next, cursor,
+            "a page that is not the end moves the cursor"
+        );
         cursor = page.next;
     }
 }

@@ -1,0 +1,316 @@
+//! The whole fleet's history for analysts, as NDJSON: one CloudEvent per line, oldest first,
+//! streamed page by page (memory stays flat whatever the range), with a checkpoint line after
+//! each page that a broken download resumes from.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use futures::{stream, StreamExt};
+use serde::{Deserialize, Serialize};
+use tokio::sync::OwnedSemaphorePermit;
+use utoipa::openapi::schema::{Array, ArrayBuilder, ObjectBuilder, Type};
+use utoipa::{IntoParams, ToSchema};
+use watershed_domain::cloudevents::write_json_line;
+use watershed_domain::ports::{EventHistory, FeedCursor, StoreError};
+use watershed_domain::{DeviceId, HistoryFilter, HistoryPage, TimeRange, EVENT_TYPES};
+use watershed_http_edge::{AnalystAccess, ApiError, ErrorBody};
+
+use crate::QueryState;
+
+/// Events read from the store per page, and so between checkpoint lines. A page of full
+/// batches is about 10 MB; smaller pages would cost a store round trip per few events.
+const PAGE_EVENTS: usize = 128;
+/// Devices one request may name; more belong in several requests or no filter.
+const MAX_DEVICES: usize = 100;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryParams {
+    /// Only these devices (repeat the parameter for several, at most 100).
+    #[param(max_items = 100, pattern = r"^[A-Za-z0-9._:-]{1,64}$")]
+    #[serde(default)]
+    device: Vec<String>,
+    /// Only these event types (repeat the parameter for several).
+    #[param(schema_with = event_types_schema)]
+    #[serde(default, rename = "type")]
+    types: Vec<String>,
+    /// Recorded (accepted by the server) at or after this instant (RFC 3339).
+    recorded_from: Option<DateTime<Utc>>,
+    /// Recorded before this instant.
+    recorded_to: Option<DateTime<Utc>>,
+    /// Readings batches with a reading measured at or after this instant; other events by
+    /// their `time`.
+    measured_from: Option<DateTime<Utc>>,
+    /// … and before this instant.
+    measured_to: Option<DateTime<Utc>>,
+    /// A `resume_token` from a checkpoint line of an earlier download with the same filters:
+    /// continues after the events above that line.
+    resume: Option<String>,
+}
+
+/// The event types a history can be filtered by, as in the CloudEvents `type` after
+/// `io.watershed.`.
+fn event_types_schema() -> Array {
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(EVENT_TYPES.iter().copied())),
+        )
+        .build()
+}
+
+/// The line after each page: everything above it is complete; `?resume=<resume_token>` with the
+/// same filters continues after it. The last line of a download has `complete: true`, and its
+/// token fetches only what was recorded since (an incremental download).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Checkpoint {
+    pub resume_token: String,
+    pub complete: bool,
+}
+
+/// The history of the whole fleet (or of the devices named), oldest first, as NDJSON:
+/// CloudEvents 1.0 in JSON format, one per line, with `data` the event as stored, and a
+/// checkpoint line (`{"resume_token", "complete"}`) after each page of events. Needs the analyst
+/// (or admin) token.
+#[utoipa::path(get, path = "/v1/history", tag = "history",
+    params(HistoryParams),
+    security(("analyst_token" = []), ("admin_token" = [])),
+    responses(
+        (status = 200, content_type = "application/x-ndjson",
+            description = "CloudEvents, one per line, and checkpoint lines"),
+        (status = 400, body = ErrorBody, description = "a parameter is invalid; `field` names it"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "the dashboard's read token"),
+        (status = 503, body = ErrorBody, description = "the store is unavailable, or as many downloads run as this instance takes")))]
+pub async fn history(
+    State(state): State<QueryState>,
+    _: AnalystAccess,
+    HistoryRequest { filter, after }: HistoryRequest,
+) -> Result<Response, ApiError> {
+    let permit = Arc::clone(&state.downloads)
+        .try_acquire_owned()
+        .map_err(|_| ApiError::Overloaded)?;
+    // The first page is read before answering, so a bad token or a store that is down gets a
+    // status code rather than a cut-off 200.
+    let first = state
+        .history
+        .read_history(&filter, &after, PAGE_EVENTS)
+        .await
+        .map_err(history_error)?;
+    let download = Download {
+        history: Arc::clone(&state.history),
+        filter,
+        next: Some(first),
+        _permit: permit,
+    };
+    let lines = stream::unfold(download, Download::next_chunk)
+        .take_until(state.shutdown.clone().cancelled_owned());
+    let mut response = Body::from_stream(lines).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
+    Ok(response)
+}
+
+/// One running download: the page in hand, and the place among the instance's downloads.
+struct Download {
+    history: Arc<dyn EventHistory>,
+    filter: HistoryFilter,
+    /// The page to send next; `None` once the last one was sent.
+    next: Option<HistoryPage>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Download {
+    /// The next page's lines. A store failure ends the body abruptly: the client sees a broken
+    /// download, not a complete one, and resumes from its last checkpoint.
+    async fn next_chunk(mut self) -> Option<(Result<Bytes, StoreError>, Self)> {
+        let page = self.next.take()?;
+        let mut out = Vec::with_capacity(64 * 1024);
+        for event in &page.events {
+            write_json_line(event, &mut out);
+        }
+        let checkpoint = Checkpoint {
+            resume_token: resume_token(&page.next),
+            complete: page.at_end,
+        };
+        serde_json::to_writer(&mut out, &checkpoint).expect("a checkpoint is plain data");
+        out.push(b'\n');
+        metrics::counter!("watershed_history_events_sent_total")
+            .increment(page.events.len() as u64);
+        if !page.at_end {
+            match self
+                .history
+                .read_history(&self.filter, &page.next, PAGE_EVENTS)
+                .await
+            {
+                Ok(following) => self.next = Some(following),
+                Err(e) => {
+                    tracing::warn!(error = %e, "history download cut short");
+                    return Some((Err(e), self));
+                }
+            }
+        }
+        Some((Ok(Bytes::from(out)), self))
+    }
+}
+
+fn resume_token(cursor: &FeedCursor) -> String {
+    URL_SAFE_NO_PAD.encode(cursor.0.as_bytes())
+}
+
+fn cursor_of(token: &str) -> Result<FeedCursor, ApiError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(token)
+        .map_err(|_| invalid("resume", "not a resume token".to_owned()))?;
+    String::from_utf8(bytes)
+        .map(FeedCursor)
+        .map_err(|_| invalid("resume", "not a resume token".to_owned()))
+}
+
+fn history_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::BadCursor(_) => invalid(
+            "resume",
+            "not a resume token of this store; start over without it".to_owned(),
+        ),
+        StoreError::Unavailable(m) => ApiError::Unavailable(m),
+        StoreError::Conflict { .. } | StoreError::Corrupt(_) => ApiError::Internal(e.to_string()),
+    }
+}
+
+fn invalid(field: &str, message: String) -> ApiError {
+    ApiError::Invalid {
+        code: "invalid_input",
+        message,
+        field: Some(field.to_owned()),
+    }
+}
+
+/// The validated query of a history request.
+pub struct HistoryRequest {
+    filter: HistoryFilter,
+    after: FeedCursor,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for HistoryRequest {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        // Repeated parameters (`device=a&device=b`) need a form parser that collects them.
+        let params: HistoryParams = serde_html_form::from_str(parts.uri.query().unwrap_or(""))
+            .map_err(|e| ApiError::Invalid {
+                code: "invalid_query",
+                message: e.to_string(),
+                field: None,
+            })?;
+        Self::parse(params)
+    }
+}
+
+impl HistoryRequest {
+    fn parse(params: HistoryParams) -> Result<Self, ApiError> {
+        if params.device.len() > MAX_DEVICES {
+            return Err(invalid(
+                "device",
+                format!("at most {MAX_DEVICES} devices per request"),
+            ));
+        }
+        let devices = params
+            .device
+            .into_iter()
+            .map(|d| DeviceId::parse(d).map_err(|e| invalid("device", e.to_string())))
+            .collect::<Result<_, _>>()?;
+        if let Some(unknown) = params
+            .types
+            .iter()
+            .find(|t| !EVENT_TYPES.contains(&t.as_str()))
+        {
+            return Err(invalid(
+                "type",
+                format!(
+                    "unknown event type {unknown:?}; known: {}",
+                    EVENT_TYPES.join(", ")
+                ),
+            ));
+        }
+        let range = |field, from, to| match (from, to) {
+            (Some(from), Some(to)) if from >= to => Err(invalid(
+                field,
+                format!("{field}_from must be before {field}_to"),
+            )),
+            _ => Ok(TimeRange { from, to }),
+        };
+        Ok(Self {
+            filter: HistoryFilter {
+                devices,
+                types: params.types,
+                recorded: range("recorded", params.recorded_from, params.recorded_to)?,
+                measured: range("measured", params.measured_from, params.measured_to)?,
+            },
+            after: match params.resume.as_deref() {
+                Some(token) => cursor_of(token)?,
+                None => FeedCursor::beginning(),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(query: &str) -> Result<HistoryRequest, ApiError> {
+        HistoryRequest::parse(serde_html_form::from_str(query).unwrap())
+    }
+
+    fn field_of(e: ApiError) -> Option<String> {
+        match e {
+            ApiError::Invalid { field, .. } => field,
+            other => panic!("expected 400, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn repeated_devices_and_types_are_all_kept() {
+        let request =
+            parse("device=a-1&device=b-2&type=ReadingsRecorded&type=AlertRaised").unwrap();
+        assert_eq!(request.filter.devices.len(), 2);
+        assert_eq!(
+            request.filter.types,
+            vec!["ReadingsRecorded", "AlertRaised"]
+        );
+        assert_eq!(request.after, FeedCursor::beginning());
+    }
+
+    #[test]
+    fn each_bad_parameter_is_named() {
+        let bad = |q: &str| field_of(parse(q).err().expect("refused"));
+        assert_eq!(bad("device=no%20spaces").as_deref(), Some("device"));
+        assert_eq!(bad("type=Readings").as_deref(), Some("type"));
+        assert_eq!(
+            bad("measured_from=2026-01-02T00:00:00Z&measured_to=2026-01-01T00:00:00Z").as_deref(),
+            Some("measured")
+        );
+        assert_eq!(bad("resume=***").as_deref(), Some("resume"));
+    }
+
+    #[test]
+    fn a_resume_token_carries_the_cursor_exactly() {
+        let cursor = FeedCursor("{\"token\":\"+/=\"}".to_owned());
+        let token = resume_token(&cursor);
+        assert!(token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert_eq!(cursor_of(&token).unwrap(), cursor);
+    }
+}

@@ -1,0 +1,159 @@
+//! What analysts get out of a running Watershed: the history over HTTP (filtered, paged with
+//! checkpoints, resumable, incremental) with the analyst token and only with it.
+
+use std::collections::HashSet;
+
+use chrono::{Duration, SecondsFormat, Utc};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use watershed_tests::harness::{spawn_app, TestApp, ANALYST_TOKEN, READ_TOKEN};
+
+/// Registers `devices` and sends `batches` of two readings, round robin; returns the batch ids.
+async fn ingest(app: &TestApp, devices: &[&str], batches: usize) -> Vec<String> {
+    let mut keys = Vec::new();
+    for device in devices {
+        keys.push(app.register(device).await);
+    }
+    let at = (Utc::now() - Duration::minutes(1)).to_rfc3339_opts(SecondsFormat::Micros, true);
+    let mut ids = Vec::new();
+    for i in 0..batches {
+        let (device, key) = (devices[i % devices.len()], &keys[i % devices.len()]);
+        let id = format!("b-{i}");
+        let body = json!({"batch_id": id, "readings": [
+            {"sensor": "temperature", "value": i as f64 + 0.1, "unit": "C", "measured_at": at},
+            {"sensor": "humidity", "value": -(i as f64), "measured_at": at},
+        ]});
+        let response = app.post_readings(device, key, &body).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "{id}");
+        ids.push(id);
+    }
+    ids
+}
+
+fn events(lines: &[Value]) -> Vec<&Value> {
+    lines
+        .iter()
+        .filter(|l| l.get("specversion").is_some())
+        .collect()
+}
+
+fn checkpoints(lines: &[Value]) -> Vec<&Value> {
+    lines
+        .iter()
+        .filter(|l| l.get("resume_token").is_some())
+        .collect()
+}
+
+fn batch_ids<'a>(events: &[&'a Value]) -> Vec<&'a str> {
+    events
+        .iter()
+        .map(|e| e["data"]["batch_id"].as_str().expect("a readings event"))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_history_streams_every_event_once_and_resumes_from_any_checkpoint() {
+    let app = spawn_app().await;
+    // More than two pages of events, so that there are checkpoints inside the download.
+    let sent = ingest(&app, &["hist-a", "hist-b", "hist-c"], 300).await;
+
+    let (status, lines) = app.history("type=ReadingsRecorded", ANALYST_TOKEN).await;
+    assert_eq!(status, StatusCode::OK);
+    let all = events(&lines);
+    assert_eq!(batch_ids(&all), sent, "every batch once, in commit order");
+    let first = &all[0];
+    assert_eq!(first["type"], "io.watershed.ReadingsRecorded");
+    assert_eq!(first["subject"], "hist-a");
+    assert_eq!(first["data"]["readings"][0]["value"], 0.1);
+    assert_eq!(first["streamseq"], 3, "registration and sensors come first");
+    let marks = checkpoints(&lines);
+    assert!(marks.len() >= 3, "a checkpoint per page: {}", marks.len());
+    assert_eq!(lines.last().unwrap()["complete"], true);
+    assert!(marks[..marks.len() - 1]
+        .iter()
+        .all(|m| m["complete"] == false));
+
+    // Resuming from the first checkpoint gives exactly what followed it.
+    let position_of_mark = lines
+        .iter()
+        .position(|l| l.get("resume_token").is_some())
+        .unwrap();
+    let token = lines[position_of_mark]["resume_token"].as_str().unwrap();
+    let (_, rest) = app
+        .history(
+            &format!("type=ReadingsRecorded&resume={token}"),
+            ANALYST_TOKEN,
+        )
+        .await;
+    assert_eq!(batch_ids(&events(&rest)), sent[position_of_mark..].to_vec());
+
+    // The last token is an incremental download: nothing now, then exactly what came since.
+    let last = lines.last().unwrap()["resume_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, nothing) = app
+        .history(
+            &format!("type=ReadingsRecorded&resume={last}"),
+            ANALYST_TOKEN,
+        )
+        .await;
+    assert!(events(&nothing).is_empty());
+    assert_eq!(nothing.last().unwrap()["complete"], true);
+    let key = app.register("hist-d").await;
+    let at = Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true);
+    let body =
+        json!({"batch_id": "late", "readings": [{"sensor": "t", "value": 1, "measured_at": at}]});
+    assert_eq!(
+        app.post_readings("hist-d", &key, &body).await.status(),
+        StatusCode::CREATED
+    );
+    let (_, since) = app
+        .history(
+            &format!("type=ReadingsRecorded&resume={last}"),
+            ANALYST_TOKEN,
+        )
+        .await;
+    assert_eq!(batch_ids(&events(&since)), vec!["late"]);
+}
+
+#[tokio::test]
+async fn the_history_filters_by_device_and_type_and_refuses_the_dashboards_token() {
+    let app = spawn_app().await;
+    ingest(&app, &["filt-a", "filt-b"], 10).await;
+
+    let (_, lines) = app
+        .history("device=filt-b&device=nobody-here", ANALYST_TOKEN)
+        .await;
+    let found = events(&lines);
+    assert!(found.iter().all(|e| e["subject"] == "filt-b"));
+    let types: HashSet<_> = found.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        HashSet::from([
+            "io.watershed.DeviceRegistered",
+            "io.watershed.SensorsAdded",
+            "io.watershed.ReadingsRecorded"
+        ])
+    );
+    assert_eq!(
+        batch_ids(&found[2..].to_vec()),
+        ["b-1", "b-3", "b-5", "b-7", "b-9"]
+    );
+
+    let (status, body) = app.history("", READ_TOKEN).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body[0]["error"]["code"], "dashboard_token");
+    for (query, field) in [
+        ("resume=not-a-token", "resume"),
+        ("type=Nope", "type"),
+        (
+            "recorded_from=2026-01-02T00:00:00Z&recorded_to=2026-01-01T00:00:00Z",
+            "recorded",
+        ),
+    ] {
+        let (status, body) = app.history(query, ANALYST_TOKEN).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+        assert_eq!(body[0]["error"]["field"], field, "{query}");
+    }
+}
