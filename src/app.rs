@@ -382,6 +382,7 @@ impl App {
             api = api.merge(watershed_query_api::router(QueryState {
                 store: events.store,
                 history: events.history,
+                feed: events.feed,
                 read_model,
                 cache: cache.cache,
                 live: cache.live,

@@ -9,6 +9,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::adapters::PortUrls;
 use crate::alert_rules;
+use crate::analysts::export::{self, ExportArgs};
+use crate::analysts::replay::{self, ReplayArgs};
 use crate::app::{App, AppConfig, Limits, Roles};
 use crate::bench::fuzz::{self, BenchFuzzArgs};
 use crate::bench::ingest::{self, BenchIngestArgs};
@@ -60,6 +62,10 @@ enum Action {
     Migrate(MigrateArgs),
     /// List, retry or skip the events the projectors parked (`--on-poison park`).
     DeadLetters(DeadLetterArgs),
+    /// Replay the history as NDJSON CloudEvents to a file, stdout or a Kafka topic (analyst token).
+    Replay(ReplayArgs),
+    /// Export readings as day-partitioned Parquet, CSV or NDJSON for Spark and pandas (analyst token).
+    Export(ExportArgs),
     /// Measure throughput against a raw baseline in the same run.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -379,6 +385,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrate: the event store and read models are up to date");
             Ok(())
         }
+        Action::Replay(args) => replay::run(args).await.map(drop),
+        Action::Export(args) => export::run(args).await.map(drop),
         Action::DeadLetters(args) => {
             let urls = args.ports.urls()?;
             let desk = DeadLetterDesk {

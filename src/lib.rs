@@ -3,6 +3,7 @@
 
 pub mod adapters;
 pub mod alert_rules;
+pub mod analysts;
 pub mod app;
 pub mod bench;
 pub mod cli;

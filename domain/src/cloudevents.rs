@@ -25,6 +25,10 @@ pub fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
+fn micros<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&time(*t))
+}
+
 /// An event in the JSON format. `data` is left out when writing and appended as stored.
 #[derive(Serialize, Deserialize)]
 struct Envelope<'a> {
@@ -37,10 +41,12 @@ struct Envelope<'a> {
     kind: Cow<'a, str>,
     #[serde(borrow)]
     subject: Cow<'a, str>,
+    #[serde(serialize_with = "micros")]
     time: DateTime<Utc>,
     datacontenttype: &'a str,
     streamseq: u64,
     schemaversion: u16,
+    #[serde(serialize_with = "micros")]
     recordedat: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     correlationid: Option<Uuid>,

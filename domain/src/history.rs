@@ -42,7 +42,7 @@ impl HistoryFilter {
     /// for what they cannot express (the readings inside a payload).
     pub fn matches(&self, event: &RecordedEvent) -> bool {
         (self.devices.is_empty() || self.devices.contains(&event.stream_id))
-            && (self.types.is_empty() || self.types.iter().any(|t| *t == event.event_type))
+            && (self.types.is_empty() || self.types.contains(&event.event_type))
             && self.recorded.contains(event.meta.recorded_at)
             && self.measured_matches(event)
     }
@@ -75,6 +75,8 @@ pub struct HistoryPage {
     pub next: FeedCursor,
     /// Nothing after `next` was committed when the page was read.
     pub at_end: bool,
+    /// Events of the store read for this page, selected or not: the progress through it.
+    pub scanned: usize,
 }
 
 /// The history read through a change feed and filtered here: for stores whose feed cannot filter
@@ -87,6 +89,7 @@ pub async fn read_through_feed(
 ) -> Result<HistoryPage, StoreError> {
     let page = feed.read_changes(after, max).await?;
     let at_end = page.events.is_empty();
+    let scanned = page.events.len();
     let events = page
         .events
         .into_iter()
@@ -96,6 +99,7 @@ pub async fn read_through_feed(
         events,
         next: page.next,
         at_end,
+        scanned,
     })
 }
 

@@ -5,6 +5,8 @@
 pub mod dto;
 pub mod routes;
 
+pub use routes::history::{Checkpoint, BACKLOG_HEADER};
+
 use std::sync::Arc;
 
 use axum::extract::FromRef;
@@ -17,8 +19,9 @@ use watershed_http_edge::ApiTokens;
 #[derive(Clone)]
 pub struct QueryState {
     pub store: Arc<dyn EventStore>,
-    /// The same store, read whole for analysts.
+    /// The same store, read whole for analysts, and its feed to tell how much is left to read.
     pub history: Arc<dyn EventHistory>,
+    pub feed: Arc<dyn ChangeFeed>,
     pub read_model: Arc<dyn ReadModel>,
     pub cache: Arc<dyn DeviceCache>,
     pub live: Arc<dyn LiveFeed>,

@@ -26,6 +26,11 @@ the export's timestamp[us] columns hold them (the window is applied before trunc
 pyarrow's dataset discovery, files and folders whose name starts with `_` or `.` are not data.
 
 Exit status 0 prints one summary line; 1 prints the first differences of each kind.
+
+Setup and tests (from this folder):
+    python3 -m venv ~/.cache/watershed-venv/analysts
+    ~/.cache/watershed-venv/analysts/bin/pip install -r requirements.txt
+    ~/.cache/watershed-venv/analysts/bin/python -m unittest
 """
 
 from __future__ import annotations
@@ -97,7 +102,7 @@ class CheckFailure(Exception):
 
 
 class Row(NamedTuple):
-    """One reading as the export should hold it, in a form that compares exactly."""
+    """One reading, from the history or the export, in a form that compares exactly."""
 
     device_id: str
     sensor: str
@@ -259,7 +264,8 @@ def file_format(fmt: str) -> tuple[ds.FileFormat, pa.Schema]:
     if fmt == "parquet":
         return ds.ParquetFileFormat(), PARQUET_SCHEMA
     if fmt == "csv":
-        return ds.CsvFileFormat(convert_options=pcsv.ConvertOptions(column_types=CSV_SCHEMA)), CSV_SCHEMA
+        options = pcsv.ConvertOptions(column_types=CSV_SCHEMA)
+        return ds.CsvFileFormat(convert_options=options), CSV_SCHEMA
     options = pjson.ParseOptions(explicit_schema=NDJSON_SCHEMA, unexpected_field_behavior="error")
     return ds.JsonFileFormat(parse_options=options), NDJSON_SCHEMA
 
@@ -274,8 +280,9 @@ def read_export(directory: Path, fmt: str) -> Export:
     for fragment in dataset.get_fragments():
         table = fragment.to_table(schema=dataset.schema)
         try:
+            days = table.column("date").to_pylist()
             rows.extend(PlacedRow(row, fragment.path, day)
-                        for row, day in zip(table_rows(table, fmt), table.column("date").to_pylist()))
+                        for row, day in zip(table_rows(table, fmt), days))
         except ValueError as exc:
             raise CheckFailure(f"{fragment.path}: {exc}") from exc
     return Export(files=sorted(dataset.files), rows=rows)
@@ -315,7 +322,8 @@ def parquet_file_problems(files: Iterable[str]) -> list[Problem]:
             for column in range(parquet.metadata.num_columns)
         }
         if codecs - {"ZSTD"}:
-            problems.append(("parquet compression", f"{path}: codecs {sorted(codecs)}, expected ZSTD"))
+            problems.append(("parquet compression",
+                             f"{path}: codecs {sorted(codecs)}, expected ZSTD"))
     return problems
 
 
@@ -369,8 +377,12 @@ def not_hidden(column: str, directory: Path) -> str:
     return f"NOT regexp_matches(substr({column}, {len(str(directory)) + 2}), '(^|/)[._]')"
 
 
+def duckdb_pattern(directory: Path, fmt: str) -> str:
+    return sql_string(f"{directory}/**/*.{fmt}")
+
+
 def duckdb_source(directory: Path, fmt: str) -> str:
-    pattern = sql_string(f"{directory}/**/*.{fmt}")
+    pattern = duckdb_pattern(directory, fmt)
     hive = "hive_partitioning = true, hive_types = {'date': 'VARCHAR'}, filename = true"
     reader = {
         "parquet": f"read_parquet({pattern}, {hive})",
@@ -390,9 +402,8 @@ def duckdb_problems(directory: Path, fmt: str, expected: list[Row]) -> list[Prob
 
 def duckdb_query_problems(con: duckdb.DuckDBPyConnection, directory: Path, fmt: str,
                           expected: list[Row]) -> list[Problem]:
-    pattern = sql_string(f"{directory}/**/*.{fmt}")
-    (files,) = con.execute(
-        f"SELECT count(*) FROM glob({pattern}) WHERE {not_hidden('file', directory)}").fetchone()
+    (files,) = con.execute(f"SELECT count(*) FROM glob({duckdb_pattern(directory, fmt)}) "
+                           f"WHERE {not_hidden('file', directory)}").fetchone()
     if files == 0:
         return [("duckdb", f"no *.{fmt} files under {directory}")] if expected else []
     source = duckdb_source(directory, fmt)
@@ -454,8 +465,8 @@ def span_problems(spans: Iterable[tuple[str | None, int, int]]) -> list[Problem]
             problems.append(("duckdb partition span", f"partition date={day} is not a date"))
             continue
         if not start <= first <= last < start + MICROS_PER_DAY:
-            problems.append(("duckdb partition span",
-                             f"date={day} holds measured_at {format_us(first)} .. {format_us(last)}"))
+            problems.append(("duckdb partition span", f"date={day} holds measured_at "
+                                                      f"{format_us(first)} .. {format_us(last)}"))
     return problems
 
 

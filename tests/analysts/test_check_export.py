@@ -54,12 +54,14 @@ HISTORY = [
     event(E3.upper(), RECORDED, "sim-2", 2, "2026-12-01T09:00:00.000001Z", readings(
         {"sensor": "conductivity", "value": 5e-324, "unit": "µS/cm",
          "measured_at": "2026-12-01T00:00:00Z"},
-        {"sensor": "offset", "value": -0.0, "unit": "C", "measured_at": "2026-12-01T08:00:00.000001Z"},
+        {"sensor": "offset", "value": -0.0, "unit": "C",
+         "measured_at": "2026-12-01T08:00:00.000001Z"},
         {"sensor": "count", "value": 10**20, "measured_at": "2026-12-01T08:00:00.000001Z"},
     )),
     EVENT_1,  # a download resumed from the first checkpoint sends it again
     event(E4, RECORDED, "sim-1", 3, "2026-12-02T15:00:01.999999Z", readings(
-        {"sensor": "speed", "value": -12.75, "unit": "km/h", "measured_at": "2026-12-02T10:00:00-05:00"},
+        {"sensor": "speed", "value": -12.75, "unit": "km/h",
+         "measured_at": "2026-12-02T10:00:00-05:00"},
         {"sensor": "temperature", "value": 1.5, "unit": "C",
          "measured_at": "2026-11-29T23:59:59.999999Z"},
     )),
@@ -78,16 +80,22 @@ def row(device, sensor, value, unit, measured_at, recorded_at, event_id, seq):
 
 
 ROWS = [
-    row("sim-1", "temperature", 21.5, "C", "2026-11-30T11:59:59.500000", "2026-11-30T12:00:00.200000", E1, 1),
-    row("sim-1", "humidity", 40.0, None, "2026-11-30T11:59:59.500000", "2026-11-30T12:00:00.200000", E1, 1),
-    row("sim-1", "pressure", 0.30000000000000004, None, "2026-11-30T23:30:00.123456",
-        "2026-11-30T12:00:00.200000", E1, 1),
-    row("sim-2", "conductivity", 5e-324, "µS/cm", "2026-12-01T00:00:00.000000",
-        "2026-12-01T09:00:00.000001", E3, 2),
-    row("sim-2", "offset", -0.0, "C", "2026-12-01T08:00:00.000001", "2026-12-01T09:00:00.000001", E3, 2),
-    row("sim-2", "count", 1e20, None, "2026-12-01T08:00:00.000001", "2026-12-01T09:00:00.000001", E3, 2),
-    row("sim-1", "speed", -12.75, "km/h", "2026-12-02T15:00:00.000000", "2026-12-02T15:00:01.999999", E4, 3),
-    row("sim-1", "temperature", 1.5, "C", "2026-11-29T23:59:59.999999", "2026-12-02T15:00:01.999999", E4, 3),
+    row("sim-1", "temperature", 21.5, "C",
+        "2026-11-30T11:59:59.500000", "2026-11-30T12:00:00.200000", E1, 1),
+    row("sim-1", "humidity", 40.0, None,
+        "2026-11-30T11:59:59.500000", "2026-11-30T12:00:00.200000", E1, 1),
+    row("sim-1", "pressure", 0.30000000000000004, None,
+        "2026-11-30T23:30:00.123456", "2026-11-30T12:00:00.200000", E1, 1),
+    row("sim-2", "conductivity", 5e-324, "µS/cm",
+        "2026-12-01T00:00:00.000000", "2026-12-01T09:00:00.000001", E3, 2),
+    row("sim-2", "offset", -0.0, "C",
+        "2026-12-01T08:00:00.000001", "2026-12-01T09:00:00.000001", E3, 2),
+    row("sim-2", "count", 1e20, None,
+        "2026-12-01T08:00:00.000001", "2026-12-01T09:00:00.000001", E3, 2),
+    row("sim-1", "speed", -12.75, "km/h",
+        "2026-12-02T15:00:00.000000", "2026-12-02T15:00:01.999999", E4, 3),
+    row("sim-1", "temperature", 1.5, "C",
+        "2026-11-29T23:59:59.999999", "2026-12-02T15:00:01.999999", E4, 3),
 ]
 
 UTC_MICROS = pa.timestamp("us", tz="UTC")
@@ -199,6 +207,15 @@ class CheckExportTest(unittest.TestCase):
         self.assertEqual(status, 1, out)
         self.assertIn("missing rows (2)", out)
 
+    def test_nothing_selected_and_nothing_written_passes(self):
+        self.export.mkdir()
+        (self.export / "_watershed_export.json").write_text('{"cursor": 17}\n')
+        out = self.assert_passes("parquet", "--device", "nobody")
+        self.assertIn("0 rows checked in 0 parquet files", out)
+        status, out = self.run_checker("parquet")
+        self.assertEqual(status, 1, out)
+        self.assertIn("missing rows (8)", out)
+
     # --- each corruption fails ---
 
     def test_dropped_row_fails(self):
@@ -250,7 +267,8 @@ class CheckExportTest(unittest.TestCase):
         write_export(self.export, placed(ROWS))
         part = self.export / "date=2026-11-29" / "part-00000.parquet"
         table = pq.read_table(part, partitioning=None)
-        pq.write_table(table.append_column("date", pa.array(["2026-11-29"])), part, compression="zstd")
+        with_date = table.append_column("date", pa.array(["2026-11-29"]))
+        pq.write_table(with_date, part, compression="zstd")
         self.assert_fails("parquet schema")
 
     def test_csv_header_out_of_order_fails(self):
@@ -276,18 +294,19 @@ class CheckExportTest(unittest.TestCase):
         write_export(self.export, placed(ROWS))
         expected = check_export.expected_rows(
             check_export.load_events(self.history), check_export.Selection(None, None, None))
-        self.assertEqual(check_export.duckdb_problems(self.export, "parquet", expected), [])
-        kinds = {kind for kind, _ in check_export.duckdb_problems(self.export, "parquet", expected[1:])}
-        self.assertEqual(kinds, {"duckdb count", "duckdb sums"})
-        kinds = {kind for kind, _ in check_export.duckdb_problems(
-            self.export, "parquet", [r for r in expected if r.event_id != E4])}
-        self.assertEqual(kinds, {"duckdb count", "duckdb event ids", "duckdb sums"})
+        def kinds(rows):
+            return {kind for kind, _ in check_export.duckdb_problems(self.export, "parquet", rows)}
+
+        self.assertEqual(kinds(expected), set())
+        self.assertEqual(kinds(expected[1:]), {"duckdb count", "duckdb sums"})
+        self.assertEqual(kinds([r for r in expected if r.event_id != E4]),
+                         {"duckdb count", "duckdb event ids", "duckdb sums"})
 
     def test_hidden_files_are_not_data(self):
         write_export(self.export, placed(ROWS))
         extra = pa.Table.from_pylist(ROWS[:1], schema=SCHEMA)
-        pq.write_table(extra, self.export / "date=2026-11-30" / ".part-tmp.parquet", compression="zstd")
-        pq.write_table(extra, self.export / "date=2026-11-30" / "_part-tmp.parquet", compression="zstd")
+        for name in (".part-tmp.parquet", "_part-tmp.parquet"):
+            pq.write_table(extra, self.export / "date=2026-11-30" / name, compression="zstd")
         self.assert_passes()
 
 

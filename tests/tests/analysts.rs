@@ -136,10 +136,7 @@ async fn the_history_filters_by_device_and_type_and_refuses_the_dashboards_token
             "io.watershed.ReadingsRecorded"
         ])
     );
-    assert_eq!(
-        batch_ids(&found[2..].to_vec()),
-        ["b-1", "b-3", "b-5", "b-7", "b-9"]
-    );
+    assert_eq!(batch_ids(&found[2..]), ["b-1", "b-3", "b-5", "b-7", "b-9"]);
 
     let (status, body) = app.history("", READ_TOKEN).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
@@ -156,4 +153,68 @@ async fn the_history_filters_by_device_and_type_and_refuses_the_dashboards_token
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
         assert_eq!(body[0]["error"]["field"], field, "{query}");
     }
+}
+
+/// A replay broken off after its first page (a half-written page after it in the file, its
+/// resume file at the first checkpoint) continues into the same file exactly once: the file ends
+/// up equal to a replay that was never interrupted.
+#[tokio::test]
+async fn an_interrupted_replay_into_a_file_continues_exactly_once() {
+    use watershed::analysts::replay::{self, ReplayArgs};
+    use watershed::analysts::HistoryArgs;
+
+    let app = spawn_app().await;
+    ingest(&app, &["replay-a", "replay-b"], 300).await;
+    let dir = tempfile::tempdir().unwrap();
+    let args = |out: &std::path::Path, resume: Option<std::path::PathBuf>| ReplayArgs {
+        history: HistoryArgs {
+            api: app.base.clone(),
+            token: ANALYST_TOKEN.to_owned(),
+            device: Vec::new(),
+            types: Vec::new(),
+        },
+        from: None,
+        to: None,
+        out: out.to_str().unwrap().to_owned(),
+        resume,
+    };
+    let whole = dir.path().join("whole.ndjson");
+    let done = replay::run(args(&whole, None)).await.unwrap();
+    let expected = std::fs::read(&whole).unwrap();
+    assert_eq!(done.bytes, expected.len() as u64);
+    assert!(done.events > 300, "readings, sensors and registrations");
+
+    // The state a replay saves after its first page, and a second page cut off halfway.
+    let (_, lines) = app.history("", ANALYST_TOKEN).await;
+    let first_page = lines
+        .iter()
+        .position(|l| l.get("resume_token").is_some())
+        .unwrap();
+    let first_page_bytes: usize = expected
+        .split_inclusive(|b| *b == b'\n')
+        .take(first_page)
+        .map(<[u8]>::len)
+        .sum();
+    let resumed = dir.path().join("resumed.ndjson");
+    let mut broken = expected[..first_page_bytes].to_vec();
+    broken.extend_from_slice(&expected[first_page_bytes..first_page_bytes + 1000]);
+    std::fs::write(&resumed, broken).unwrap();
+    let state = dir.path().join("replay.resume");
+    let saved = json!({
+        "resume_token": lines[first_page]["resume_token"],
+        "output_bytes": first_page_bytes,
+    });
+    std::fs::write(&state, saved.to_string()).unwrap();
+
+    replay::run(args(&resumed, Some(state.clone())))
+        .await
+        .unwrap();
+    assert!(
+        std::fs::read(&resumed).unwrap() == expected,
+        "the resumed file holds every event once, in order"
+    );
+    // The resume file now stands at the end: running again adds nothing.
+    let again = replay::run(args(&resumed, Some(state))).await.unwrap();
+    assert_eq!(again.events, 0);
+    assert!(std::fs::read(&resumed).unwrap() == expected);
 }

@@ -289,7 +289,8 @@ impl EventHistory for SqliteEventStore {
     ) -> Result<HistoryPage, StoreError> {
         let mut sql =
             QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM events WHERE position > "));
-        sql.push_bind(position_of(after)? as i64);
+        let after_position = position_of(after)?;
+        sql.push_bind(after_position as i64);
         if !filter.devices.is_empty() {
             sql.push(" AND stream_id IN (");
             let mut list = sql.separated(", ");
@@ -329,6 +330,10 @@ impl EventHistory for SqliteEventStore {
             .map_or_else(|| after.clone(), |e| cursor_at(e.position));
         Ok(HistoryPage {
             at_end: read.len() < max,
+            // Positions are dense: the rows the query skipped count as read.
+            scanned: read
+                .last()
+                .map_or(0, |e| (e.position - after_position) as usize),
             events: read.into_iter().filter(|e| filter.matches(e)).collect(),
             next,
         })

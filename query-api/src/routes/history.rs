@@ -74,7 +74,16 @@ fn event_types_schema() -> Array {
 pub struct Checkpoint {
     pub resume_token: String,
     pub complete: bool,
+    /// Events of the store this page read through, selected or not; with the
+    /// `Watershed-Backlog-Events` header, the download's progress.
+    pub scanned: u64,
 }
+
+/// The response header that tells how many events of the store follow the resume point (at
+/// most this many are read; a capped count is a lower bound).
+pub const BACKLOG_HEADER: &str = "watershed-backlog-events";
+/// How far the backlog is counted: Cosmos DB counts by reading.
+const BACKLOG_CAP: usize = 10_000;
 
 /// The history of the whole fleet (or of the devices named), oldest first, as NDJSON:
 /// CloudEvents 1.0 in JSON format, one per line, with `data` the event as stored, and a
@@ -85,7 +94,8 @@ pub struct Checkpoint {
     security(("analyst_token" = []), ("admin_token" = [])),
     responses(
         (status = 200, content_type = "application/x-ndjson",
-            description = "CloudEvents, one per line, and checkpoint lines"),
+            description = "CloudEvents, one per line, and checkpoint lines",
+            headers(("watershed-backlog-events" = u64, description = "events of the store after the resume point, for progress"))),
         (status = 400, body = ErrorBody, description = "a parameter is invalid; `field` names it"),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody, description = "the dashboard's read token"),
@@ -105,6 +115,8 @@ pub async fn history(
         .read_history(&filter, &after, PAGE_EVENTS)
         .await
         .map_err(history_error)?;
+    // Without a count the download goes on all the same; only its progress bar is vaguer.
+    let backlog = state.feed.backlog(&after, BACKLOG_CAP).await.ok();
     let download = Download {
         history: Arc::clone(&state.history),
         filter,
@@ -118,6 +130,11 @@ pub async fn history(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/x-ndjson"),
     );
+    if let Some(backlog) = backlog {
+        response
+            .headers_mut()
+            .insert(BACKLOG_HEADER, HeaderValue::from(backlog.events));
+    }
     Ok(response)
 }
 
@@ -142,6 +159,7 @@ impl Download {
         let checkpoint = Checkpoint {
             resume_token: resume_token(&page.next),
             complete: page.at_end,
+            scanned: page.scanned as u64,
         };
         serde_json::to_writer(&mut out, &checkpoint).expect("a checkpoint is plain data");
         out.push(b'\n');

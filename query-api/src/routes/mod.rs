@@ -1,7 +1,7 @@
 //! The read routes.
 
 mod devices;
-mod history;
+pub mod history;
 mod series;
 mod status;
 mod stream;

@@ -1,0 +1,49 @@
+//! The analysts' tools: `replay` (the history as NDJSON to a file, stdout or a Kafka topic) and
+//! `export` (readings as Parquet, CSV or NDJSON for Spark and pandas). Both read a running
+//! Watershed's `/v1/history` with the analyst token, so they need no access to the stores and
+//! work the same in embedded and cloud mode.
+
+pub mod download;
+pub mod export;
+pub mod replay;
+mod resume;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Where the history comes from and which of it.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Base URL of a running Watershed's query API.
+    #[arg(
+        long,
+        env = "WATERSHED_TARGET",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub api: String,
+    /// The analyst token (or the admin token).
+    #[arg(long, env = "WATERSHED_ANALYST_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// Only this device (repeat for several).
+    #[arg(long = "device")]
+    pub device: Vec<String>,
+    /// Only this event type, e.g. ReadingsRecorded (repeat for several).
+    #[arg(long = "type")]
+    pub types: Vec<String>,
+}
+
+/// A progress bar over the events of the store a download reads through, with rate and ETA, on
+/// a terminal; it draws nothing when stderr is not one.
+fn progress(backlog: Option<u64>) -> ProgressBar {
+    let bar = match backlog {
+        Some(events) => ProgressBar::new(events).with_style(
+            ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} events read {per_sec} eta {eta} {msg}",
+            )
+            .expect("a valid progress template"),
+        ),
+        None => ProgressBar::new_spinner(),
+    };
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
