@@ -13,6 +13,7 @@ use crate::analysts::export::{self, ExportArgs};
 use crate::analysts::replay::{self, ReplayArgs};
 use crate::app::{App, AppConfig, Limits, Roles};
 use crate::bench::fuzz::{self, BenchFuzzArgs};
+use crate::bench::history::{self, BenchHistoryArgs};
 use crate::bench::ingest::{self, BenchIngestArgs};
 use crate::bench::pipeline::{self, BenchPipelineArgs};
 use crate::dead_letters::{self, DeadLetterCommand};
@@ -274,6 +275,9 @@ enum BenchCommand {
     Pipeline(BenchPipelineArgs),
     /// The ingest body and CloudEvent decoders on millions of mutated inputs; fails on a panic.
     Fuzz(BenchFuzzArgs),
+    /// Replay and Parquet export (readings/s through /v1/history), beside raw scans of the same
+    /// SQLite store.
+    History(BenchHistoryArgs),
 }
 
 /// Resolves when the process is asked to stop (Ctrl-C or SIGTERM). The handlers are installed
@@ -400,6 +404,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Action::Bench(BenchCommand::Ingest(args)) => ingest::run(args).await,
         Action::Bench(BenchCommand::Pipeline(args)) => pipeline::run(args).await,
         Action::Bench(BenchCommand::Fuzz(args)) => fuzz::run(args),
+        Action::Bench(BenchCommand::History(args)) => history::run(args).await,
     }
 }
 

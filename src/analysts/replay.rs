@@ -46,7 +46,12 @@ pub struct Replayed {
 
 enum Sink {
     Stdout(std::io::Stdout),
-    File(std::fs::File),
+    /// With a resume file, each page is synced before the state that counts it is saved;
+    /// without one, the file is synced once at the end.
+    File {
+        file: std::fs::File,
+        sync_each_page: bool,
+    },
     Kafka(Box<KafkaPublisher>),
 }
 
@@ -72,7 +77,10 @@ impl Sink {
         let keep = if resuming { state.output_bytes } else { 0 };
         file.set_len(keep)?;
         file.seek(SeekFrom::End(0))?;
-        Ok(Self::File(file))
+        Ok(Self::File {
+            file,
+            sync_each_page: resuming,
+        })
     }
 
     /// Hands over one page; returns once it is durable where it went.
@@ -83,9 +91,14 @@ impl Sink {
                 out.write_all(&page.lines)?;
                 out.flush()?;
             }
-            Self::File(file) => {
+            Self::File {
+                file,
+                sync_each_page,
+            } => {
                 file.write_all(&page.lines)?;
-                file.sync_data()?;
+                if *sync_each_page {
+                    file.sync_data()?;
+                }
             }
             Self::Kafka(publisher) => {
                 let text = std::str::from_utf8(&page.lines).context("a line is not UTF-8")?;
@@ -96,6 +109,15 @@ impl Sink {
                     .context("a history line is not one of our CloudEvents")?;
                 publisher.publish(&events).await?;
             }
+        }
+        Ok(())
+    }
+
+    /// Makes everything handed over durable.
+    fn finish(self) -> anyhow::Result<()> {
+        match self {
+            Self::File { file, .. } => file.sync_data()?,
+            Self::Stdout(_) | Self::Kafka(_) => {}
         }
         Ok(())
     }
@@ -129,6 +151,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<Replayed> {
         bar.inc(page.checkpoint.scanned);
         bar.set_message(format!("{} events replayed", done.events));
     }
+    sink.finish()?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     eprintln!(

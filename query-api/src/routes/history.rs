@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use futures::{stream, StreamExt};
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::OwnedSemaphorePermit;
 use utoipa::openapi::schema::{Array, ArrayBuilder, ObjectBuilder, Type};
@@ -117,13 +117,19 @@ pub async fn history(
         .map_err(history_error)?;
     // Without a count the download goes on all the same; only its progress bar is vaguer.
     let backlog = state.feed.backlog(&after, BACKLOG_CAP).await.ok();
-    let download = Download {
-        history: Arc::clone(&state.history),
-        filter,
-        next: Some(first),
-        _permit: permit,
-    };
-    let lines = stream::unfold(download, Download::next_chunk)
+    // A producer reads and encodes the next page while the last one is being sent; the channel
+    // holds two, which bounds the memory of a download whatever its range.
+    let (chunks, body) = tokio::sync::mpsc::channel(2);
+    tokio::spawn(
+        Download {
+            history: Arc::clone(&state.history),
+            filter,
+            chunks,
+            _permit: permit,
+        }
+        .produce(first),
+    );
+    let lines = tokio_stream::wrappers::ReceiverStream::new(body)
         .take_until(state.shutdown.clone().cancelled_owned());
     let mut response = Body::from_stream(lines).into_response();
     response.headers_mut().insert(
@@ -138,48 +144,56 @@ pub async fn history(
     Ok(response)
 }
 
-/// One running download: the page in hand, and the place among the instance's downloads.
+/// One running download: where its chunks go, and its place among the instance's downloads.
 struct Download {
     history: Arc<dyn EventHistory>,
     filter: HistoryFilter,
-    /// The page to send next; `None` once the last one was sent.
-    next: Option<HistoryPage>,
+    chunks: tokio::sync::mpsc::Sender<Result<Bytes, StoreError>>,
     _permit: OwnedSemaphorePermit,
 }
 
 impl Download {
-    /// The next page's lines. A store failure ends the body abruptly: the client sees a broken
-    /// download, not a complete one, and resumes from its last checkpoint.
-    async fn next_chunk(mut self) -> Option<(Result<Bytes, StoreError>, Self)> {
-        let page = self.next.take()?;
-        let mut out = Vec::with_capacity(64 * 1024);
-        for event in &page.events {
-            write_json_line(event, &mut out);
-        }
-        let checkpoint = Checkpoint {
-            resume_token: resume_token(&page.next),
-            complete: page.at_end,
-            scanned: page.scanned as u64,
-        };
-        serde_json::to_writer(&mut out, &checkpoint).expect("a checkpoint is plain data");
-        out.push(b'\n');
-        metrics::counter!("watershed_history_events_sent_total")
-            .increment(page.events.len() as u64);
-        if !page.at_end {
-            match self
+    /// Sends `page` and every following one until the end, the client goes away, or the store
+    /// fails. A failure ends the body abruptly: the client sees a broken download, not a complete
+    /// one, and resumes from its last checkpoint.
+    async fn produce(self, mut page: HistoryPage) {
+        loop {
+            let at_end = page.at_end;
+            let following = page.next.clone();
+            if self.chunks.send(Ok(encode(page))).await.is_err() || at_end {
+                return;
+            }
+            page = match self
                 .history
-                .read_history(&self.filter, &page.next, PAGE_EVENTS)
+                .read_history(&self.filter, &following, PAGE_EVENTS)
                 .await
             {
-                Ok(following) => self.next = Some(following),
+                Ok(page) => page,
                 Err(e) => {
                     tracing::warn!(error = %e, "history download cut short");
-                    return Some((Err(e), self));
+                    let _ = self.chunks.send(Err(e)).await;
+                    return;
                 }
-            }
+            };
         }
-        Some((Ok(Bytes::from(out)), self))
     }
+}
+
+/// A page's lines: its events, then its checkpoint.
+fn encode(page: HistoryPage) -> Bytes {
+    let mut out = Vec::with_capacity(64 * 1024);
+    for event in &page.events {
+        write_json_line(event, &mut out);
+    }
+    let checkpoint = Checkpoint {
+        resume_token: resume_token(&page.next),
+        complete: page.at_end,
+        scanned: page.scanned as u64,
+    };
+    serde_json::to_writer(&mut out, &checkpoint).expect("a checkpoint is plain data");
+    out.push(b'\n');
+    metrics::counter!("watershed_history_events_sent_total").increment(page.events.len() as u64);
+    Bytes::from(out)
 }
 
 fn resume_token(cursor: &FeedCursor) -> String {

@@ -90,14 +90,15 @@ fn to_batch(rows: &[Row]) -> anyhow::Result<RecordBatch> {
     let mut recorded = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
     let mut event_id = StringBuilder::with_capacity(n, n * 36);
     let mut seq = Int64Builder::with_capacity(n);
+    let mut id_text = uuid::Uuid::encode_buffer();
     for row in rows {
-        device.append_value(&row.device_id);
-        sensor.append_value(&row.sensor);
+        device.append_value(row.device_id.as_str());
+        sensor.append_value(row.sensor.as_str());
         value.append_value(row.value);
-        unit.append_option(row.unit.as_deref());
+        unit.append_option(row.unit.as_ref().map(|u| u.as_str()));
         measured.append_value(row.measured_at.timestamp_micros());
         recorded.append_value(row.recorded_at.timestamp_micros());
-        event_id.append_value(row.event_id.hyphenated().to_string());
+        event_id.append_value(row.event_id.hyphenated().encode_lower(&mut id_text));
         seq.append_value(i64::try_from(row.stream_seq)?);
     }
     let columns: Vec<ArrayRef> = vec![

@@ -2,14 +2,15 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
-use watershed_domain::{DeviceEvent, RecordedEvent, TimeRange};
+use watershed_domain::{DeviceEvent, DeviceId, RecordedEvent, SensorName, TimeRange, Unit};
 
+/// Ids and names are inline strings: a row costs no allocation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
-    pub device_id: String,
-    pub sensor: String,
+    pub device_id: DeviceId,
+    pub sensor: SensorName,
     pub value: f64,
-    pub unit: Option<String>,
+    pub unit: Option<Unit>,
     pub measured_at: DateTime<Utc>,
     pub recorded_at: DateTime<Utc>,
     pub event_id: Uuid,
@@ -36,10 +37,10 @@ pub fn rows_of(event: &RecordedEvent, measured: &TimeRange) -> anyhow::Result<Ve
         .into_iter()
         .filter(|r| measured.contains(r.measured_at))
         .map(|r| Row {
-            device_id: event.stream_id.to_string(),
-            sensor: r.sensor.to_string(),
+            device_id: event.stream_id.clone(),
+            sensor: r.sensor,
             value: r.value.get(),
-            unit: r.unit.map(|u| u.to_string()),
+            unit: r.unit,
             measured_at: r.measured_at,
             recorded_at: event.meta.recorded_at,
             event_id: event.meta.event_id,

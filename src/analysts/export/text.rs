@@ -26,10 +26,10 @@ struct TextRow<'a> {
 impl<'a> From<&'a Row> for TextRow<'a> {
     fn from(row: &'a Row) -> Self {
         Self {
-            device_id: &row.device_id,
-            sensor: &row.sensor,
+            device_id: row.device_id.as_str(),
+            sensor: row.sensor.as_str(),
             value: row.value,
-            unit: row.unit.as_deref(),
+            unit: row.unit.as_ref().map(|u| u.as_str()),
             measured_at: time(row.measured_at),
             recorded_at: time(row.recorded_at),
             event_id: row.event_id.hyphenated().to_string(),

@@ -1,0 +1,153 @@
+//! `watershed bench history`: how fast analysts get the history out — replay to NDJSON and
+//! export to Parquet, both through `/v1/history` — beside raw scans of the same store in the same
+//! run: the event rows read straight from SQLite (what replay must at least do), and the same
+//! with every readings payload parsed (what an export must at least do).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{Connection, Row, SqliteConnection};
+use watershed_domain::DeviceEvent;
+
+use super::{rate, Load, Served};
+use crate::adapters::PortUrls;
+use crate::analysts::export::{self, ExportArgs, Format};
+use crate::analysts::replay::{self, ReplayArgs};
+use crate::analysts::HistoryArgs;
+use crate::app::AppConfig;
+use crate::tokens;
+
+#[derive(Debug, Args)]
+pub struct BenchHistoryArgs {
+    #[command(flatten)]
+    load: Load,
+}
+
+pub async fn run(args: BenchHistoryArgs) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir().context("creating a scratch directory")?;
+    println!(
+        "bench history: {} readings, {} per event, {} devices",
+        args.load.readings, args.load.batch_size, args.load.devices
+    );
+    let analyst = tokens::generate();
+    let mut config = AppConfig::ephemeral(
+        &dir.path().join("watershed"),
+        &tokens::generate(),
+        &tokens::generate(),
+    );
+    config.analyst_token = Some(watershed_http_edge::ApiToken::parse(
+        "analyst",
+        analyst.clone(),
+    )?);
+    let store = dir
+        .path()
+        .join("watershed/data")
+        .join(PortUrls::EVENTS_FILE);
+    let app = Served::start(config).await?;
+    let sent = app.run_fleet(&args.load).await?.readings;
+
+    let (raw, raw_events) = raw_scan(&store, false).await?;
+    let (raw_decoded, readings) = raw_scan(&store, true).await?;
+    anyhow::ensure!(
+        readings == sent,
+        "the store holds {readings} readings, {sent} were sent"
+    );
+    let line = |name: &str, took: Duration, baseline: Duration| {
+        println!(
+            "  {name:<34} {:>10.0} readings/s  ({:.2} s, {:.2}× {})",
+            rate(readings, took),
+            took.as_secs_f64(),
+            baseline.as_secs_f64() / took.as_secs_f64(),
+            if baseline == raw {
+                "raw scan"
+            } else {
+                "raw scan + decode"
+            },
+        )
+    };
+    println!(
+        "  {:<34} {:>10.0} readings/s  ({:.2} s, {raw_events} events)",
+        "raw scan of the event rows",
+        rate(readings, raw),
+        raw.as_secs_f64()
+    );
+    println!(
+        "  {:<34} {:>10.0} readings/s  ({:.2} s)",
+        "raw scan + payloads decoded",
+        rate(readings, raw_decoded),
+        raw_decoded.as_secs_f64()
+    );
+
+    let history = || HistoryArgs {
+        api: app.base.clone(),
+        token: analyst.clone(),
+        device: Vec::new(),
+        types: Vec::new(),
+    };
+    let started = Instant::now();
+    let replayed = replay::run(ReplayArgs {
+        history: history(),
+        from: None,
+        to: None,
+        out: dir.path().join("replay.ndjson").display().to_string(),
+        resume: None,
+    })
+    .await?;
+    let took = started.elapsed();
+    line("replay to NDJSON (HTTP)", took, raw);
+    println!(
+        "  {:<34} {:>10.0} events/s",
+        "",
+        rate(replayed.events, took)
+    );
+
+    let started = Instant::now();
+    let exported = export::run(ExportArgs {
+        history: history(),
+        format: Format::Parquet,
+        out: dir.path().join("export"),
+        from: None,
+        to: None,
+        incremental: false,
+    })
+    .await?;
+    anyhow::ensure!(
+        exported.rows == readings,
+        "exported {} of {readings} readings",
+        exported.rows
+    );
+    line("export to Parquet (HTTP)", started.elapsed(), raw_decoded);
+    app.stop().await
+}
+
+/// Reads every event row in commit order; with `decode`, parses each readings payload too.
+/// Returns the time taken and the events (or, decoding, the readings) found.
+async fn raw_scan(store: &Path, decode: bool) -> anyhow::Result<(Duration, u64)> {
+    use futures::TryStreamExt;
+    let options = SqliteConnectOptions::new().filename(store).read_only(true);
+    let mut db = SqliteConnection::connect_with(&options).await?;
+    let started = Instant::now();
+    let mut rows = sqlx::query(
+        "SELECT position, event_id, stream_id, stream_seq, event_type, schema_version, \
+         occurred_at_us, recorded_at_us, payload FROM events ORDER BY position",
+    )
+    .fetch(&mut db);
+    let mut found = 0u64;
+    while let Some(row) = rows.try_next().await? {
+        let payload: &str = row.try_get("payload")?;
+        if !decode {
+            found += 1;
+            continue;
+        }
+        let event_type: &str = row.try_get("event_type")?;
+        if let Ok(DeviceEvent::ReadingsRecorded(batch)) =
+            DeviceEvent::decode(event_type, 1, payload)
+        {
+            found += batch.readings.len() as u64;
+        }
+    }
+    Ok((started.elapsed(), found))
+}
