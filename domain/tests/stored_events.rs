@@ -1,0 +1,90 @@
+//! Events written by the release of 2026-11-30 (Watershed 0.1, every event at schema version 1),
+//! as stored: they must read back to the same meaning forever. A change to an event's shape
+//! that breaks this needs a new schema version and an upcaster in `DeviceEvent::decode`; the
+//! fixture is never edited to fit new code.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use watershed_domain::{Condition, DeviceEvent, KeyHash, EVENT_TYPES};
+
+const FIXTURE: &str = include_str!("fixtures/stored-events-v1.ndjson");
+
+#[derive(Deserialize)]
+struct Stored<'a> {
+    event_type: &'a str,
+    schema_version: u16,
+    #[serde(borrow)]
+    payload: &'a RawValue,
+}
+
+fn stored() -> Vec<(Stored<'static>, DeviceEvent)> {
+    FIXTURE
+        .lines()
+        .map(|line| {
+            let stored: Stored = serde_json::from_str(line).expect("a fixture line");
+            let event = DeviceEvent::decode(
+                stored.event_type,
+                stored.schema_version,
+                stored.payload.get(),
+            )
+            .unwrap_or_else(|e| panic!("{line}: {e}"));
+            (stored, event)
+        })
+        .collect()
+}
+
+#[test]
+fn every_stored_event_decodes_and_every_type_is_in_the_fixture() {
+    let events = stored();
+    for t in EVENT_TYPES {
+        assert!(
+            events.iter().any(|(s, _)| s.event_type == *t),
+            "the fixture has no {t}: add one written by the release that introduced it"
+        );
+    }
+    for (stored, event) in &events {
+        assert_eq!(event.event_type(), stored.event_type);
+        // Today's code writes the same bytes it reads: stores and Kafka consumers see one shape.
+        assert_eq!(event.encode_payload(), stored.payload.get());
+    }
+}
+
+#[test]
+fn stored_events_keep_their_meaning() {
+    let events: Vec<_> = stored().into_iter().map(|(_, e)| e).collect();
+    let DeviceEvent::Registered(registered) = &events[0] else {
+        panic!("a registration first")
+    };
+    assert_eq!(registered.key_hash, KeyHash::of("fixture-key-1"));
+    assert_eq!(
+        registered.name.as_ref().map(|n| n.as_str()),
+        Some("Boiler 7")
+    );
+
+    let DeviceEvent::ReadingsRecorded(batch) = &events[4] else {
+        panic!("a readings batch fifth")
+    };
+    let bits: Vec<u64> = batch
+        .readings
+        .iter()
+        .map(|r| r.value.get().to_bits())
+        .collect();
+    assert_eq!(
+        bits,
+        [71.25f64, -0.0, f64::MAX, 5e-324].map(f64::to_bits),
+        "values to the last bit, the sign of zero included"
+    );
+    assert_eq!(batch.readings[1].unit, None);
+    assert_eq!(
+        batch.readings[0].measured_at.timestamp_micros(),
+        1_796_032_800_123_456
+    );
+
+    let DeviceEvent::AlertRaised(raised) = &events[5] else {
+        panic!("an alert sixth")
+    };
+    assert_eq!(
+        (raised.condition, raised.threshold),
+        (Condition::Above, 70.0)
+    );
+}
