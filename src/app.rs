@@ -27,9 +27,10 @@ use utoipa_axum::router::OpenApiRouter;
 use watershed_command_api::CommandState;
 use watershed_domain::{AlertRules, PoisonPolicy};
 use watershed_http_edge::{json::BODY_LIMIT, limits, ApiToken, ApiTokens, RequestLimits};
+use watershed_infra::SplunkHec;
 use watershed_projectors::{
     AlertConfig, AlertEvaluator, DeadLetterDesk, Projector, ProjectorConfig, RawRetention, Relay,
-    RelayConfig,
+    RelayConfig, SinkRunner,
 };
 use watershed_query_api::{LagSources, QueryState};
 
@@ -37,6 +38,7 @@ use crate::adapters::{Bus, BusUrl, Cache, Events, PortUrls};
 use crate::dead_letters::{self, DeadLetterState};
 use crate::health::Readiness;
 use crate::prometheus;
+use crate::sinks::SplunkSink;
 use crate::web;
 
 /// How long background work may take to finish after shutdown begins.
@@ -49,6 +51,8 @@ pub struct Roles {
     pub relay: bool,
     pub projectors: bool,
     pub query_api: bool,
+    /// Forwarding the bus to the configured sinks (Splunk).
+    pub sinks: bool,
 }
 
 impl Roles {
@@ -57,12 +61,14 @@ impl Roles {
         relay: true,
         projectors: true,
         query_api: true,
+        sinks: true,
     };
     pub const NONE: Self = Self {
         command_api: false,
         relay: false,
         projectors: false,
         query_api: false,
+        sinks: false,
     };
 
     /// Projectors read events from the store on the embedded bus, and append alerts to it.
@@ -71,6 +77,7 @@ impl Roles {
             || self.relay
             || self.query_api
             || (self.projectors && (alerts || !bus.is_relayed()))
+            || (self.sinks && !bus.is_relayed())
     }
 
     fn need_read_side(self) -> bool {
@@ -100,6 +107,8 @@ pub struct AppConfig {
     pub limits: Limits,
     /// What the projectors do with an event they cannot apply.
     pub poison: PoisonPolicy,
+    /// Forwarded by the `sinks` role; none by default.
+    pub splunk: Option<SplunkSink>,
 }
 
 /// How much one process takes on before it refuses with 503 (see README, "Overload").
@@ -149,6 +158,7 @@ impl AppConfig {
             alert_rules: Arc::default(),
             limits: Limits::default(),
             poison: PoisonPolicy::Stop,
+            splunk: None,
         }
     }
 }
@@ -177,7 +187,7 @@ impl Ports {
         };
         let bus = match given.bus {
             Some(bus) => Some(bus),
-            None if roles.relay || roles.need_read_side() => {
+            None if roles.relay || roles.sinks || roles.need_read_side() => {
                 let feed = events.as_ref().map(|e| Arc::clone(&e.feed));
                 Some(urls.bus.open(feed.as_ref(), roles.relay).await?)
             }
@@ -357,6 +367,21 @@ impl App {
                     &failure,
                 ));
             }
+        }
+        if let (true, Some(splunk)) = (roles.sinks, &config.splunk) {
+            let sink = SinkRunner {
+                bus: required(&ports.bus, "bus").bus,
+                sink: Arc::new(SplunkHec::new(splunk.hec.clone())?),
+                name: "splunk",
+                config: splunk.runner.clone(),
+            };
+            tracing::info!(group = %splunk.runner.group, "forwarding events to Splunk HEC");
+            background.push(spawn_stopping_on_failure(
+                "the Splunk sink",
+                sink.run(shutdown.clone()),
+                &shutdown,
+                &failure,
+            ));
         }
         let mut router = Router::new().fallback(watershed_http_edge::error::not_found);
         if roles.query_api {

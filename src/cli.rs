@@ -18,6 +18,7 @@ use crate::bench::ingest::{self, BenchIngestArgs};
 use crate::bench::pipeline::{self, BenchPipelineArgs};
 use crate::dead_letters::{self, DeadLetterCommand};
 use crate::simulate::{self, FleetConfig};
+use crate::sinks::SplunkArgs;
 use crate::telemetry::LogFormat;
 use crate::tokens;
 use watershed_domain::PoisonPolicy;
@@ -53,7 +54,7 @@ enum Action {
     CommandApi(ServeArgs),
     /// Run the relay: the event store's change feed to Kafka.
     Relay(ServeArgs),
-    /// Run the projectors: the bus to the read models and cache.
+    /// Run the projectors: the bus to the read models and cache (and the configured sinks).
     Projectors(ServeArgs),
     /// Run the read API, the live stream and the dashboard.
     QueryApi(ServeArgs),
@@ -67,6 +68,9 @@ enum Action {
     Replay(ReplayArgs),
     /// Export readings as day-partitioned Parquet, CSV or NDJSON for Spark and pandas (analyst token).
     Export(ExportArgs),
+    /// Forward the bus to a sink outside Watershed, with its own consumer group.
+    #[command(subcommand)]
+    Sink(SinkCommand),
     /// Measure throughput against a raw baseline in the same run.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -164,6 +168,8 @@ struct ServeArgs {
           default_value_t = Limits::DEFAULT.request_timeout.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     request_timeout_secs: u64,
+    #[command(flatten)]
+    splunk: SplunkArgs,
 }
 
 impl ServeArgs {
@@ -189,6 +195,7 @@ impl ServeArgs {
                 Some(path) => Arc::new(alert_rules::load(path)?),
                 None => Arc::default(),
             },
+            splunk: self.splunk.sink()?,
             poison: match self.on_poison {
                 OnPoison::Stop => PoisonPolicy::Stop,
                 OnPoison::Park => PoisonPolicy::Park,
@@ -267,6 +274,12 @@ struct MigrateArgs {
 }
 
 #[derive(Debug, Subcommand)]
+enum SinkCommand {
+    /// Splunk's HTTP Event Collector: `--hec-url https://host:8088 --token-env VAR`.
+    Splunk(ServeArgs),
+}
+
+#[derive(Debug, Subcommand)]
 enum BenchCommand {
     /// Readings/s accepted and projected end to end, beside raw batched SQLite inserts.
     Ingest(BenchIngestArgs),
@@ -332,6 +345,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 args,
                 Roles {
                     projectors: true,
+                    sinks: true,
                     ..Roles::NONE
                 },
             )
@@ -388,6 +402,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             urls.read_model.open().await?;
             println!("migrate: the event store and read models are up to date");
             Ok(())
+        }
+        Action::Sink(SinkCommand::Splunk(args)) => {
+            anyhow::ensure!(
+                args.splunk.sink()?.is_some(),
+                "give the collector: --hec-url https://host:8088"
+            );
+            serve_role(
+                args,
+                Roles {
+                    sinks: true,
+                    ..Roles::NONE
+                },
+            )
+            .await
         }
         Action::Replay(args) => replay::run(args).await.map(drop),
         Action::Export(args) => export::run(args).await.map(drop),

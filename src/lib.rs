@@ -12,6 +12,7 @@ mod health;
 pub mod prometheus;
 mod secret_url;
 pub mod simulate;
+pub mod sinks;
 pub mod telemetry;
 mod tokens;
 mod web;

@@ -162,6 +162,34 @@ pub trait EventHistory: Send + Sync + 'static {
     ) -> Result<HistoryPage, StoreError>;
 }
 
+/// Why a sink did not take a batch.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SinkError {
+    /// Down, busy or unreachable: the batch may be sent again as it is.
+    #[error("sink unavailable: {0}")]
+    Unavailable(String),
+    /// The receiver refuses this content: sending it again cannot help. The events before
+    /// `first_refused` were taken; the rest of the batch was not.
+    #[error("sink refused event {first_refused} of the batch: {reason}")]
+    Refused {
+        first_refused: usize,
+        reason: String,
+    },
+    /// The receiver refuses the sender (a wrong token): nothing will be taken until an operator
+    /// fixes the configuration.
+    #[error("sink refused the credentials: {0}")]
+    Unauthorized(String),
+}
+
+/// Somewhere outside Watershed that events are forwarded to (Splunk): a bus consumer with its own
+/// group hands it batches in per-device order and commits only what it took.
+#[async_trait]
+pub trait EventSink: Send + Sync + 'static {
+    /// Sends a prefix of `events` (at least one; as many as one request carries) and answers
+    /// how many were taken. The caller sends the rest next.
+    async fn deliver(&self, events: &[RecordedEvent]) -> Result<usize, SinkError>;
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BusError {
     #[error("event bus unavailable: {0}")]

@@ -11,6 +11,7 @@ pub mod memory_cache;
 pub mod postgres;
 pub mod redis;
 mod rollup_sql;
+pub mod splunk;
 mod sql_error;
 pub mod sqlite;
 
@@ -24,5 +25,6 @@ pub use memory_cache::MemoryDeviceCache;
 pub use postgres::read_model::PostgresReadModel;
 pub use redis::cache::RedisDeviceCache;
 pub use redis::live_feed::RedisLiveFeed;
+pub use splunk::{HecConfig, HecMode, SplunkHec};
 pub use sqlite::event_store::SqliteEventStore;
 pub use sqlite::read_model::SqliteReadModel;

@@ -10,6 +10,7 @@ pub mod relay;
 pub mod retention;
 mod retry;
 pub mod runner;
+pub mod sink;
 
 pub use alerts::{AlertConfig, AlertError, AlertEvaluator};
 pub use dead_letters::{DeadLetterDesk, DeadLetterError};
@@ -19,3 +20,4 @@ pub use relay::{Relay, RelayConfig};
 pub use retention::RawRetention;
 pub use retry::RetryPolicy;
 pub use runner::{Projector, ProjectorConfig, ProjectorError, Touched};
+pub use sink::{OnRefused, SinkConfig, SinkRunError, SinkRunner};

@@ -35,6 +35,11 @@ pub async fn spawn_app_on(data: TempDir) -> TestApp {
     spawn_configured(data, |_| {}).await
 }
 
+/// Starts the application on `data`, with `configure` changing the config first.
+pub async fn spawn_app_on_with(data: TempDir, configure: impl FnOnce(&mut AppConfig)) -> TestApp {
+    spawn_configured(data, configure).await
+}
+
 /// Starts the application on a fresh data directory, with `configure` changing the config first.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut AppConfig)) -> TestApp {
     let data = tempfile::tempdir().expect("creating a temporary data directory");
