@@ -3,6 +3,7 @@
 //! Nothing here does I/O or depends on an async runtime.
 
 pub mod alert;
+pub mod as_of;
 pub mod cloudevents;
 pub mod dead_letter;
 pub mod device;

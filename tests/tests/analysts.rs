@@ -218,3 +218,49 @@ async fn an_interrupted_replay_into_a_file_continues_exactly_once() {
     assert_eq!(again.events, 0);
     assert!(std::fs::read(&resumed).unwrap() == expected);
 }
+
+/// `?as_of=` answers what the read models answered then, folded from the history, while the
+/// present moved on: new readings, a decommission, a device registered later.
+#[tokio::test]
+async fn devices_as_of_an_instant_are_what_the_read_models_answered_then() {
+    let app = spawn_app().await;
+    ingest(&app, &["then-a", "then-b"], 20).await;
+    app.wait_until_projected().await;
+    let (_, fleet_then) = app.get("/v1/devices").await;
+    let then = Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true);
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+
+    ingest(&app, &["then-c"], 3).await;
+    let key_a = app.register("then-d").await;
+    let at = Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true);
+    let late = json!({"batch_id": "late", "readings": [{"sensor": "temperature", "value": 99, "measured_at": at}]});
+    assert_eq!(
+        app.post_readings("then-d", &key_a, &late).await.status(),
+        StatusCode::CREATED
+    );
+    let decommission = app
+        .http
+        .post(app.url("/v1/devices/then-b/decommission"))
+        .bearer_auth(watershed_tests::harness::ADMIN_TOKEN)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert!(decommission.status().is_success());
+    app.wait_until_projected().await;
+
+    let (status, fleet_as_of) = app.get(&format!("/v1/devices?as_of={then}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(fleet_as_of, fleet_then);
+    let (_, b_then) = app.get(&format!("/v1/devices/then-b?as_of={then}")).await;
+    assert_eq!(b_then, fleet_then["devices"][1]);
+    let (status, _) = app.get(&format!("/v1/devices/then-c?as_of={then}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "not registered yet then");
+
+    // Folded up to now, the history gives what the read models hold now.
+    let (_, fleet_now) = app.get("/v1/devices").await;
+    let now = Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true);
+    let (_, folded_now) = app.get(&format!("/v1/devices?as_of={now}")).await;
+    assert_eq!(folded_now, fleet_now);
+    assert_eq!(fleet_now["devices"][1]["status"], "decommissioned");
+}

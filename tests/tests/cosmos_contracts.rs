@@ -244,7 +244,7 @@ async fn feed_cursors_live_in_the_lease_container_and_outlive_the_client() {
         second
             .read_changes(&FeedCursor("not-a-token".into()), 1)
             .await,
-        Err(StoreError::Corrupt(_))
+        Err(StoreError::BadCursor(_))
     ));
 }
 

@@ -2,39 +2,50 @@
 
 use axum::extract::{Path, State};
 use axum::Json;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use watershed_domain::ports::StreamQuery;
 use watershed_http_edge::{path::DevicePath, ApiError, ApiQuery, ErrorBody, ReadAccess};
 
-use super::{all_devices, device_id, find_device, unavailable};
+use super::{all_devices, as_of, device_id, find_device, unavailable};
 use crate::dto::{DeviceDto, DeviceList, EnvelopeDto, EventList};
 use crate::QueryState;
 
 /// The most events one history page returns.
 const MAX_EVENTS: u64 = 500;
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AsOfParams {
+    /// Answer as things stood at this instant (RFC 3339), folded from the event history: registry,
+    /// latest value per sensor, open alerts, and the status then. Costs a read of the history up to
+    /// then (the device's events for one device; every event for the fleet).
+    as_of: Option<DateTime<Utc>>,
+}
+
 /// Every device with status, last seen and latest value per sensor, sorted by id.
 #[utoipa::path(get, path = "/v1/devices", tag = "devices",
+    params(AsOfParams),
     security(("read_token" = []), ("admin_token" = [])),
-    responses((status = 200, body = DeviceList), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = DeviceList), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
 pub async fn list(
     State(state): State<QueryState>,
     _: ReadAccess,
+    ApiQuery(params): ApiQuery<AsOfParams>,
 ) -> Result<Json<DeviceList>, ApiError> {
-    let now = Utc::now();
-    let devices = all_devices(&state)
-        .await?
-        .into_iter()
-        .map(|v| DeviceDto::new(v, now))
-        .collect();
+    let (views, now) = match params.as_of {
+        Some(at) => (as_of::fleet(&state, at).await?, at),
+        None => (all_devices(&state).await?, Utc::now()),
+    };
+    let devices = views.into_iter().map(|v| DeviceDto::new(v, now)).collect();
     Ok(Json(DeviceList { devices }))
 }
 
 /// One device.
 #[utoipa::path(get, path = "/v1/devices/{device_id}", tag = "devices",
-    params(DevicePath),
+    params(DevicePath, AsOfParams),
     security(("read_token" = []), ("admin_token" = [])),
     responses((status = 200, body = DeviceDto), (status = 400, body = ErrorBody, description = "not a device id"),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -42,10 +53,14 @@ pub async fn get(
     State(state): State<QueryState>,
     _: ReadAccess,
     Path(raw_id): Path<String>,
+    ApiQuery(params): ApiQuery<AsOfParams>,
 ) -> Result<Json<DeviceDto>, ApiError> {
     let id = device_id(raw_id)?;
-    let view = find_device(&state, &id).await?;
-    Ok(Json(DeviceDto::new(view, Utc::now())))
+    let (view, now) = match params.as_of {
+        Some(at) => (as_of::device(&state, &id, at).await?, at),
+        None => (find_device(&state, &id).await?, Utc::now()),
+    };
+    Ok(Json(DeviceDto::new(view, now)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

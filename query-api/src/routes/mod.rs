@@ -1,5 +1,6 @@
 //! The read routes.
 
+mod as_of;
 mod devices;
 pub mod history;
 mod series;
