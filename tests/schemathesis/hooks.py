@@ -2,7 +2,7 @@
 
 Loaded by `scripts/schemathesis` through SCHEMATHESIS_HOOKS. It reads from the environment:
 
-  WS_ADMIN_TOKEN, WS_READ_TOKEN   the tokens `watershed up` was started with
+  WS_ADMIN_TOKEN, WS_READ_TOKEN, WS_ANALYST_TOKEN   the tokens `watershed up` was started with
   WS_DEVICES_FILE                 JSON from seed_devices.py: {"ingest": [id], "admin": [id], "keys": {id: key}}
   WS_REQUEST_LOG                  a file that gets one line per request sent (the script counts them)
 
@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 ADMIN_TOKEN = os.environ["WS_ADMIN_TOKEN"]
 READ_TOKEN = os.environ["WS_READ_TOKEN"]
+ANALYST_TOKEN = os.environ["WS_ANALYST_TOKEN"]
 with open(os.environ["WS_DEVICES_FILE"], encoding="utf-8") as f:
     _devices = json.load(f)
 INGEST_DEVICES: list[str] = _devices["ingest"]
@@ -50,14 +51,18 @@ def _is_ingest(method: str, path: str) -> bool:
     return method == "POST" and path == "/v1/devices/{device_id}/readings"
 
 
+def _is_history(path: str) -> bool:
+    return path == "/v1/history"
+
+
 def _is_stream(path: str) -> bool:
     return path == "/v1/stream"
 
 
 @schemathesis.auth(refresh_interval=None, retry_on=[])
 class WatershedAuth:
-    """Admin token for device administration, the device's own key for ingest, the read token for
-    reads. `/v1/stream` gets none: with a valid token it answers 200 and streams for ever, which no
+    """Admin token for device administration, the device's own key for ingest, the analyst token
+    for the history, the read token for the other reads. `/v1/stream` gets none: with a valid token it answers 200 and streams for ever, which no
     request timeout can tell from a hang; the script checks the authenticated stream itself."""
 
     def get(self, case, ctx):
@@ -74,6 +79,8 @@ class WatershedAuth:
             device = (case.path_parameters or {}).get("device_id")
             with _keys_lock:
                 token = KEYS.get(device, SOME_KEY)
+        elif _is_history(path):
+            token = ANALYST_TOKEN
         else:
             token = READ_TOKEN
         case.headers = dict(case.headers or {})

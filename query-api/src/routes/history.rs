@@ -11,7 +11,7 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::OwnedSemaphorePermit;
@@ -30,26 +30,31 @@ const PAGE_EVENTS: usize = 128;
 /// Devices one request may name; more belong in several requests or no filter.
 const MAX_DEVICES: usize = 100;
 
-#[derive(Debug, Deserialize, IntoParams)]
+/// The query as sent. Read by hand ([`HistoryParams::from_query`]): parameters repeat
+/// (`device=a&device=b`), and an empty value (`recorded_to=`) is a mistake to name, where form
+/// parsers take it for an absent parameter.
+#[derive(Debug, Default, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct HistoryParams {
     /// Only these devices (repeat the parameter for several, at most 100).
     #[param(max_items = 100, pattern = r"^[A-Za-z0-9._:-]{1,64}$")]
-    #[serde(default)]
     device: Vec<String>,
     /// Only these event types (repeat the parameter for several).
-    #[param(schema_with = event_types_schema)]
-    #[serde(default, rename = "type")]
+    #[param(rename = "type", schema_with = event_types_schema)]
     types: Vec<String>,
     /// Recorded (accepted by the server) at or after this instant (RFC 3339).
-    recorded_from: Option<DateTime<Utc>>,
+    #[param(value_type = Option<String>, format = DateTime)]
+    recorded_from: Option<String>,
     /// Recorded before this instant.
-    recorded_to: Option<DateTime<Utc>>,
+    #[param(value_type = Option<String>, format = DateTime)]
+    recorded_to: Option<String>,
     /// Readings batches with a reading measured at or after this instant; other events by
     /// their `time`.
-    measured_from: Option<DateTime<Utc>>,
+    #[param(value_type = Option<String>, format = DateTime)]
+    measured_from: Option<String>,
     /// … and before this instant.
-    measured_to: Option<DateTime<Utc>>,
+    #[param(value_type = Option<String>, format = DateTime)]
+    measured_to: Option<String>,
     /// A `resume_token` from a checkpoint line of an earlier download with the same filters:
     /// continues after the events above that line.
     resume: Option<String>,
@@ -201,6 +206,9 @@ fn resume_token(cursor: &FeedCursor) -> String {
 }
 
 fn cursor_of(token: &str) -> Result<FeedCursor, ApiError> {
+    if token.is_empty() {
+        return Err(invalid("resume", "an empty resume token".to_owned()));
+    }
     let bytes = URL_SAFE_NO_PAD
         .decode(token)
         .map_err(|_| invalid("resume", "not a resume token".to_owned()))?;
@@ -238,14 +246,32 @@ impl<S: Send + Sync> FromRequestParts<S> for HistoryRequest {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        // Repeated parameters (`device=a&device=b`) need a form parser that collects them.
-        let params: HistoryParams = serde_html_form::from_str(parts.uri.query().unwrap_or(""))
-            .map_err(|e| ApiError::Invalid {
-                code: "invalid_query",
-                message: e.to_string(),
-                field: None,
-            })?;
-        Self::parse(params)
+        Self::parse(HistoryParams::from_query(parts.uri.query().unwrap_or(""))?)
+    }
+}
+
+impl HistoryParams {
+    fn from_query(query: &str) -> Result<Self, ApiError> {
+        let mut params = Self::default();
+        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+            let value = value.into_owned();
+            let once = |slot: &mut Option<String>| match slot.replace(value.clone()) {
+                Some(_) => Err(invalid(&key, format!("{key} is given more than once"))),
+                None => Ok(()),
+            };
+            match key.as_ref() {
+                "device" => params.device.push(value),
+                "type" => params.types.push(value),
+                "recorded_from" => once(&mut params.recorded_from)?,
+                "recorded_to" => once(&mut params.recorded_to)?,
+                "measured_from" => once(&mut params.measured_from)?,
+                "measured_to" => once(&mut params.measured_to)?,
+                "resume" => once(&mut params.resume)?,
+                // As elsewhere in the API, parameters nobody asked for are ignored.
+                _ => {}
+            }
+        }
+        Ok(params)
     }
 }
 
@@ -275,12 +301,25 @@ impl HistoryRequest {
                 ),
             ));
         }
-        let range = |field, from, to| match (from, to) {
-            (Some(from), Some(to)) if from >= to => Err(invalid(
-                field,
-                format!("{field}_from must be before {field}_to"),
-            )),
-            _ => Ok(TimeRange { from, to }),
+        // Parsed here rather than by the form parser, which takes `recorded_to=` for no bound.
+        let instant = |name: &str, raw: Option<String>| {
+            raw.map(|text| {
+                DateTime::parse_from_rfc3339(&text)
+                    .map(|t| t.to_utc())
+                    .map_err(|e| invalid(name, format!("not an RFC 3339 instant: {e}")))
+            })
+            .transpose()
+        };
+        let range = |field: &str, from: Option<String>, to: Option<String>| {
+            let from = instant(&format!("{field}_from"), from)?;
+            let to = instant(&format!("{field}_to"), to)?;
+            match (from, to) {
+                (Some(from), Some(to)) if from >= to => Err(invalid(
+                    field,
+                    format!("{field}_from must be before {field}_to"),
+                )),
+                _ => Ok(TimeRange { from, to }),
+            }
         };
         Ok(Self {
             filter: HistoryFilter {
@@ -302,7 +341,7 @@ mod tests {
     use super::*;
 
     fn parse(query: &str) -> Result<HistoryRequest, ApiError> {
-        HistoryRequest::parse(serde_html_form::from_str(query).unwrap())
+        HistoryRequest::parse(HistoryParams::from_query(query)?)
     }
 
     fn field_of(e: ApiError) -> Option<String> {
@@ -334,6 +373,12 @@ mod tests {
             Some("measured")
         );
         assert_eq!(bad("resume=***").as_deref(), Some("resume"));
+        assert_eq!(bad("resume=").as_deref(), Some("resume"));
+        assert_eq!(bad("recorded_to=").as_deref(), Some("recorded_to"));
+        assert_eq!(
+            bad("measured_from=yesterday").as_deref(),
+            Some("measured_from")
+        );
     }
 
     #[test]
