@@ -70,16 +70,18 @@ impl Download {
         if self.finished {
             return Ok(None);
         }
-        let mut lines = BytesMut::new();
+        // The page's event lines stay in the buffer, counted, until its checkpoint arrives;
+        // then they leave it in one piece, uncopied.
+        let mut line_start = 0;
         let mut events = 0;
-        let mut scanned_from = 0;
         loop {
-            while let Some(end) = self.buffer[scanned_from..].iter().position(|b| *b == b'\n') {
-                let line = self.buffer.split_to(scanned_from + end + 1);
-                scanned_from = 0;
+            while let Some(end) = memchr::memchr(b'\n', &self.buffer[line_start..]) {
+                let line_end = line_start + end + 1;
                 // The server writes checkpoints with this key first; events start with
                 // `specversion`.
-                if line.starts_with(b"{\"resume_token\"") {
+                if self.buffer[line_start..].starts_with(b"{\"resume_token\"") {
+                    let lines = self.buffer.split_to(line_start);
+                    let line = self.buffer.split_to(line_end - line_start);
                     let checkpoint: Checkpoint =
                         serde_json::from_slice(&line).context("a malformed checkpoint line")?;
                     self.finished = checkpoint.complete;
@@ -89,10 +91,9 @@ impl Download {
                         checkpoint,
                     }));
                 }
-                lines.extend_from_slice(&line);
                 events += 1;
+                line_start = line_end;
             }
-            scanned_from = self.buffer.len();
             match self.body.next().await {
                 Some(chunk) => {
                     let chunk = chunk.context("the history download broke off")?;

@@ -2,6 +2,7 @@
 //! same machine, reported as ratios. Never timed assertions: these machines are noisy.
 
 pub mod fuzz;
+pub mod hec;
 pub mod history;
 pub mod ingest;
 pub mod pipeline;

@@ -7,7 +7,6 @@ pub mod contract;
 pub mod dead_letters;
 pub mod events;
 pub mod harness;
-pub mod hec;
 pub mod process;
 pub mod servers;
 

@@ -9,12 +9,12 @@ use chrono::{SecondsFormat, Utc};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use watershed::app::AppConfig;
+use watershed::bench::hec::HecReceiver;
 use watershed::sinks::SplunkSink;
 use watershed_infra::{HecConfig, HecMode};
 use watershed_projectors::{OnRefused, RetryPolicy, SinkConfig};
 use watershed_tests::eventually;
 use watershed_tests::harness::{spawn_app_on_with, spawn_app_with, TestApp, ANALYST_TOKEN};
-use watershed_tests::hec::HecReceiver;
 
 const HEC_TOKEN: &str = "11111111-2222-3333-4444-555555555555";
 

@@ -1,4 +1,4 @@
-//! A Splunk HTTP Event Collector for tests, speaking the protocol as Splunk documents it
+//! A Splunk HTTP Event Collector for tests and benchmarks, speaking the protocol as Splunk documents it
 //! ("Format events for HTTP Event Collector", "Troubleshoot HTTP Event Collector"): `POST
 //! /services/collector/event` (or `/services/collector`) with `Authorization: Splunk <token>`,
 //! a body of concatenated JSON event objects, optionally gzipped; answers `{"text":"Success",
@@ -7,7 +7,7 @@
 //! indexed), 400 code 12 for an event without `event`, and 503 code 9 when busy.
 //!
 //! Tests make it busy for a number of requests, or refuse the events of one device, and read
-//! back every event it indexed.
+//! back every event it indexed; `bench history` measures the sink against it.
 
 use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,17 +30,32 @@ pub struct HecReceiver {
 
 struct Receiver {
     token: String,
+    /// Whether indexed events are kept (tests read them back) or only counted (benchmarks).
+    keep: bool,
     indexed: Mutex<Vec<Value>>,
+    count: AtomicUsize,
     busy_for: AtomicUsize,
     refuse_subject: Mutex<Option<String>>,
     requests: AtomicUsize,
 }
 
 impl HecReceiver {
+    /// A receiver that keeps every event it indexes.
     pub async fn start(token: &str) -> Self {
+        Self::start_with(token, true).await
+    }
+
+    /// A receiver that only counts what it indexes, for loads too big to keep.
+    pub async fn start_counting(token: &str) -> Self {
+        Self::start_with(token, false).await
+    }
+
+    async fn start_with(token: &str, keep: bool) -> Self {
         let state = Arc::new(Receiver {
             token: token.to_owned(),
+            keep,
             indexed: Mutex::new(Vec::new()),
+            count: AtomicUsize::new(0),
             busy_for: AtomicUsize::new(0),
             refuse_subject: Mutex::new(None),
             requests: AtomicUsize::new(0),
@@ -70,6 +85,11 @@ impl HecReceiver {
     /// Every event indexed so far, in arrival order.
     pub fn indexed(&self) -> Vec<Value> {
         self.state.indexed.lock().unwrap().clone()
+    }
+
+    /// How many events were indexed so far.
+    pub fn indexed_count(&self) -> usize {
+        self.state.count.load(Ordering::SeqCst)
     }
 
     pub fn requests(&self) -> usize {
@@ -167,6 +187,9 @@ async fn collect(
         }
     }
     // HEC indexes the events before the one it refuses.
-    state.indexed.lock().unwrap().extend(accepted);
+    state.count.fetch_add(accepted.len(), Ordering::SeqCst);
+    if state.keep {
+        state.indexed.lock().unwrap().extend(accepted);
+    }
     outcome
 }
