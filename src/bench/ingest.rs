@@ -10,6 +10,7 @@ use clap::Args;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
 
+use super::peers::{self, disk_usage, Peer};
 use super::{fleet_batches, quantiles, rate, Load, Served};
 use crate::app::AppConfig;
 use crate::tokens;
@@ -71,6 +72,32 @@ pub async fn run(args: BenchIngestArgs) -> anyhow::Result<()> {
     );
     if report.errors > 0 {
         anyhow::bail!("{} batches failed", report.errors);
+    }
+    let ours = disk_usage(&dir.path().join("watershed/data"));
+    println!(
+        "  watershed on disk              {:>10.0} bytes/reading  (event store + read models; peak RSS of this process, load generator included: {} MiB)",
+        ours as f64 / report.readings as f64,
+        peers::peak_rss("/proc/self/status") / (1 << 20)
+    );
+
+    for peer in Peer::ALL {
+        if !peer.installed() {
+            println!(
+                "  {:<30} not installed here (apt-get install influxdb victoria-metrics)",
+                peer.name()
+            );
+            continue;
+        }
+        let run = peers::run(peer, &args.load, dir.path()).await?;
+        println!(
+            "  {:<30} {:>10.0} readings/s end to end  (acks {:.0}/s; watershed {:.2}×); {:.0} bytes/reading; peak RSS {} MiB",
+            peer.name(),
+            rate(run.readings, run.visible),
+            rate(run.readings, run.accepted),
+            run.visible.as_secs_f64() / projected.as_secs_f64() * report.readings as f64 / run.readings as f64,
+            run.disk_bytes as f64 / run.readings as f64,
+            run.peak_rss_bytes / (1 << 20)
+        );
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ pub mod fuzz;
 pub mod hec;
 pub mod history;
 pub mod ingest;
+pub mod peers;
 pub mod pipeline;
 
 use std::time::{Duration, Instant};
