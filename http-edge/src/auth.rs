@@ -129,6 +129,14 @@ fn missing() -> ApiError {
     ApiError::Unauthorized("missing bearer token (Authorization: Bearer <token>)".to_owned())
 }
 
+/// The role of the token in the `Authorization` header; 401 without one, or for an unknown one.
+fn header_role(parts: &Parts, tokens: &ApiTokens) -> Result<Role, ApiError> {
+    let token = bearer(parts).ok_or_else(missing)?;
+    tokens
+        .role(token)
+        .ok_or_else(|| ApiError::Unauthorized("unknown token".to_owned()))
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
     type Rejection = ApiError;
 
@@ -150,14 +158,12 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).ok_or_else(missing)?;
-        match ApiTokens::from_ref(state).role(token) {
-            Some(Role::Admin) => Ok(AdminAccess),
-            Some(Role::Reader | Role::Analyst) => Err(ApiError::Forbidden {
+        match header_role(parts, &ApiTokens::from_ref(state))? {
+            Role::Admin => Ok(AdminAccess),
+            Role::Reader | Role::Analyst => Err(ApiError::Forbidden {
                 code: "read_only_token",
                 message: "a read or analyst token cannot change anything".to_owned(),
             }),
-            None => Err(ApiError::Unauthorized("unknown token".to_owned())),
         }
     }
 }
@@ -175,16 +181,14 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).ok_or_else(missing)?;
-        match ApiTokens::from_ref(state).role(token) {
-            Some(Role::Admin | Role::Analyst) => Ok(AnalystAccess),
-            Some(Role::Reader) => Err(ApiError::Forbidden {
+        match header_role(parts, &ApiTokens::from_ref(state))? {
+            Role::Admin | Role::Analyst => Ok(AnalystAccess),
+            Role::Reader => Err(ApiError::Forbidden {
                 code: "dashboard_token",
                 message:
                     "the read token serves the dashboard only; the history needs the analyst token"
                         .to_owned(),
             }),
-            None => Err(ApiError::Unauthorized("unknown token".to_owned())),
         }
     }
 }
@@ -201,11 +205,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).ok_or_else(missing)?;
-        match ApiTokens::from_ref(state).role(token) {
-            Some(_) => Ok(ReadAccess),
-            None => Err(ApiError::Unauthorized("unknown token".to_owned())),
-        }
+        header_role(parts, &ApiTokens::from_ref(state)).map(|_| ReadAccess)
     }
 }
 

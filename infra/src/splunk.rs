@@ -135,7 +135,7 @@ impl SplunkHec {
                 let event_id = event.meta.event_id.to_string();
                 let recorded_at = time(event.meta.recorded_at);
                 for reading in &batch.readings {
-                    let hec = HecReading {
+                    let hec = HecEvent {
                         time: Epoch(reading.measured_at),
                         host: "watershed",
                         source: "watershed",
@@ -190,27 +190,16 @@ struct Fields<'a> {
     sensor: Option<&'a str>,
 }
 
+/// One HEC event: the envelope HEC documents, around a CloudEvent or a reading.
 #[derive(Serialize)]
-struct HecEvent<'a> {
+struct HecEvent<'a, E> {
     time: Epoch,
     host: &'a str,
     source: &'a str,
     sourcetype: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     index: Option<&'a str>,
-    event: Box<serde_json::value::RawValue>,
-    fields: Fields<'a>,
-}
-
-#[derive(Serialize)]
-struct HecReading<'a> {
-    time: Epoch,
-    host: &'a str,
-    source: &'a str,
-    sourcetype: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    index: Option<&'a str>,
-    event: ReadingBody<'a>,
+    event: E,
     fields: Fields<'a>,
 }
 
