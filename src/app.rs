@@ -274,6 +274,9 @@ impl App {
 
     /// As `build`, using the adapters `given` holds instead of opening those.
     pub async fn build_with(config: AppConfig, given: Ports) -> anyhow::Result<Self> {
+        // The recorder first: what the adapters and workers register as they start (counters
+        // at zero) would go nowhere before it.
+        let metrics = prometheus::router();
         let ports = Ports::open(&config, given).await?;
         let roles = config.roles;
         let tokens = ApiTokens::with_analyst(
@@ -434,10 +437,7 @@ impl App {
                 limits::enforce,
             ))
             .layer(RequestBodyTimeoutLayer::new(limits.request_timeout));
-        let mut router = router
-            .merge(api)
-            .merge(readiness.router())
-            .merge(prometheus::router());
+        let mut router = router.merge(api).merge(readiness.router()).merge(metrics);
         if roles.command_api || roles.query_api {
             router = router.route("/openapi.json", get(move || async move { Json(openapi) }));
         }

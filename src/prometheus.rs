@@ -92,6 +92,10 @@ fn describe() {
         "watershed_relay_published_events_total",
         "Events the relay published to the bus, confirmed"
     );
+    describe_gauge!(
+        "watershed_relay_backlog_events",
+        "Events in the event store the relay has not published yet (counted up to 100 000)"
+    );
     describe_counter!(
         "watershed_projector_events_total",
         "Events applied to the read models, by consumer group"
@@ -126,4 +130,12 @@ fn describe() {
         "Device-cache lookups by result: hit, miss (the read model answered) or error"
     );
     describe_gauge!("watershed_live_clients", "Live-stream clients connected");
+    describe_counter!(
+        "watershed_history_events_sent_total",
+        "Events streamed to analysts by GET /v1/history"
+    );
+    describe_counter!(
+        "watershed_sink_events_total",
+        "Events (or readings) forwarded to a sink, by sink and outcome: delivered or refused"
+    );
 }

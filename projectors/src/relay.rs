@@ -4,9 +4,10 @@
 //! again, and never skips an event.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
-use watershed_domain::ports::{ChangeFeed, EventPublisher};
+use watershed_domain::ports::{ChangeFeed, EventPublisher, FeedCursor};
 
 use crate::retry::{retrying, RetryPolicy, Stopped};
 
@@ -55,12 +56,16 @@ impl Relay {
             self.feed.load_cursor(name)
         })
         .await?;
+        // Registered at zero, so a rate over them means something from the first scrape.
+        metrics::counter!("watershed_relay_published_events_total").increment(0);
+        let mut backlog_counted = Instant::now() - BACKLOG_EVERY;
         loop {
             let page = retrying(retry, shutdown, "reading the change feed", || {
                 self.feed.read_changes(&cursor, self.config.page_size)
             })
             .await?;
             if page.events.is_empty() {
+                metrics::gauge!("watershed_relay_backlog_events").set(0.0);
                 tokio::select! {
                     _ = shutdown.cancelled() => return Err(Stopped),
                     _ = self.feed.wait_for_changes(&cursor) => continue,
@@ -78,6 +83,26 @@ impl Relay {
             })
             .await?;
             cursor = page.next;
+            if backlog_counted.elapsed() >= BACKLOG_EVERY {
+                backlog_counted = Instant::now();
+                self.count_backlog(&cursor).await;
+            }
+        }
+    }
+
+    /// Sets the backlog gauge: events after `cursor`, counted up to a cap (Cosmos DB counts by
+    /// reading). A failed count leaves the last value; the next page tries again.
+    async fn count_backlog(&self, cursor: &FeedCursor) {
+        match self.feed.backlog(cursor, BACKLOG_CAP).await {
+            Ok(backlog) => {
+                metrics::gauge!("watershed_relay_backlog_events").set(backlog.events as f64);
+            }
+            Err(e) => tracing::debug!(error = %e, "counting the relay backlog failed"),
         }
     }
 }
+
+/// How often a relay that is busy counts what it has left; one that is caught up knows it is 0.
+const BACKLOG_EVERY: Duration = Duration::from_secs(5);
+/// Events counted at most for the backlog gauge.
+const BACKLOG_CAP: usize = 100_000;

@@ -84,6 +84,13 @@ impl Projector {
     /// (a gap, an undecodable event, a change the read model refuses) stops the runner with the
     /// error, before anything after it is committed.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), ProjectorError> {
+        // Registered at zero, so the alert rules' rates mean something from the first scrape.
+        for name in [
+            "watershed_projector_errors_total",
+            "watershed_projector_parked_events_total",
+        ] {
+            metrics::counter!(name, "group" => self.config.group.clone()).increment(0);
+        }
         let mut subscription = self.subscribe().await?;
         let mut cache_stale = true;
         loop {

@@ -48,6 +48,8 @@ pub struct SinkRunner {
 
 impl SinkRunner {
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), SinkRunError> {
+        self.count("delivered", 0);
+        self.count("refused", 0);
         let retry = self.config.retry;
         let Ok(mut subscription): Result<Box<dyn EventSubscription>, _> =
             retrying(retry, &shutdown, "subscribing for the sink", || {

@@ -45,6 +45,8 @@ impl GroupCommitter {
 
     /// Serves appends until every sender is gone, then closes the connection cleanly.
     pub async fn run(mut self, mut requests: mpsc::Receiver<AppendRequest>) {
+        // Registered at zero, so an alert on its rate works before the first failure.
+        metrics::counter!("watershed_group_commit_errors_total").increment(0);
         let mut group = Vec::with_capacity(MAX_GROUP);
         while requests.recv_many(&mut group, MAX_GROUP).await > 0 {
             self.commit_group(&mut group).await;
