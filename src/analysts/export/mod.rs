@@ -75,7 +75,7 @@ pub struct ExportArgs {
 }
 
 /// One open part file.
-trait PartWriter {
+trait PartWriter: Send {
     fn write(&mut self, row: Row) -> anyhow::Result<()>;
     /// Writes what is buffered and syncs the file.
     fn finish(self: Box<Self>) -> anyhow::Result<()>;
@@ -115,25 +115,33 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<Exported> {
         .collect();
     let mut download =
         Download::start(&args.history, &filters, state.resume_token.as_deref()).await?;
-    let mut parts = Parts::new(&args.out, args.format, run_id(&state));
+    let parts = Parts::new(&args.out, args.format, run_id(&state));
+    // Files are written on a thread of their own, so encoding and compressing one page overlaps
+    // downloading and parsing the next.
+    let (pages, for_writer) = tokio::sync::mpsc::channel(2);
+    let writer = std::thread::spawn(move || write_parts(parts, for_writer));
     let bar = progress(download.backlog);
     let started = Instant::now();
     let mut last_token = state.resume_token.clone();
     let mut rows = 0u64;
     while let Some(page) = download.next_page().await? {
         let text = std::str::from_utf8(&page.lines).context("a history line is not UTF-8")?;
+        let mut page_rows = Vec::new();
         for line in text.lines() {
             let event = read_json_line(line).context("a history line is not one of our events")?;
-            for row in rows_of(&event, &measured)? {
-                parts.write(row)?;
-                rows += 1;
-            }
+            page_rows.extend(rows_of(&event, &measured)?);
+        }
+        rows += page_rows.len() as u64;
+        if pages.send(ToWriter::Rows(page_rows)).await.is_err() {
+            break; // The writer failed; joining it tells why.
         }
         last_token = Some(page.checkpoint.resume_token);
         bar.inc(page.checkpoint.scanned);
         bar.set_message(format!("{rows} readings"));
     }
-    let files = parts.commit()?;
+    let _ = pages.send(ToWriter::Commit).await;
+    drop(pages);
+    let files = writer.join().expect("the part writer does not panic")?;
     if args.incremental {
         let done = ResumeState {
             resume_token: last_token,
@@ -148,6 +156,31 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<Exported> {
         rows as f64 / secs.max(1e-9)
     );
     Ok(Exported { rows, files })
+}
+
+enum ToWriter {
+    Rows(Vec<Row>),
+    /// Everything was sent: finish and name the parts.
+    Commit,
+}
+
+/// Writes what arrives into `parts`, and commits them only when told to: a download that broke
+/// off leaves its parts hidden, to be redone under the same names.
+fn write_parts(
+    mut parts: Parts,
+    mut pages: tokio::sync::mpsc::Receiver<ToWriter>,
+) -> anyhow::Result<u64> {
+    while let Some(message) = pages.blocking_recv() {
+        match message {
+            ToWriter::Rows(rows) => {
+                for row in rows {
+                    parts.write(row)?;
+                }
+            }
+            ToWriter::Commit => return parts.commit(),
+        }
+    }
+    anyhow::bail!("the export stopped before the end of the history; run it again")
 }
 
 /// Names a run by where it starts: a redone run gets the same names.
