@@ -35,7 +35,6 @@ impl Download {
     ) -> anyhow::Result<Self> {
         let mut query: Vec<(&str, String)> = filters.to_vec();
         query.extend(args.device.iter().map(|d| ("device", d.clone())));
-        query.extend(args.types.iter().map(|t| ("type", t.clone())));
         if let Some(token) = resume {
             query.push(("resume", token.to_owned()));
         }

@@ -27,9 +27,6 @@ pub struct HistoryArgs {
     /// Only this device (repeat for several).
     #[arg(long = "device")]
     pub device: Vec<String>,
-    /// Only this event type, e.g. ReadingsRecorded (repeat for several).
-    #[arg(long = "type")]
-    pub types: Vec<String>,
 }
 
 /// A progress bar over the events of the store a download reads through, with rate and ETA, on

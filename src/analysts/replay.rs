@@ -28,6 +28,9 @@ pub struct ReplayArgs {
     /// Events recorded before this instant.
     #[arg(long)]
     pub to: Option<DateTime<Utc>>,
+    /// Only this event type, e.g. ReadingsRecorded (repeat for several).
+    #[arg(long = "type")]
+    pub types: Vec<String>,
     /// Where the events go: a file, `-` for stdout, or `kafka://host:port/topic`.
     #[arg(long, default_value = "-")]
     pub out: String,
@@ -129,10 +132,11 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<Replayed> {
         None => ResumeState::default(),
     };
     let mut sink = Sink::open(&args.out, &state, args.resume.is_some()).await?;
-    let filters: Vec<(&str, String)> = [("recorded_from", args.from), ("recorded_to", args.to)]
+    let mut filters: Vec<(&str, String)> = [("recorded_from", args.from), ("recorded_to", args.to)]
         .into_iter()
         .filter_map(|(name, t)| t.map(|t| (name, t.to_rfc3339())))
         .collect();
+    filters.extend(args.types.iter().map(|t| ("type", t.clone())));
     let mut download =
         Download::start(&args.history, &filters, state.resume_token.as_deref()).await?;
     let bar = progress(download.backlog);

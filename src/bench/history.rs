@@ -103,7 +103,6 @@ pub async fn run(args: BenchHistoryArgs) -> anyhow::Result<()> {
         api: app.base.clone(),
         token: analyst.clone(),
         device: Vec::new(),
-        types: Vec::new(),
     };
     let (mut took, mut replayed) = (Duration::MAX, Default::default());
     for _ in 0..RUNS {
@@ -112,6 +111,7 @@ pub async fn run(args: BenchHistoryArgs) -> anyhow::Result<()> {
             history: history(),
             from: None,
             to: None,
+            types: Vec::new(),
             out: dir.path().join("replay.ndjson").display().to_string(),
             resume: None,
         })

@@ -171,10 +171,10 @@ async fn an_interrupted_replay_into_a_file_continues_exactly_once() {
             api: app.base.clone(),
             token: ANALYST_TOKEN.to_owned(),
             device: Vec::new(),
-            types: Vec::new(),
         },
         from: None,
         to: None,
+        types: Vec::new(),
         out: out.to_str().unwrap().to_owned(),
         resume,
     };

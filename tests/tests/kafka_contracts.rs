@@ -302,10 +302,10 @@ async fn a_replay_to_kafka_publishes_every_event_for_a_consumer_to_read() {
             api: app.base.clone(),
             token: ANALYST_TOKEN.to_owned(),
             device: Vec::new(),
-            types: Vec::new(),
         },
         from: None,
         to: None,
+        types: Vec::new(),
         out: url.clone(),
         resume: None,
     })
