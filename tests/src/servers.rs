@@ -32,6 +32,11 @@ pub fn redis_url() -> String {
     env("WATERSHED_TEST_REDIS_URL")
 }
 
+/// The same Redis on its TLS port (`rediss://`), with a self-signed certificate.
+pub fn redis_tls_url() -> String {
+    env("WATERSHED_TEST_REDIS_TLS_URL")
+}
+
 /// A key namespace no other test uses.
 pub fn unique_namespace() -> String {
     format!("watershed-test-{}", Uuid::now_v7().simple())

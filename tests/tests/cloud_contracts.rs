@@ -6,7 +6,9 @@ use sqlx::Connection;
 
 use watershed_infra::{PostgresReadModel, RedisDeviceCache, RedisLiveFeed};
 use watershed_tests::contract::{cache, extremes, live_feed, read_model};
-use watershed_tests::servers::{fresh_postgres_database, redis_url, unique_namespace};
+use watershed_tests::servers::{
+    fresh_postgres_database, redis_tls_url, redis_url, unique_namespace,
+};
 
 #[tokio::test]
 async fn postgres_read_model_keeps_the_read_model_contract() {
@@ -22,6 +24,36 @@ async fn postgres_read_model_migrations_are_idempotent() {
     PostgresReadModel::connect(&url)
         .await
         .expect("connecting again re-applies nothing");
+}
+
+/// Azure Database for PostgreSQL requires TLS: `?sslmode=require` must encrypt, and the adapter
+/// must work through it.
+#[tokio::test]
+async fn postgres_read_model_keeps_the_contract_over_tls() {
+    let url = format!("{}?sslmode=require", fresh_postgres_database().await);
+    let mut probe = sqlx::PgConnection::connect(&url).await.unwrap();
+    let encrypted: bool =
+        sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            .fetch_one(&mut probe)
+            .await
+            .unwrap();
+    assert!(encrypted, "the session is encrypted");
+    let rm = PostgresReadModel::connect(&url).await.unwrap();
+    read_model::read_model_contract(Arc::new(rm)).await;
+}
+
+/// Azure Cache for Redis serves TLS only (port 6380): `rediss://` must carry the cache and the
+/// live feed.
+#[tokio::test]
+async fn redis_cache_and_live_feed_keep_their_contracts_over_tls() {
+    let cache = RedisDeviceCache::connect(&redis_tls_url(), &unique_namespace())
+        .await
+        .unwrap();
+    cache::device_cache_contract(Arc::new(cache)).await;
+    let feed = RedisLiveFeed::connect(&redis_tls_url(), &unique_namespace())
+        .await
+        .unwrap();
+    live_feed::live_feed_contract(Arc::new(feed)).await;
 }
 
 #[tokio::test]

@@ -23,7 +23,7 @@ param logAnalyticsId string
 @description('Autoscale ceiling of the events container, RU/s (billed per hour at the highest used, at least 10 % of this).')
 param eventsMaxThroughput int = 4000
 
-@description('TLS to PostgreSQL and Redis. The binary\'s clients (sqlx, redis) are built without TLS today: false keeps them working inside the VNet (Redis non-TLS port on, PostgreSQL require_secure_transport off) until they are.')
+@description('TLS to PostgreSQL (sslmode=require) and Redis (rediss://, port 6380), as Azure requires by default. false opens the Redis non-TLS port and turns PostgreSQL require_secure_transport off (traffic inside the VNet only).')
 param dataPlaneTls bool = true
 
 // ---- Cosmos DB: the event store ------------------------------------------------------------------
