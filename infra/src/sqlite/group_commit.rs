@@ -357,34 +357,20 @@ impl GroupCommitter {
         request: &AppendRequest,
         version: u64,
     ) -> Result<Vec<Committed>, sqlx::Error> {
-        let mut committed = Vec::with_capacity(request.events.len());
-        for (seq, event) in (version + 1..).zip(&request.events) {
-            let position: i64 = sqlx::query_scalar(
-                "INSERT INTO events (event_id, stream_id, stream_seq, event_type, schema_version,
-                     occurred_at_us, recorded_at_us, correlation_id, causation_id,
-                     idempotency_key, payload)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                 RETURNING position",
-            )
-            .bind(event.meta.event_id)
-            .bind(request.stream.as_str())
-            .bind(seq as i64)
-            .bind(event.event_type)
-            .bind(i64::from(event.schema_version))
-            .bind(to_micros(event.meta.occurred_at))
-            .bind(to_micros(event.meta.recorded_at))
-            .bind(event.meta.correlation_id)
-            .bind(event.meta.causation_id)
-            .bind(event.idempotency_key.as_ref().map(IdempotencyKey::as_str))
-            .bind(event.payload.as_str())
-            .fetch_one(&mut self.conn)
-            .await?;
-            committed.push(Committed {
+        let rows: Vec<_> = (version + 1..)
+            .zip(&request.events)
+            .map(|(seq, event)| (&request.stream, seq, event))
+            .collect();
+        let positions = insert_rows(&mut self.conn, &rows).await?;
+        let committed = rows
+            .iter()
+            .zip(positions)
+            .map(|((_, seq, event), position)| Committed {
                 event_id: event.meta.event_id,
-                stream_seq: seq,
-                position: position as u64,
-            });
-        }
+                stream_seq: *seq,
+                position,
+            })
+            .collect();
         Ok(committed)
     }
 }
