@@ -66,16 +66,7 @@ impl FleetFold {
             }
             DeviceEvent::AlertRaised(a) => {
                 view.alerts.retain(|open| open.rule != a.rule);
-                view.alerts.push(OpenAlert {
-                    rule: a.rule,
-                    sensor: a.sensor,
-                    condition: a.condition,
-                    threshold: a.threshold,
-                    value: a.value.get(),
-                    unit: a.unit,
-                    message: a.message,
-                    raised_at: at,
-                });
+                view.alerts.push(OpenAlert::raised(a, at));
             }
             DeviceEvent::AlertCleared(a) => view.alerts.retain(|open| open.rule != a.rule),
             DeviceEvent::Decommissioned(_) => {

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::alert::Condition;
 use crate::dead_letter::Parked;
+use crate::event::AlertRaised;
 use crate::ids::{DeviceId, Label, RuleName, SensorName, Unit};
 
 /// A device counts as online while its newest reading is at most this old.
@@ -49,6 +50,22 @@ pub struct OpenAlert {
     pub message: Option<Label>,
     /// When the alert was recorded (server clock).
     pub raised_at: DateTime<Utc>,
+}
+
+impl OpenAlert {
+    /// The alert `raised` opens, recorded at `at`.
+    pub fn raised(raised: AlertRaised, at: DateTime<Utc>) -> Self {
+        Self {
+            rule: raised.rule,
+            sensor: raised.sensor,
+            condition: raised.condition,
+            threshold: raised.threshold,
+            value: raised.value.get(),
+            unit: raised.unit,
+            message: raised.message,
+            raised_at: at,
+        }
+    }
 }
 
 /// What one alert event does to a device's open alerts.

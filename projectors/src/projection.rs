@@ -128,16 +128,7 @@ fn apply(
         }
         DeviceEvent::KeyRotated(_) | DeviceEvent::SensorsAdded(_) => {}
         DeviceEvent::AlertRaised(a) => {
-            let alert = OpenAlert {
-                rule: a.rule,
-                sensor: a.sensor,
-                condition: a.condition,
-                threshold: a.threshold,
-                value: a.value.get(),
-                unit: a.unit,
-                message: a.message,
-                raised_at: event.meta.recorded_at,
-            };
+            let alert = OpenAlert::raised(a, event.meta.recorded_at);
             delta
                 .alerts
                 .push(AlertChange::Opened(device.clone(), alert));
