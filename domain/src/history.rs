@@ -38,8 +38,7 @@ pub struct HistoryFilter {
 }
 
 impl HistoryFilter {
-    /// Whether `event` is selected. Stores that filter in their query language apply this too
-    /// for what they cannot express (the readings inside a payload).
+    /// Whether `event` is selected.
     pub fn matches(&self, event: &RecordedEvent) -> bool {
         (self.devices.is_empty() || self.devices.contains(&event.stream_id))
             && (self.types.is_empty() || self.types.contains(&event.event_type))
@@ -47,7 +46,9 @@ impl HistoryFilter {
             && self.measured_matches(event)
     }
 
-    fn measured_matches(&self, event: &RecordedEvent) -> bool {
+    /// The measured-at part of [`Self::matches`] alone: what a store that filtered the rest in its
+    /// query still has to check.
+    pub fn measured_matches(&self, event: &RecordedEvent) -> bool {
         if self.measured.is_unbounded() {
             return true;
         }

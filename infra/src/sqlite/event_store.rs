@@ -334,7 +334,10 @@ impl EventHistory for SqliteEventStore {
             scanned: read
                 .last()
                 .map_or(0, |e| (e.position - after_position) as usize),
-            events: read.into_iter().filter(|e| filter.matches(e)).collect(),
+            events: read
+                .into_iter()
+                .filter(|e| filter.measured_matches(e))
+                .collect(),
             next,
         })
     }
