@@ -107,18 +107,13 @@ impl SplunkHec {
         let index = self.config.index.as_deref();
         match self.config.mode {
             HecMode::Events => {
-                let mut cloud_event = Vec::with_capacity(event.payload.len() + 512);
-                write_json_line(event, &mut cloud_event);
-                cloud_event.pop(); // the newline
-                let raw = std::str::from_utf8(&cloud_event).expect("JSON is UTF-8");
-                let hec = HecEvent {
+                let hec = HecEvent::<()> {
                     time: Epoch(event.meta.occurred_at),
                     host: "watershed",
                     source: "watershed",
                     sourcetype: "watershed:event",
                     index,
-                    event: serde_json::value::RawValue::from_string(raw.to_owned())
-                        .expect("a CloudEvent line is one JSON object"),
+                    event: None,
                     fields: Fields {
                         device_id: event.stream_id.as_str(),
                         event_type: Some(&event.event_type),
@@ -126,6 +121,13 @@ impl SplunkHec {
                     },
                 };
                 serde_json::to_writer(&mut *out, &hec).expect("plain data");
+                // The CloudEvent goes in as written, its stored payload neither parsed nor
+                // checked again: the closing brace gives way to the event member.
+                out.pop();
+                out.extend_from_slice(b",\"event\":");
+                write_json_line(event, out);
+                out.pop(); // the line's newline
+                out.push(b'}');
                 1
             }
             HecMode::Readings => {
@@ -141,7 +143,7 @@ impl SplunkHec {
                         source: "watershed",
                         sourcetype: "watershed:reading",
                         index,
-                        event: ReadingBody {
+                        event: Some(ReadingBody {
                             device_id: event.stream_id.as_str(),
                             sensor: reading.sensor.as_str(),
                             value: reading.value.get(),
@@ -149,7 +151,7 @@ impl SplunkHec {
                             event_id: &event_id,
                             stream_seq: event.stream_seq,
                             recorded_at: &recorded_at,
-                        },
+                        }),
                         fields: Fields {
                             device_id: event.stream_id.as_str(),
                             event_type: None,
@@ -199,7 +201,9 @@ struct HecEvent<'a, E> {
     sourcetype: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     index: Option<&'a str>,
-    event: E,
+    /// Events mode appends the CloudEvent after the rest, as written (see `write_event`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event: Option<E>,
     fields: Fields<'a>,
 }
 
