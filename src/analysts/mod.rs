@@ -29,6 +29,17 @@ pub struct HistoryArgs {
     pub device: Vec<String>,
 }
 
+impl HistoryArgs {
+    /// Every device's history from the query API at `api`, read with `token`.
+    pub fn fleet(api: &str, token: &str) -> Self {
+        Self {
+            api: api.to_owned(),
+            token: token.to_owned(),
+            device: Vec::new(),
+        }
+    }
+}
+
 /// A progress bar over the events of the store a download reads through, with rate and ETA, on
 /// a terminal; it draws nothing when stderr is not one.
 fn progress(backlog: Option<u64>) -> ProgressBar {

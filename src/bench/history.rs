@@ -99,11 +99,7 @@ pub async fn run(args: BenchHistoryArgs) -> anyhow::Result<()> {
         raw_decoded.as_secs_f64()
     );
 
-    let history = || HistoryArgs {
-        api: app.base.clone(),
-        token: analyst.clone(),
-        device: Vec::new(),
-    };
+    let history = || HistoryArgs::fleet(&app.base, &analyst);
     let (mut took, mut replayed) = (Duration::MAX, Default::default());
     for _ in 0..RUNS {
         let started = Instant::now();

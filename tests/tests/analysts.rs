@@ -167,11 +167,7 @@ async fn an_interrupted_replay_into_a_file_continues_exactly_once() {
     ingest(&app, &["replay-a", "replay-b"], 300).await;
     let dir = tempfile::tempdir().unwrap();
     let args = |out: &std::path::Path, resume: Option<std::path::PathBuf>| ReplayArgs {
-        history: HistoryArgs {
-            api: app.base.clone(),
-            token: ANALYST_TOKEN.to_owned(),
-            device: Vec::new(),
-        },
+        history: HistoryArgs::fleet(&app.base, ANALYST_TOKEN),
         from: None,
         to: None,
         types: Vec::new(),

@@ -298,11 +298,7 @@ async fn a_replay_to_kafka_publishes_every_event_for_a_consumer_to_read() {
     }
     let url = unique_kafka_url(3);
     let done = replay::run(ReplayArgs {
-        history: HistoryArgs {
-            api: app.base.clone(),
-            token: ANALYST_TOKEN.to_owned(),
-            device: Vec::new(),
-        },
+        history: HistoryArgs::fleet(&app.base, ANALYST_TOKEN),
         from: None,
         to: None,
         types: Vec::new(),
