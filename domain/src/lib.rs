@@ -8,6 +8,7 @@ pub mod cloudevents;
 pub mod dead_letter;
 pub mod device;
 pub mod event;
+pub mod generations;
 pub mod history;
 pub mod idempotency;
 pub mod ids;
@@ -24,6 +25,7 @@ pub use event::{
     ExpectedVersion, NewEvent, ReadingsRecorded, RecordedEvent, SensorsAdded, DECODE_VERSION,
     EVENT_TYPES,
 };
+pub use generations::{Generations, Rebuild, RebuildPhase, RebuildRefused};
 pub use history::{HistoryFilter, HistoryPage, TimeRange};
 pub use idempotency::{IdempotencyKey, PayloadDigest, Recalled};
 pub use ids::{BatchId, DeviceId, Label, RuleName, SensorName, Unit};

@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::pin::Pin;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -10,6 +11,7 @@ use futures_core::Stream;
 
 use crate::dead_letter::{DeadLetter, Parked};
 use crate::event::{AppendOutcome, ExpectedVersion, NewEvent, RecordedEvent};
+use crate::generations::Generations;
 use crate::history::{HistoryFilter, HistoryPage};
 use crate::idempotency::{IdempotencyKey, Recalled};
 use crate::ids::DeviceId;
@@ -290,6 +292,30 @@ pub trait ReadModel: Send + Sync + 'static {
 
     /// Drops raw readings measured before `cutoff`; rollups keep them. Returns how many went.
     async fn prune_raw(&self, cutoff: DateTime<Utc>) -> Result<u64, ReadModelError>;
+}
+
+/// The generations of the read models (see `generations`): the record every process follows,
+/// and the storage each generation lives in.
+#[async_trait]
+pub trait ReadModelGenerations: Send + Sync + 'static {
+    /// The record; before any rebuild, generation 1 and nothing else.
+    async fn load(&self) -> Result<Generations, ReadModelError>;
+
+    /// Replaces the record if it still is `expected`; `false` when someone else changed it.
+    async fn replace(
+        &self,
+        expected: &Generations,
+        new: &Generations,
+    ) -> Result<bool, ReadModelError>;
+
+    /// Every generation that has storage, current or not, oldest first.
+    async fn existing(&self) -> Result<Vec<u32>, ReadModelError>;
+
+    /// The read model of `generation`, created empty (with its schema) if it does not exist.
+    async fn open(&self, generation: u32) -> Result<Arc<dyn ReadModel>, ReadModelError>;
+
+    /// Deletes `generation`'s storage and everything in it.
+    async fn remove(&self, generation: u32) -> Result<(), ReadModelError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
