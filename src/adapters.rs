@@ -8,12 +8,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use watershed_domain::ports::{
     ChangeFeed, DeviceCache, EventBus, EventHistory, EventPublisher, EventStore, LiveFeed,
-    ReadModel,
+    ReadModel, ReadModelGenerations,
 };
 use watershed_infra::{
-    BroadcastLiveFeed, CosmosAccount, CosmosAuth, CosmosEventStore, KafkaBus, KafkaConfig,
-    KafkaPublisher, MemoryDeviceCache, PostgresReadModel, RedisDeviceCache, RedisLiveFeed,
-    SqliteEventStore, SqliteReadModel, StoreTailBus,
+    BroadcastLiveFeed, CosmosAccount, CosmosAuth, CosmosEventStore, GenerationalReadModel,
+    KafkaBus, KafkaConfig, KafkaPublisher, MemoryDeviceCache, PostgresGenerations,
+    RedisDeviceCache, RedisLiveFeed, SqliteEventStore, SqliteGenerations, StoreTailBus,
 };
 
 use crate::secret_url::SecretUrl;
@@ -302,19 +302,39 @@ impl BusUrl {
     }
 }
 
+/// The read models of every generation, and the one to use: the current generation, followed
+/// across rebuilds.
+#[derive(Clone)]
+pub struct ReadModels {
+    pub current: Arc<dyn ReadModel>,
+    pub generations: Arc<dyn ReadModelGenerations>,
+}
+
 impl ReadModelUrl {
-    pub async fn open(&self) -> anyhow::Result<Arc<dyn ReadModel>> {
+    pub async fn open(&self) -> anyhow::Result<ReadModels> {
+        let generations = self.generations().await?;
+        let current = GenerationalReadModel::open(Arc::clone(&generations))
+            .await
+            .context("opening the current read-model generation")?;
+        Ok(ReadModels {
+            current,
+            generations,
+        })
+    }
+
+    /// The generations alone, for a rebuild.
+    pub async fn generations(&self) -> anyhow::Result<Arc<dyn ReadModelGenerations>> {
         Ok(match self {
             Self::Sqlite(path) => {
                 create_parent(path)?;
                 Arc::new(
-                    SqliteReadModel::open(path)
+                    SqliteGenerations::open(path)
                         .await
-                        .with_context(|| format!("opening the read model {}", path.display()))?,
+                        .with_context(|| format!("opening the read models {}", path.display()))?,
                 )
             }
             Self::Postgres(url) => Arc::new(
-                PostgresReadModel::connect(url.expose())
+                PostgresGenerations::connect(url.expose())
                     .await
                     .context("connecting to PostgreSQL")?,
             ),

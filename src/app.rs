@@ -34,7 +34,7 @@ use watershed_projectors::{
 };
 use watershed_query_api::{LagSources, QueryState};
 
-use crate::adapters::{Bus, BusUrl, Cache, Events, PortUrls};
+use crate::adapters::{Bus, BusUrl, Cache, Events, PortUrls, ReadModels};
 use crate::dead_letters::{self, DeadLetterState};
 use crate::health::Readiness;
 use crate::prometheus;
@@ -71,12 +71,13 @@ impl Roles {
         sinks: false,
     };
 
-    /// Projectors read events from the store on the embedded bus, and append alerts to it.
-    fn need_events(self, bus: &BusUrl, alerts: bool) -> bool {
+    /// Projectors read events from the store on the embedded bus, append alerts to it, and read
+    /// from it the events a read model lacks (a rebuilt generation behind the bus).
+    fn need_events(self, bus: &BusUrl) -> bool {
         self.command_api
             || self.relay
             || self.query_api
-            || (self.projectors && (alerts || !bus.is_relayed()))
+            || self.projectors
             || (self.sinks && !bus.is_relayed())
     }
 
@@ -169,7 +170,7 @@ impl AppConfig {
 pub struct Ports {
     pub events: Option<Events>,
     pub bus: Option<Bus>,
-    pub read_model: Option<Arc<dyn watershed_domain::ports::ReadModel>>,
+    pub read_model: Option<ReadModels>,
     pub cache: Option<Cache>,
 }
 
@@ -180,9 +181,7 @@ impl Ports {
         let urls = &config.ports;
         let events = match given.events {
             Some(events) => Some(events),
-            None if roles.need_events(&urls.bus, !config.alert_rules.is_empty()) => {
-                Some(urls.event_store.open().await?)
-            }
+            None if roles.need_events(&urls.bus) => Some(urls.event_store.open().await?),
             None => None,
         };
         let bus = match given.bus {
@@ -293,7 +292,7 @@ impl App {
             readiness.event_store(Arc::clone(&events.store));
         }
         if let Some(read_model) = &ports.read_model {
-            readiness.read_model(Arc::clone(read_model));
+            readiness.read_model(Arc::clone(&read_model.current));
         }
 
         if roles.command_api {
@@ -332,13 +331,14 @@ impl App {
         };
         if roles.projectors {
             let bus = required(&ports.bus, "bus");
-            let read_model = required(&ports.read_model, "read model");
+            let read_model = required(&ports.read_model, "read model").current;
             let cache = required(&ports.cache, "cache");
             let projector = Projector {
                 bus: Arc::clone(&bus.bus),
                 read_model: Arc::clone(&read_model),
                 cache: cache.cache,
                 live: cache.live,
+                store: ports.events.as_ref().map(|e| Arc::clone(&e.store)),
                 config: projector_config.clone(),
             };
             let retention = RawRetention {
@@ -397,7 +397,10 @@ impl App {
                     RelayConfig::DEFAULT_NAME.to_owned(),
                 )
             });
-            let read_model = required(&ports.read_model, "read model");
+            let ReadModels {
+                current: read_model,
+                generations,
+            } = required(&ports.read_model, "read model");
             api = api.merge(dead_letters::router(DeadLetterState {
                 desk: Arc::new(DeadLetterDesk {
                     read_model: Arc::clone(&read_model),
@@ -412,6 +415,7 @@ impl App {
                 history: events.history,
                 feed: events.feed,
                 read_model,
+                generations,
                 cache: cache.cache,
                 live: cache.live,
                 lag: LagSources {

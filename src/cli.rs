@@ -17,13 +17,14 @@ use crate::bench::history::{self, BenchHistoryArgs};
 use crate::bench::ingest::{self, BenchIngestArgs};
 use crate::bench::pipeline::{self, BenchPipelineArgs};
 use crate::dead_letters::{self, DeadLetterCommand};
+use crate::rebuild;
 use crate::simulate::{self, FleetConfig};
 use crate::sinks::SplunkArgs;
 use crate::telemetry::LogFormat;
 use crate::tokens;
 use watershed_domain::PoisonPolicy;
 use watershed_http_edge::ApiToken;
-use watershed_projectors::DeadLetterDesk;
+use watershed_projectors::{DeadLetterDesk, ProjectorConfig};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -64,6 +65,9 @@ enum Action {
     Migrate(MigrateArgs),
     /// List, retry or skip the events the projectors parked (`--on-poison park`).
     DeadLetters(DeadLetterArgs),
+    /// Build derived state again from the event store, while everything runs.
+    #[command(subcommand)]
+    Rebuild(RebuildCommand),
     /// Replay the history as NDJSON CloudEvents to a file, stdout or a Kafka topic (analyst token).
     Replay(ReplayArgs),
     /// Export readings as day-partitioned Parquet, CSV or NDJSON for Spark and pandas (analyst token).
@@ -196,10 +200,7 @@ impl ServeArgs {
                 None => Arc::default(),
             },
             splunk: self.splunk.sink()?,
-            poison: match self.on_poison {
-                OnPoison::Stop => PoisonPolicy::Stop,
-                OnPoison::Park => PoisonPolicy::Park,
-            },
+            poison: self.on_poison.policy(),
             limits: Limits {
                 max_in_flight: self.max_in_flight as usize,
                 max_live_clients: self.max_live_clients as usize,
@@ -214,6 +215,38 @@ impl ServeArgs {
 enum OnPoison {
     Stop,
     Park,
+}
+
+impl OnPoison {
+    fn policy(self) -> PoisonPolicy {
+        match self {
+            Self::Stop => PoisonPolicy::Stop,
+            Self::Park => PoisonPolicy::Park,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum RebuildCommand {
+    /// A fresh generation of the read models from the whole history, built while the current one
+    /// answers and ingest goes on, then switched to in every process; the old one is removed.
+    ReadModels(RebuildReadModelsArgs),
+}
+
+#[derive(Debug, Args)]
+struct RebuildReadModelsArgs {
+    #[command(flatten)]
+    ports: PortArgs,
+    /// Hours of raw readings to keep, as the projectors keep them.
+    #[arg(long, env = "WATERSHED_RAW_RETENTION_HOURS", default_value_t = 48)]
+    raw_retention_hours: u32,
+    /// What to do with an event that cannot be applied, as the projectors do.
+    #[arg(long, env = "WATERSHED_ON_POISON", value_enum, default_value = "stop")]
+    on_poison: OnPoison,
+    /// Seconds to go on applying the history's tail after the switch, while every process moves
+    /// to the new generation (they look once a second).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(2..=600))]
+    grace_seconds: u64,
 }
 
 #[derive(Debug, Args)]
@@ -419,10 +452,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Action::Replay(args) => replay::run(args).await.map(drop),
         Action::Export(args) => export::run(args).await.map(drop),
+        Action::Rebuild(RebuildCommand::ReadModels(args)) => {
+            let cancel = CancellationToken::new();
+            tokio::spawn({
+                let cancel = cancel.clone();
+                async move {
+                    stop_signal().await;
+                    cancel.cancel();
+                }
+            });
+            let config = ProjectorConfig {
+                group: "rebuild".to_owned(),
+                raw_retention: chrono::Duration::hours(i64::from(args.raw_retention_hours)),
+                poison: args.on_poison.policy(),
+                ..ProjectorConfig::default()
+            };
+            let grace = std::time::Duration::from_secs(args.grace_seconds);
+            let report = rebuild::read_models(&args.ports.urls()?, config, grace, &cancel).await?;
+            println!(
+                "rebuild: generation {} answers, built from {} events; generation {} is removed",
+                report.generation, report.applied_events, report.replaced
+            );
+            Ok(())
+        }
         Action::DeadLetters(args) => {
             let urls = args.ports.urls()?;
             let desk = DeadLetterDesk {
-                read_model: urls.read_model.open().await?,
+                read_model: urls.read_model.open().await?.current,
                 cache: urls.cache.open().await?.cache,
                 store: Some(urls.event_store.open().await?.store),
                 raw_retention: chrono::Duration::hours(i64::from(args.raw_retention_hours)),

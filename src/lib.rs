@@ -10,6 +10,7 @@ pub mod cli;
 pub mod dead_letters;
 mod health;
 pub mod prometheus;
+pub mod rebuild;
 pub mod secret_files;
 mod secret_url;
 pub mod simulate;

@@ -3,9 +3,11 @@
 //! alert evaluator turns readings into alert events.
 
 pub mod alerts;
+pub mod apply;
 pub mod dead_letters;
 mod parking;
 pub mod projection;
+pub mod rebuild;
 pub mod relay;
 pub mod retention;
 mod retry;
@@ -13,9 +15,11 @@ pub mod runner;
 pub mod sink;
 
 pub use alerts::{AlertConfig, AlertError, AlertEvaluator};
+pub use apply::{Applied, Applier};
 pub use dead_letters::{DeadLetterDesk, DeadLetterError};
 pub use parking::project_parking;
 pub use projection::{project, Projected, ProjectionError};
+pub use rebuild::{RebuildError, RebuildReport, Rebuilder};
 pub use relay::{Relay, RelayConfig};
 pub use retention::RawRetention;
 pub use retry::RetryPolicy;

@@ -2,21 +2,20 @@
 //! with its positions in one read-model transaction, then refreshes the cache and tells live
 //! clients. Delivery is at least once; the positions make it effectively once.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration as Age, Utc};
+use chrono::Duration as Age;
 use tokio_util::sync::CancellationToken;
 use watershed_domain::event::RecordedEvent;
 use watershed_domain::ports::{
-    BusError, DeviceCache, EventBus, EventSubscription, LiveFeed, LiveUpdate, ReadModel,
-    ReadModelError,
+    BusError, DeviceCache, EventBus, EventStore, EventSubscription, LiveFeed, LiveUpdate,
+    ReadModel, ReadModelError, StoreError,
 };
 use watershed_domain::read_model::ReadModelDelta;
-use watershed_domain::{DeviceId, Parked, PoisonPolicy};
+use watershed_domain::{DeviceId, PoisonPolicy};
 
-use crate::parking::project_parking;
-use crate::projection::{project, Projected, ProjectionError};
+use crate::apply::Applier;
+use crate::projection::ProjectionError;
 use crate::retry::{next_batch, retrying, NoBatch, RetryPolicy};
 
 #[derive(Debug, Clone)]
@@ -52,15 +51,18 @@ pub enum ProjectorError {
     ReadModel(#[from] ReadModelError),
     #[error(transparent)]
     Projection(#[from] ProjectionError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 impl ProjectorError {
     /// Whether waiting and trying the same batch again can help.
-    fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         matches!(
             self,
             Self::Bus(BusError::Unavailable(_))
                 | Self::ReadModel(ReadModelError::Unavailable(_) | ReadModelError::Conflict(_))
+                | Self::Store(StoreError::Unavailable(_))
         )
     }
 }
@@ -70,6 +72,8 @@ pub struct Projector {
     pub read_model: Arc<dyn ReadModel>,
     pub cache: Arc<dyn DeviceCache>,
     pub live: Arc<dyn LiveFeed>,
+    /// The event store, to read events the read model lacks (see [`Applier::store`]).
+    pub store: Option<Arc<dyn EventStore>>,
     pub config: ProjectorConfig,
 }
 
@@ -149,24 +153,16 @@ impl Projector {
     /// live updates. Tests call this directly instead of running the loop. Under the `park`
     /// policy an event that cannot be applied becomes a dead letter instead of an error.
     pub async fn apply(&self, events: &[RecordedEvent]) -> Result<Touched, ProjectorError> {
-        let mut streams: Vec<DeviceId> = events.iter().map(|e| e.stream_id.clone()).collect();
-        streams.sort_unstable();
-        streams.dedup();
-        let applied: HashMap<DeviceId, u64> = self.read_model.stream_positions(&streams).await?;
-        let raw_since = Utc::now() - self.config.raw_retention;
-        let parked = match self.config.poison {
-            PoisonPolicy::Stop => return self.commit(project(events, &applied, raw_since)?).await,
-            PoisonPolicy::Park => self.read_model.parked_streams(&streams).await?,
-        };
-        let projected = project_parking(events, &applied, &parked, raw_since);
-        match self.commit(projected).await {
-            Err(ProjectorError::ReadModel(ReadModelError::Rejected(reason))) => {
-                tracing::warn!(%reason, "the read model refused a batch; finding the event");
-                self.apply_one_by_one(events, applied, parked, raw_since)
-                    .await
-            }
-            outcome => outcome,
+        let applier = Applier::new(
+            Arc::clone(&self.read_model),
+            self.store.clone(),
+            &self.config,
+        );
+        let applied = applier.apply(events).await?;
+        if !applied.live.is_empty() {
+            self.live.publish(applied.live).await;
         }
+        Ok(applied.touched)
     }
 
     /// Under the `park` policy, the bus's malformed message as a dead letter to commit, with the
@@ -178,90 +174,6 @@ impl Projector {
         let letter = subscription.take_poison()?;
         tracing::warn!(source = %letter.source, error = %letter.error, "parking a malformed message");
         Some(ReadModelDelta::parking(vec![letter]))
-    }
-
-    async fn commit(&self, projected: Projected) -> Result<Touched, ProjectorError> {
-        if projected.delta.is_empty() {
-            return Ok(Touched::default());
-        }
-        self.read_model.commit(&projected.delta).await?;
-        self.count(&projected);
-        tracing::debug!(
-            readings = projected.delta.raw.len(),
-            streams = projected.delta.streams.len(),
-            parked = projected.delta.parked.len(),
-            "projected"
-        );
-        self.live.publish(projected.live).await;
-        Ok(Touched {
-            devices: projected.touched,
-            lifecycle: projected.lifecycle,
-        })
-    }
-
-    /// What the vector component spec asks of a consumer: what it applied and set aside, and how
-    /// old the newest event it applied is (its lag, as a reader of the read models sees it).
-    fn count(&self, projected: &Projected) {
-        let group = self.config.group.clone();
-        let applied: u64 = projected
-            .delta
-            .streams
-            .values()
-            .map(|a| a.to - a.from)
-            .sum();
-        metrics::counter!("watershed_projector_events_total", "group" => group.clone())
-            .increment(applied);
-        metrics::counter!("watershed_projector_readings_total", "group" => group.clone())
-            .increment(projected.delta.raw.len() as u64);
-        if !projected.delta.parked.is_empty() {
-            metrics::counter!("watershed_projector_parked_events_total", "group" => group.clone())
-                .increment(projected.delta.parked.len() as u64);
-        }
-        if let Some(newest) = projected.newest_recorded_at {
-            let lag = (Utc::now() - newest).num_milliseconds().max(0) as f64 / 1000.0;
-            metrics::gauge!("watershed_projector_lag_seconds", "group" => group).set(lag);
-        }
-    }
-
-    /// The slow path after the read model refused a batch: each event is committed alone, so the
-    /// one refused is known and parked with the read model's reason, with its device's later
-    /// events behind it. The others land as usual. `parked`: the devices already waiting.
-    async fn apply_one_by_one(
-        &self,
-        events: &[RecordedEvent],
-        mut applied: HashMap<DeviceId, u64>,
-        mut parked: HashSet<DeviceId>,
-        raw_since: DateTime<Utc>,
-    ) -> Result<Touched, ProjectorError> {
-        let mut touched = Touched::default();
-        for event in events {
-            let device = &event.stream_id;
-            let single = std::slice::from_ref(event);
-            let projected = project_parking(single, &applied, &parked, raw_since);
-            let moved_to = projected.delta.streams.get(device).map(|a| a.to);
-            let parks = !projected.delta.parked.is_empty();
-            match self.commit(projected).await {
-                Ok(done) => {
-                    touched.devices.extend(done.devices);
-                    touched.lifecycle.extend(done.lifecycle);
-                    if let Some(seq) = moved_to {
-                        applied.insert(device.clone(), seq);
-                    }
-                    if parks {
-                        parked.insert(device.clone());
-                    }
-                }
-                Err(ProjectorError::ReadModel(ReadModelError::Rejected(reason))) => {
-                    let delta = ReadModelDelta::parking(vec![Parked::event(event, reason)]);
-                    self.read_model.commit(&delta).await?;
-                    parked.insert(device.clone());
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        touched.devices.sort_unstable();
-        touched.devices.dedup();
-        Ok(touched)
     }
 
     /// Writes the changed views through to the cache and announces lifecycle changes. When the

@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use watershed_domain::event::RecordedEvent;
 use watershed_domain::read_model::{DeviceView, Presence};
-use watershed_domain::{Condition, Reading};
+use watershed_domain::{Condition, Generations, Reading, RebuildPhase};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SensorDto {
@@ -163,4 +163,62 @@ pub struct Status {
     /// wait where their age cannot be read cheaply (in Kafka, after the relay published them).
     pub lag_seconds: Option<f64>,
     pub devices: u64,
+    pub read_models: ReadModelsStatus,
+}
+
+/// Which generation of the read models answers, and the rebuild going on or last finished.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadModelsStatus {
+    pub generation: u32,
+    pub rebuild: Option<RebuildDto>,
+    pub last_rebuild: Option<FinishedRebuildDto>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RebuildDto {
+    /// The generation being built.
+    pub generation: u32,
+    /// `building` (the current generation answers) or `catching_up` (switched; applying the tail).
+    #[schema(example = "building")]
+    pub phase: String,
+    pub applied_events: u64,
+    /// Events in the history when last counted: `applied_events` of it is done.
+    pub history_events: u64,
+    pub started_at: DateTime<Utc>,
+    /// When the rebuild last reported; one quiet for 30 s is taken to be dead.
+    pub heartbeat_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FinishedRebuildDto {
+    pub generation: u32,
+    pub applied_events: u64,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+}
+
+impl From<Generations> for ReadModelsStatus {
+    fn from(record: Generations) -> Self {
+        Self {
+            generation: record.current,
+            rebuild: record.rebuild.map(|r| RebuildDto {
+                generation: r.generation,
+                phase: match r.phase {
+                    RebuildPhase::Building => "building",
+                    RebuildPhase::CatchingUp => "catching_up",
+                }
+                .to_owned(),
+                applied_events: r.applied_events,
+                history_events: r.history_events,
+                started_at: r.started_at,
+                heartbeat_at: r.heartbeat_at,
+            }),
+            last_rebuild: record.last_rebuild.map(|r| FinishedRebuildDto {
+                generation: r.generation,
+                applied_events: r.applied_events,
+                started_at: r.started_at,
+                finished_at: r.finished_at,
+            }),
+        }
+    }
 }

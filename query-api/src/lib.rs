@@ -13,6 +13,7 @@ use axum::extract::FromRef;
 use utoipa_axum::router::OpenApiRouter;
 use watershed_domain::ports::{
     ChangeFeed, DeviceCache, EventBus, EventHistory, EventStore, LiveFeed, ReadModel,
+    ReadModelGenerations,
 };
 use watershed_http_edge::ApiTokens;
 
@@ -23,6 +24,8 @@ pub struct QueryState {
     pub history: Arc<dyn EventHistory>,
     pub feed: Arc<dyn ChangeFeed>,
     pub read_model: Arc<dyn ReadModel>,
+    /// Which generation of the read models answers, and any rebuild going on.
+    pub generations: Arc<dyn ReadModelGenerations>,
     pub cache: Arc<dyn DeviceCache>,
     pub live: Arc<dyn LiveFeed>,
     pub lag: LagSources,

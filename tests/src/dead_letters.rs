@@ -21,6 +21,8 @@ pub fn parking_projector(bus: Arc<dyn EventBus>, read_model: Arc<dyn ReadModel>)
         read_model,
         cache: Arc::new(MemoryDeviceCache::default()),
         live: Arc::new(BroadcastLiveFeed::default()),
+        // Without the store a missing event is a gap, which these contracts park.
+        store: None,
         config: ProjectorConfig {
             group: format!("park-{}", uuid::Uuid::now_v7()),
             poison: PoisonPolicy::Park,

@@ -4,8 +4,10 @@ use std::sync::Arc;
 
 use sqlx::Connection;
 
-use watershed_infra::{PostgresReadModel, RedisDeviceCache, RedisLiveFeed};
-use watershed_tests::contract::{cache, extremes, live_feed, read_model};
+use watershed_domain::ports::ReadModelGenerations;
+use watershed_infra::postgres::generations::GENERATION_ONE_TABLES;
+use watershed_infra::{PostgresGenerations, PostgresReadModel, RedisDeviceCache, RedisLiveFeed};
+use watershed_tests::contract::{cache, extremes, generations, live_feed, read_model};
 use watershed_tests::servers::{
     fresh_postgres_database, redis_tls_url, redis_url, unique_namespace,
 };
@@ -24,6 +26,43 @@ async fn postgres_read_model_migrations_are_idempotent() {
     PostgresReadModel::connect(&url)
         .await
         .expect("connecting again re-applies nothing");
+}
+
+#[tokio::test]
+async fn postgres_generations_keep_the_generations_contract() {
+    let url = fresh_postgres_database().await;
+    let store = PostgresGenerations::connect(&url).await.unwrap();
+    generations::generations_contract(Arc::new(store)).await;
+}
+
+/// Generation 1 shares `public` with the record (and perhaps with tables of others): removing it
+/// must drop every table the migrations make, and only those.
+#[tokio::test]
+async fn postgres_generation_one_is_exactly_the_migrated_tables() {
+    let url = fresh_postgres_database().await;
+    let mut probe = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("CREATE TABLE not_ours (id INT)")
+        .execute(&mut probe)
+        .await
+        .unwrap();
+    let store = PostgresGenerations::connect(&url).await.unwrap();
+    store.open(1).await.unwrap();
+    const TABLES: &str =
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1";
+    let mut expected: Vec<&str> = GENERATION_ONE_TABLES.to_vec();
+    expected.extend(["not_ours", "read_model_generations"]);
+    expected.sort_unstable();
+    let tables: Vec<String> = sqlx::query_scalar(TABLES)
+        .fetch_all(&mut probe)
+        .await
+        .unwrap();
+    assert_eq!(tables, expected);
+    store.remove(1).await.unwrap();
+    let tables: Vec<String> = sqlx::query_scalar(TABLES)
+        .fetch_all(&mut probe)
+        .await
+        .unwrap();
+    assert_eq!(tables, vec!["not_ours", "read_model_generations"]);
 }
 
 /// Azure Database for PostgreSQL requires TLS: `?sslmode=require` must encrypt, and the adapter

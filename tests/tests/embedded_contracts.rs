@@ -3,10 +3,11 @@
 use std::sync::Arc;
 
 use watershed_infra::{
-    BroadcastLiveFeed, MemoryDeviceCache, SqliteEventStore, SqliteReadModel, StoreTailBus,
+    BroadcastLiveFeed, MemoryDeviceCache, SqliteEventStore, SqliteGenerations, SqliteReadModel,
+    StoreTailBus,
 };
 use watershed_tests::contract::{
-    bus, cache, change_feed, event_store, extremes, history, live_feed, read_model,
+    bus, cache, change_feed, event_store, extremes, generations, history, live_feed, read_model,
 };
 
 async fn sqlite_store(dir: &tempfile::TempDir) -> Arc<SqliteEventStore> {
@@ -185,4 +186,19 @@ async fn alerts_are_decided_once_over_the_sqlite_store_and_embedded_bus() {
     let store = sqlite_store(&dir).await;
     let bus = Arc::new(StoreTailBus::new(store.clone()));
     watershed_tests::alerting::alert_evaluator_scenario(store, bus).await;
+}
+
+#[tokio::test]
+async fn sqlite_generations_keep_the_generations_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("read-model.db");
+    let store = SqliteGenerations::open(&home).await.unwrap();
+    generations::generations_contract(Arc::new(store)).await;
+    // Only the record is left: every generation's file and journal went with it.
+    let left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with("read-model.generations.db"))
+        .collect();
+    assert_eq!(left, Vec::<String>::new());
 }

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
-use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, Row};
 use watershed_domain::ports::{ReadModel, ReadModelError};
 use watershed_domain::read_model::{
@@ -41,10 +41,16 @@ fn unavailable(e: sqlx::Error) -> ReadModelError {
 impl PostgresReadModel {
     /// Connects and applies migrations.
     pub async fn connect(url: &str) -> Result<Self, ReadModelError> {
+        Self::connect_with(url.parse().map_err(unavailable)?).await
+    }
+
+    /// Connects with `options` (for a generation, its schema first on the search path) and
+    /// applies migrations there.
+    pub async fn connect_with(options: PgConnectOptions) -> Result<Self, ReadModelError> {
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(std::time::Duration::from_secs(5))
-            .connect(url)
+            .connect_with(options)
             .await
             .map_err(unavailable)?;
         MIGRATOR

@@ -2,6 +2,7 @@
 //! and one for the read models, so projection writes never wait for the event store's write lock.
 
 pub mod event_store;
+pub mod generations;
 mod group_commit;
 pub mod read_model;
 mod time;

@@ -19,7 +19,8 @@ const BUS_COUNT_CAP: usize = 10_000_000;
 const FEED_COUNT_CAP: usize = 100;
 
 /// Projection lag: events and seconds between the event store and the read models, summed over the
-/// relay (store → bus) and the projectors (bus → read models).
+/// relay (store → bus) and the projectors (bus → read models); and which generation of the read
+/// models answers, with any rebuild.
 #[utoipa::path(get, path = "/v1/status", tag = "status",
     security(("read_token" = []), ("admin_token" = [])),
     responses((status = 200, body = Status), (status = 401, body = ErrorBody)))]
@@ -57,5 +58,6 @@ pub async fn status(
         lag_capped: stages.iter().any(|b| b.capped),
         lag_seconds,
         devices: device_count(&state).await?,
+        read_models: state.generations.load().await.map_err(unavailable)?.into(),
     }))
 }

@@ -7,6 +7,7 @@ pub mod cache;
 pub mod change_feed;
 pub mod event_store;
 pub mod extremes;
+pub mod generations;
 pub mod history;
 pub mod live_feed;
 pub mod read_model;
