@@ -366,7 +366,9 @@ class Checker:
         with tempfile.TemporaryDirectory(prefix="watershed-check-env-") as tmp:
             child_env = {k: v for k, v in os.environ.items() if not k.startswith("WATERSHED_")}
             for name, value in env.items():
-                child_env[name] = "probe-secret" if value is None else value
+                # A value the manifests do not hold (a secret): distinct per variable and long
+                # enough, as the binary refuses short or shared tokens before it listens.
+                child_env[name] = f"probe-{name.lower().replace('_', '-')}-from-check-env" if value is None else value
             for name, value in OFFLINE_PORTS.items():
                 if name in child_env:
                     child_env[name] = value
@@ -406,7 +408,8 @@ class Checker:
             if proc.poll() is None:
                 proc.kill()
             _, err = proc.communicate()
-            last = err.strip().splitlines()[-1] if err.strip() else ""
+            lines = err.strip().splitlines()
+            last = next((line for line in reversed(lines) if line.startswith("Error:")), lines[-1] if lines else "")
             if "is required" in err or proc.returncode == 2 or err.lstrip().startswith("error:"):
                 self.error(where, f"`watershed {role}` refused the manifest's variables: {last}")
             else:
