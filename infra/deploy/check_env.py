@@ -7,6 +7,10 @@ A manifest fails when a Watershed container
   - runs a subcommand that is not a role, or passes a flag the role does not have;
   - sets an environment variable the binary does not read (clap's, plus the few read outside clap,
     each tied to the source line that reads it so a stale entry fails too);
+  - passes a secret as a variable from a Secret instead of as a file: `NAME_FILE` (for each NAME of
+    src/secret_files.rs SECRET_VARIABLES) counts as giving NAME, and its path must lie in a volume
+    mounted read-only in that container that holds that file (a Secret's items or keys, or a
+    SecretProviderClass's objects by objectAlias/objectName for a Secrets Store CSI volume);
   - sets a value clap would refuse (a possible-values flag), or refers to a ConfigMap key that the
     rendered manifests do not have, or to a Secret key no SecretProviderClass syncs;
   - declares a containerPort the binary does not listen on, listens on loopback (probes would
@@ -14,7 +18,8 @@ A manifest fails when a Watershed container
   - leaves a port the role uses on its embedded default (a SQLite file on a read-only root, a bus
     inside one process), or its terminationGracePeriodSeconds is shorter than the drain.
 Then each role is started offline with exactly the variables its manifest sets (store URLs swapped
-for the embedded adapters on a temporary directory, the listener on loopback port 0): a role that
+for the embedded adapters on a temporary directory, each `NAME_FILE` pointed at a temporary file,
+the listener on loopback port 0): a role that
 needs a variable no manifest sets stops with "is required" and fails the check; a role that starts
 is stopped with SIGTERM and must exit within its grace period.
 
@@ -46,6 +51,25 @@ READ_OUTSIDE_CLAP = {
     "RUST_LOG": ("src/telemetry.rs", "EnvFilter::try_from_default_env"),
     "WATERSHED_COSMOS_KEY": ("src/adapters.rs", '"WATERSHED_COSMOS_KEY"'),
 }
+
+# The variables the binary also takes from a file named by `NAME_FILE`, read at the start of main.
+SECRET_FILES_SOURCE = "src/secret_files.rs"
+SECRET_FILES_LOADED = ("src/main.rs", "secret_files::load()")
+CSI_SECRETS_DRIVER = "secrets-store.csi.k8s.io"
+
+
+def secret_variables() -> set[str]:
+    """SECRET_VARIABLES of src/secret_files.rs: the variables a `NAME_FILE` may give."""
+    source = (REPO / SECRET_FILES_SOURCE).read_text(encoding="utf-8")
+    m = re.search(r"pub const SECRET_VARIABLES: &\[&str\] = &\[(.*?)\];", source, re.S)
+    main_path, call = SECRET_FILES_LOADED
+    if m is None or call not in (REPO / main_path).read_text(encoding="utf-8"):
+        raise SystemExit(
+            f"check_env: {SECRET_FILES_SOURCE} no longer has SECRET_VARIABLES or {main_path} no longer "
+            f"calls {call}: update how check_env.py learns which NAME_FILE variables the binary reads"
+        )
+    return set(re.findall(r'"([A-Z0-9_]+)"', m.group(1)))
+
 
 # Which ports each role opens (src/app.rs: Roles::need_events, need_read_side, and the relay).
 # A role left on an embedded default in a cluster would write a SQLite file on a read-only root
@@ -158,8 +182,10 @@ class Checker:
             for d in docs
             if d.get("kind") == "ConfigMap"
         }
+        self.secret_variables = secret_variables()
         self.synced_secrets: dict[str, set[str]] | None = None
         spcs = [d for d in docs if d.get("kind") == "SecretProviderClass"]
+        self.provider_classes = {spc["metadata"]["name"]: spc for spc in spcs}
         secrets = [d for d in docs if d.get("kind") == "Secret"]
         if spcs or secrets:
             self.synced_secrets = {}
@@ -236,6 +262,8 @@ class Checker:
                 env[name] = None
             elif "secretKeyRef" in value_from:
                 ref = value_from["secretKeyRef"]
+                if name in self.secret_variables:
+                    self.error(where, f"{name} comes from Secret {ref['name']} as an environment variable: mount it read-only and set {name}_FILE")
                 if self.synced_secrets is not None:
                     keys = self.synced_secrets.get(ref["name"])
                     if keys is None:
@@ -276,10 +304,24 @@ class Checker:
             i += 1
 
         env = self.resolve_env(where, container)
-        for name, value in env.items():
+        # Secrets as files: the binary sets NAME from the file NAME_FILE names before clap reads NAME.
+        files = {
+            name[: -len("_FILE")]: path
+            for name, path in env.items()
+            if name.endswith("_FILE") and name[: -len("_FILE")] in self.secret_variables
+        }
+        for name, path in files.items():
+            if name in env:
+                self.error(where, f"sets both {name} and {name}_FILE, which the binary refuses")
+            self.check_secret_file(where, pod, container, name, path)
+        file_vars = {f"{name}_FILE" for name in files}
+        given = {name: value for name, value in env.items() if name not in file_vars}
+        given.update({name: None for name in files})
+        for name, value in given.items():
             flag = by_env.get(name)
             if flag is None and name not in READ_OUTSIDE_CLAP:
-                self.error(where, f"sets {name}, which `watershed {role}` does not read")
+                what = f"{name}_FILE (for {name})" if name in files else name
+                self.error(where, f"sets {what}, which `watershed {role}` does not read")
                 continue
             if flag and flag.values and value is not None and value not in flag.values:
                 self.error(where, f"{name}={value!r} is not one of {', '.join(flag.values)}")
@@ -289,13 +331,13 @@ class Checker:
             flag = help_.flags[flag_name]
             if flag_name in flags_set:
                 return flags_set[flag_name]
-            if flag.env and flag.env in env:
-                return env[flag.env] if env[flag.env] is not None else "<from a secret>"
+            if flag.env and flag.env in given:
+                return given[flag.env] if given[flag.env] is not None else "<from a secret>"
             return flag.default
 
         for req in help_.required:
             flag = help_.flags.get(req)
-            if req not in flags_set and not (flag and flag.env and flag.env in env):
+            if req not in flags_set and not (flag and flag.env and flag.env in given):
                 self.error(where, f"`watershed {role}` requires --{req}" + (f" or {flag.env}" if flag and flag.env else ""))
 
         # Ports the role uses must not stay on their embedded defaults.
@@ -341,8 +383,63 @@ class Checker:
         if grace < DRAIN_SECONDS + pre_stop:
             self.error(where, f"terminationGracePeriodSeconds {grace} < preStop {pre_stop} s + drain {DRAIN_SECONDS} s")
 
-        self.start_offline(where, role, env, flags_set, container, grace - pre_stop)
+        self.start_offline(where, role, given, files, container, grace - pre_stop)
         return role
+
+    def check_secret_file(self, where: str, pod: dict, container: dict, name: str, path: str | None) -> None:
+        """`NAME_FILE` must name a file that a volume mounted read-only in this container holds."""
+        if path is None:
+            self.error(where, f"{name}_FILE must be a literal path")
+            return
+        mounts = [
+            m for m in container.get("volumeMounts", []) or []
+            if path.startswith(m["mountPath"].rstrip("/") + "/")
+        ]
+        if not mounts:
+            self.error(where, f"{name}_FILE={path} is in no volume mounted in this container")
+            return
+        mount = max(mounts, key=lambda m: len(m["mountPath"]))
+        if not mount.get("readOnly"):
+            self.error(where, f"{name}_FILE={path}: volume mount {mount['name']} must be readOnly")
+        volume = next((v for v in pod.get("volumes", []) or [] if v["name"] == mount["name"]), None)
+        if volume is None:
+            self.error(where, f"{name}_FILE={path}: the pod has no volume {mount['name']}")
+            return
+        held = self.volume_files(where, volume)
+        relative = path[len(mount["mountPath"].rstrip("/")) + 1 :]
+        if held is not None and relative not in held:
+            self.error(where, f"{name}_FILE={path}: volume {volume['name']} holds no {relative} (it holds {', '.join(sorted(held)) or 'nothing'})")
+
+    def volume_files(self, where: str, volume: dict) -> set[str] | None:
+        """The files a secret volume holds, or None when the manifests cannot tell (reported)."""
+        if "secret" in volume:
+            secret = volume["secret"]
+            keys = self.synced_secrets.get(secret["secretName"]) if self.synced_secrets is not None else None
+            items = secret.get("items")
+            if items is not None:
+                for item in items:
+                    if keys is not None and item["key"] not in keys:
+                        self.error(where, f"volume {volume['name']}: Secret {secret['secretName']} has no key {item['key']}")
+                return {item["path"] for item in items}
+            if keys is None:
+                self.notes.append(f"{where}: Secret {secret['secretName']} is created outside these manifests and its volume lists no items: its files are not checked")
+            return keys
+        csi = volume.get("csi")
+        if csi is not None and csi.get("driver") == CSI_SECRETS_DRIVER:
+            name = (csi.get("volumeAttributes") or {}).get("secretProviderClass")
+            spc = self.provider_classes.get(name)
+            if spc is None:
+                self.error(where, f"volume {volume['name']}: no SecretProviderClass {name} in the manifests")
+                return None
+            objects = yaml.safe_load(spc["spec"]["parameters"]["objects"]) or {}
+            held = set()
+            for text in objects.get("array", []) or []:
+                obj = yaml.safe_load(text)
+                held.add(obj.get("objectAlias") or obj["objectName"])
+            return held
+        kind = next((k for k in volume if k != "name"), "?")
+        self.error(where, f"volume {volume['name']} ({kind}) is not a Secret or a Secrets Store CSI volume: secrets come from one of those")
+        return None
 
     def rules_file(self, container: dict, path: str, tmp: Path) -> str:
         """The alert rules file the container would mount, written under `tmp`, so that the offline
@@ -362,14 +459,22 @@ class Checker:
                             return str(out)
         return path
 
-    def start_offline(self, where: str, role: str, env: dict, flags_set: dict, container: dict, budget: int) -> None:
+    def start_offline(self, where: str, role: str, env: dict, files: dict, container: dict, budget: int) -> None:
         with tempfile.TemporaryDirectory(prefix="watershed-check-env-") as tmp:
             child_env = {k: v for k, v in os.environ.items() if not k.startswith("WATERSHED_")}
             for name, value in env.items():
-                child_env[name] = "probe-secret" if value is None else value
+                # A value the manifests do not hold (a secret): distinct per variable and long
+                # enough, as the binary refuses short or shared tokens before it listens.
+                child_env[name] = f"probe-{name.lower().replace('_', '-')}-from-check-env" if value is None else value
             for name, value in OFFLINE_PORTS.items():
                 if name in child_env:
                     child_env[name] = value
+            # Each NAME_FILE names a temporary file, so the start goes through the binary's own
+            # reading of secret files; NAME itself stays unset (both at once is refused).
+            for name in files:
+                secret = Path(tmp) / f"secret-{name.lower()}"
+                secret.write_text(child_env.pop(name) + "\n", encoding="utf-8")
+                child_env[f"{name}_FILE"] = str(secret)
             child_env["WATERSHED_LISTEN"] = "127.0.0.1:0"
             child_env["WATERSHED_DATA_DIR"] = tmp
             if "WATERSHED_ALERT_RULES" in env and env["WATERSHED_ALERT_RULES"]:
@@ -401,12 +506,13 @@ class Checker:
                 if proc.returncode != 0:
                     self.error(where, f"exited {proc.returncode} on SIGTERM: {proc.stderr.read()[-400:]}")
                 else:
-                    self.notes.append(f"{where}: started offline with its manifest's variables and stopped on SIGTERM in {took:.1f} s")
+                    self.notes.append(f"{where}: started offline with its manifest's variables ({len(files)} secret(s) from files) and stopped on SIGTERM in {took:.1f} s")
                 return
             if proc.poll() is None:
                 proc.kill()
             _, err = proc.communicate()
-            last = err.strip().splitlines()[-1] if err.strip() else ""
+            lines = err.strip().splitlines()
+            last = next((line for line in reversed(lines) if line.startswith("Error:")), lines[-1] if lines else "")
             if "is required" in err or proc.returncode == 2 or err.lstrip().startswith("error:"):
                 self.error(where, f"`watershed {role}` refused the manifest's variables: {last}")
             else:

@@ -1,7 +1,8 @@
 // Watershed's Azure resources in one resource group: network, AKS (Istio add-on, KEDA, Key Vault
 // CSI, workload identity, Managed Prometheus), ACR, Cosmos DB, Kafka (HDInsight or Event Hubs),
-// PostgreSQL flexible server, Azure Cache for Redis, Key Vault, API Management and the dashboard's
-// App Service. Deploy: az deployment group create -g <rg> -f main.bicep -p main.bicepparam
+// PostgreSQL flexible server, Azure Cache for Redis, Key Vault, API Management, the dashboard's
+// App Service, and the Prometheus rule groups Managed Prometheus evaluates.
+// Deploy: az deployment group create -g <rg> -f main.bicep -p main.bicepparam
 targetScope = 'resourceGroup'
 
 @description('Prefix of every resource name (3-11 lowercase letters and digits).')
@@ -48,6 +49,9 @@ param hdinsightPassword string = ''
 @description('Entra object id of whoever deploys the workloads: may write the Key Vault secrets.')
 param deployerObjectId string
 
+@description('Resource id of an existing action group that Watershed\'s alerts notify (Microsoft.Insights/actionGroups); empty: alerts fire in Azure Monitor and notify no one.')
+param alertActionGroupId string = ''
+
 var suffix = uniqueString(resourceGroup().id, name)
 var tags = {
   application: 'watershed'
@@ -84,6 +88,20 @@ module aks 'modules/aks.bicep' = {
     istioRevision: istioRevision
     logAnalyticsId: monitoring.outputs.logAnalyticsId
     monitorWorkspaceId: monitoring.outputs.monitorWorkspaceId
+  }
+}
+
+// The rules of observability/prometheus-rules.yaml, evaluated by Managed Prometheus on the cluster's metrics.
+module prometheusRules 'modules/prometheus-rules.bicep' = {
+  name: 'prometheus-rules'
+  params: {
+    name: name
+    location: location
+    tags: tags
+    monitorWorkspaceId: monitoring.outputs.monitorWorkspaceId
+    clusterId: aks.outputs.clusterId
+    clusterName: aks.outputs.aksName
+    actionGroupId: alertActionGroupId
   }
 }
 

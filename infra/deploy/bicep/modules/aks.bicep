@@ -236,6 +236,7 @@ resource federation 'Microsoft.ManagedIdentity/userAssignedIdentities/federatedI
 }]
 
 output aksName string = cluster.name
+output clusterId string = cluster.id
 output acrLoginServer string = acr.properties.loginServer
 output workloadClientId string = workload.properties.clientId
 output workloadPrincipalId string = workload.properties.principalId
