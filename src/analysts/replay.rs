@@ -49,13 +49,66 @@ pub struct Replayed {
 
 enum Sink {
     Stdout(std::io::Stdout),
-    /// With a resume file, each page is synced before the state that counts it is saved;
-    /// without one, the file is synced once at the end.
-    File {
-        file: std::fs::File,
-        sync_each_page: bool,
-    },
+    File(FileWriter),
     Kafka(Box<KafkaPublisher>),
+}
+
+/// Bytes written between syncs of an output file when no resume file asks for one per page: the
+/// disk works while the download goes on, and the sync at the end has little left to do.
+const SYNC_EVERY_BYTES: u64 = 16 << 20;
+
+/// Writes pages into the output file on a thread of its own, so the download never waits for
+/// the disk. With a resume file each page is synced before the state that counts it is saved.
+struct FileWriter {
+    pages: std::sync::mpsc::SyncSender<Written>,
+    thread: std::thread::JoinHandle<anyhow::Result<()>>,
+}
+
+/// A page for the file, and where to save the state that counts it, once it is durable.
+struct Written {
+    lines: bytes::BytesMut,
+    state: Option<(ResumeState, PathBuf)>,
+}
+
+impl FileWriter {
+    fn start(mut file: std::fs::File) -> anyhow::Result<Self> {
+        // A device or a pipe (`/dev/null`) takes writes but neither a length nor a sync.
+        let regular = file.metadata()?.is_file();
+        let (pages, received) = std::sync::mpsc::sync_channel::<Written>(4);
+        let thread = std::thread::spawn(move || {
+            let mut unsynced = 0u64;
+            for page in received {
+                file.write_all(&page.lines)?;
+                unsynced += page.lines.len() as u64;
+                if regular && (page.state.is_some() || unsynced >= SYNC_EVERY_BYTES) {
+                    file.sync_data()?;
+                    unsynced = 0;
+                }
+                if let Some((state, path)) = page.state {
+                    state.save(&path)?;
+                }
+            }
+            if regular {
+                file.sync_data()?;
+            }
+            Ok(())
+        });
+        Ok(Self { pages, thread })
+    }
+
+    fn write(&self, page: Written) -> anyhow::Result<()> {
+        // A send fails only when the thread stopped, on an error `finish` reports.
+        self.pages
+            .send(page)
+            .map_err(|_| anyhow::anyhow!("the output file's writer stopped"))
+    }
+
+    fn finish(self) -> anyhow::Result<()> {
+        drop(self.pages);
+        self.thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("the output file's writer panicked"))?
+    }
 }
 
 impl Sink {
@@ -76,32 +129,32 @@ impl Sink {
             .write(true)
             .open(out)
             .with_context(|| format!("opening {out}"))?;
-        // What follows the last finished page was written by a run that did not finish it.
-        let keep = if resuming { state.output_bytes } else { 0 };
-        file.set_len(keep)?;
-        file.seek(SeekFrom::End(0))?;
-        Ok(Self::File {
-            file,
-            sync_each_page: resuming,
-        })
+        if file.metadata()?.is_file() {
+            // What follows the last finished page was written by a run that did not finish it.
+            let keep = if resuming { state.output_bytes } else { 0 };
+            file.set_len(keep)?;
+            file.seek(SeekFrom::End(0))?;
+        }
+        Ok(Self::File(FileWriter::start(file)?))
     }
 
-    /// Hands over one page; returns once it is durable where it went.
-    async fn take(&mut self, page: &Page) -> anyhow::Result<()> {
+    /// Hands over one page; with `state`, saves it once the page is durable where it went.
+    async fn take(
+        &mut self,
+        page: Page,
+        state: Option<(ResumeState, PathBuf)>,
+    ) -> anyhow::Result<()> {
         match self {
             Self::Stdout(out) => {
                 let mut out = out.lock();
                 out.write_all(&page.lines)?;
                 out.flush()?;
             }
-            Self::File {
-                file,
-                sync_each_page,
-            } => {
-                file.write_all(&page.lines)?;
-                if *sync_each_page {
-                    file.sync_data()?;
-                }
+            Self::File(writer) => {
+                return writer.write(Written {
+                    lines: page.lines,
+                    state,
+                })
             }
             Self::Kafka(publisher) => {
                 let text = std::str::from_utf8(&page.lines).context("a line is not UTF-8")?;
@@ -113,16 +166,18 @@ impl Sink {
                 publisher.publish(&events).await?;
             }
         }
+        if let Some((state, path)) = state {
+            state.save(&path)?;
+        }
         Ok(())
     }
 
     /// Makes everything handed over durable.
     fn finish(self) -> anyhow::Result<()> {
         match self {
-            Self::File { file, .. } => file.sync_data()?,
-            Self::Stdout(_) | Self::Kafka(_) => {}
+            Self::File(writer) => writer.finish(),
+            Self::Stdout(_) | Self::Kafka(_) => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -144,15 +199,16 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<Replayed> {
     let mut done = Replayed::default();
     let mut state = state;
     while let Some(page) = download.next_page().await? {
-        sink.take(&page).await?;
         done.events += page.events as u64;
         done.bytes += page.lines.len() as u64;
         state.resume_token = Some(page.checkpoint.resume_token.clone());
         state.output_bytes += page.lines.len() as u64;
-        if let Some(path) = &args.resume {
-            state.save(path)?;
-        }
         bar.inc(page.checkpoint.scanned);
+        let saved = args.resume.clone().map(|path| (state.clone(), path));
+        if let Err(e) = sink.take(page, saved).await {
+            // The writer's own error says more than its closed channel.
+            return Err(sink.finish().err().unwrap_or(e));
+        }
         bar.set_message(format!("{} events replayed", done.events));
     }
     sink.finish()?;
@@ -165,4 +221,49 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<Replayed> {
         done.events as f64 / secs.max(1e-9)
     );
     Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--out /dev/null` (a device takes writes, not a length or a sync), as one measures with.
+    #[tokio::test]
+    async fn a_device_takes_the_replay_without_a_length_or_a_sync() {
+        let sink = Sink::open("/dev/null", &ResumeState::default(), false)
+            .await
+            .expect("opening a device");
+        let Sink::File(writer) = sink else {
+            panic!("a path is a file sink")
+        };
+        writer
+            .write(Written {
+                lines: bytes::BytesMut::from(&b"{}\n"[..]),
+                state: None,
+            })
+            .unwrap();
+        writer.finish().expect("nothing to sync on a device");
+    }
+
+    #[tokio::test]
+    async fn a_file_holds_every_page_once_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.ndjson");
+        std::fs::write(&path, "left over from before\n").unwrap();
+        let Sink::File(writer) = Sink::open(path.to_str().unwrap(), &ResumeState::default(), false)
+            .await
+            .unwrap()
+        else {
+            panic!("a path is a file sink")
+        };
+        for line in ["{\"a\":1}\n", "{\"b\":2}\n"] {
+            let lines = bytes::BytesMut::from(line.as_bytes());
+            writer.write(Written { lines, state: None }).unwrap();
+        }
+        writer.finish().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"a\":1}\n{\"b\":2}\n"
+        );
+    }
 }
