@@ -77,7 +77,9 @@ def secret_variables() -> set[str]:
 PORTS_USED = {
     "command-api": ["WATERSHED_EVENT_STORE"],
     "relay": ["WATERSHED_EVENT_STORE", "WATERSHED_BUS"],
-    "projectors": ["WATERSHED_BUS", "WATERSHED_READ_MODEL", "WATERSHED_CACHE"],
+    # Projectors always open the event store: they append alert events and read from it the events a
+    # read model lacks in front of a batch (a rebuilt generation behind the bus).
+    "projectors": ["WATERSHED_EVENT_STORE", "WATERSHED_BUS", "WATERSHED_READ_MODEL", "WATERSHED_CACHE"],
     "query-api": [
         "WATERSHED_EVENT_STORE",
         "WATERSHED_BUS",
@@ -85,8 +87,6 @@ PORTS_USED = {
         "WATERSHED_CACHE",
     ],
 }
-# With alert rules the projectors append alert events to the event store.
-PORTS_USED_WITH_ALERTS = {"projectors": ["WATERSHED_EVENT_STORE"]}
 
 # Offline stand-ins for the port URLs when a role is started here.
 OFFLINE_PORTS = {
@@ -341,11 +341,7 @@ class Checker:
                 self.error(where, f"`watershed {role}` requires --{req}" + (f" or {flag.env}" if flag and flag.env else ""))
 
         # Ports the role uses must not stay on their embedded defaults.
-        used = list(PORTS_USED[role])
-        rules = effective("alert-rules") if "alert-rules" in help_.flags else None
-        if rules:
-            used += PORTS_USED_WITH_ALERTS.get(role, [])
-        for env_name in used:
+        for env_name in PORTS_USED[role]:
             flag = by_env.get(env_name)
             if flag is None:
                 self.error(where, f"`watershed {role} --help` no longer names {env_name}: update PORTS_USED")
