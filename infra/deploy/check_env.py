@@ -2,9 +2,11 @@
 """Checks rendered Kubernetes manifests against what the `watershed` binary really reads.
 
 The truth comes from the binary itself: `watershed <role> --help` lists every flag of a role, the
-environment variable clap reads for it (`[env: NAME]`), its default and its possible values.
+environment variable clap reads for it (`[env: NAME]`), its default and its possible values; so
+does `watershed rebuild read-models --help` for the one task the manifests run as a Job.
 A manifest fails when a Watershed container
-  - runs a subcommand that is not a role, or passes a flag the role does not have;
+  - runs a subcommand that is not a role or a task, a role in a Job or a task in a Deployment (it
+    would run again each time it ends), or passes a flag the command does not have;
   - sets an environment variable the binary does not read (clap's, plus the few read outside clap,
     each tied to the source line that reads it so a stale entry fails too);
   - passes a secret as a variable from a Secret instead of as a file: `NAME_FILE` (for each NAME of
@@ -16,12 +18,16 @@ A manifest fails when a Watershed container
   - declares a containerPort the binary does not listen on, listens on loopback (probes would
     fail), or probes a path the role's help does not name;
   - leaves a port the role uses on its embedded default (a SQLite file on a read-only root, a bus
-    inside one process), or its terminationGracePeriodSeconds is shorter than the drain.
+    inside one process), or its terminationGracePeriodSeconds is shorter than the drain;
+  - runs the rebuild with another image, event store, read model, raw retention or poison policy
+    than the projectors (the rebuilt answers would differ from theirs), declares ports or probes
+    for it (it serves nothing), or from a CronJob that is not suspended (rebuilds run on purpose).
 Then each role is started offline with exactly the variables its manifest sets (store URLs swapped
 for the embedded adapters on a temporary directory, each `NAME_FILE` pointed at a temporary file,
 the listener on loopback port 0): a role that
 needs a variable no manifest sets stops with "is required" and fails the check; a role that starts
-is stopped with SIGTERM and must exit within its grace period.
+is stopped with SIGTERM and must exit within its grace period. A task runs offline to its end
+(the rebuild, of an empty history) and must exit 0.
 
 Usage: check_env.py [--binary PATH] RENDERED.yaml...   (binary: $WATERSHED_BIN or
 ~/.cache/watershed-target/debug/watershed)
@@ -43,6 +49,15 @@ from pathlib import Path
 import yaml
 
 ROLES = ("command-api", "relay", "projectors", "query-api")
+# Commands that run to their end, as Jobs (or a suspended CronJob to make them from), not as services.
+TASKS = ("rebuild read-models",)
+SERVICE_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+TASK_KINDS = ("Job", "CronJob")
+# What the rebuild must share with the projectors, or the generation it builds answers otherwise
+# than the one they feed (README, "Rebuilding the read models").
+SAME_AS_PROJECTORS = ("event-store", "read-model", "raw-retention-hours", "on-poison")
+# Its offline run applies an empty history, then goes on for its grace period (5 s by default).
+TASK_TIMEOUT_SECONDS = 60
 REPO = Path(__file__).resolve().parents[2]
 
 # Variables the binary reads outside clap, so `--help` cannot show them. Each names the source file
@@ -77,16 +92,18 @@ def secret_variables() -> set[str]:
 PORTS_USED = {
     "command-api": ["WATERSHED_EVENT_STORE"],
     "relay": ["WATERSHED_EVENT_STORE", "WATERSHED_BUS"],
-    "projectors": ["WATERSHED_BUS", "WATERSHED_READ_MODEL", "WATERSHED_CACHE"],
+    # Projectors always open the event store: they append alert events and read from it the events a
+    # read model lacks in front of a batch (a rebuilt generation behind the bus).
+    "projectors": ["WATERSHED_EVENT_STORE", "WATERSHED_BUS", "WATERSHED_READ_MODEL", "WATERSHED_CACHE"],
     "query-api": [
         "WATERSHED_EVENT_STORE",
         "WATERSHED_BUS",
         "WATERSHED_READ_MODEL",
         "WATERSHED_CACHE",
     ],
+    # src/rebuild.rs: the history from the event store, the new generation beside the read models.
+    "rebuild read-models": ["WATERSHED_EVENT_STORE", "WATERSHED_READ_MODEL"],
 }
-# With alert rules the projectors append alert events to the event store.
-PORTS_USED_WITH_ALERTS = {"projectors": ["WATERSHED_EVENT_STORE"]}
 
 # Offline stand-ins for the port URLs when a role is started here.
 OFFLINE_PORTS = {
@@ -146,14 +163,47 @@ def parse_help(role: str, text: str) -> RoleHelp:
     return help_
 
 
-def role_help(binary: str, role: str) -> RoleHelp:
+def role_help(binary: str, command: str) -> RoleHelp:
+    """The help of a role (`projectors`) or a task (`rebuild read-models`)."""
     out = subprocess.run(
-        [binary, role, "--help"], capture_output=True, text=True, timeout=30, check=True
+        [binary, *command.split(), "--help"], capture_output=True, text=True, timeout=30, check=True
     )
-    help_ = parse_help(role, out.stdout)
-    if "listen" not in help_.flags:
-        raise SystemExit(f"check_env: `{binary} {role} --help` names no --listen; is it watershed?")
+    help_ = parse_help(command, out.stdout)
+    if command in ROLES and "listen" not in help_.flags:
+        raise SystemExit(f"check_env: `{binary} {command} --help` names no --listen; is it watershed?")
+    if f"Usage: watershed {command} " not in help_.text:
+        raise SystemExit(f"check_env: `{binary} {command} --help` has no usage line for it; is it watershed?")
     return help_
+
+
+def pod_spec(workload: dict) -> dict | None:
+    """The pod template's spec of a workload, or None for a kind that runs no pods."""
+    kind = workload.get("kind")
+    if kind in SERVICE_KINDS or kind == "Job":
+        return workload["spec"]["template"]["spec"]
+    if kind == "CronJob":
+        return workload["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    return None
+
+
+def mounted_file(pod: dict, container: dict, path: str) -> tuple[dict, dict | None, str] | None:
+    """The container's mount that holds `path` (the deepest), the pod's volume of that name (None if
+    the pod has none) and the path inside it; None when no mount holds it."""
+    mounts = [
+        m for m in container.get("volumeMounts", []) or []
+        if path.startswith(m["mountPath"].rstrip("/") + "/")
+    ]
+    if not mounts:
+        return None
+    mount = max(mounts, key=lambda m: len(m["mountPath"]))
+    volume = next((v for v in pod.get("volumes", []) or [] if v["name"] == mount["name"]), None)
+    return mount, volume, path[len(mount["mountPath"].rstrip("/")) + 1 :]
+
+
+def provider_objects(spc: dict) -> list[dict]:
+    """A SecretProviderClass's objects (its `objects` parameter is YAML holding YAML strings)."""
+    objects = yaml.safe_load(spc["spec"]["parameters"]["objects"]) or {}
+    return [yaml.safe_load(text) for text in objects.get("array", []) or []]
 
 
 def load_docs(paths: list[str]) -> list[dict]:
@@ -176,7 +226,9 @@ class Checker:
         self.source = source
         self.errors: list[str] = []
         self.notes: list[str] = []
-        self.helps = {role: role_help(binary, role) for role in ROLES}
+        self.helps = {command: role_help(binary, command) for command in ROLES + TASKS}
+        # Per container checked: where, its command, its image and what SAME_AS_PROJECTORS compares.
+        self.shared: list[tuple[str, str, str, dict[str, str | None]]] = []
         self.configmaps = {
             d["metadata"]["name"]: d.get("data", {}) or {}
             for d in docs
@@ -211,21 +263,36 @@ class Checker:
 
     def run(self) -> None:
         self.check_outside_clap()
-        workloads = [d for d in self.docs if d.get("kind") in ("Deployment", "StatefulSet", "DaemonSet")]
-        seen_roles = set()
-        for workload in workloads:
-            pod = workload["spec"]["template"]["spec"]
+        seen = set()
+        for workload in self.docs:
+            pod = pod_spec(workload)
+            if pod is None:
+                continue
             where_w = f"{workload['kind']}/{workload['metadata']['name']}"
             for container in pod.get("containers", []):
                 image = container.get("image", "")
                 if "watershed" not in image.rsplit("/", 1)[-1]:
                     continue
-                role = self.check_container(where_w, workload, pod, container)
-                if role:
-                    seen_roles.add(role)
-        for role in ROLES:
-            if role not in seen_roles:
-                self.error("manifests", f"no workload runs the {role} role")
+                command = self.check_container(where_w, workload, pod, container)
+                if command:
+                    seen.add(command)
+        for command in ROLES + TASKS:
+            if command not in seen:
+                self.error("manifests", f"no workload runs `watershed {command}`")
+        self.check_same_as_projectors()
+
+    def check_same_as_projectors(self) -> None:
+        """The rebuild must read and write what the projectors do, with their image and settings."""
+        projectors = [entry for entry in self.shared if entry[1] == "projectors"]
+        for where, command, image, values in self.shared:
+            if command != "rebuild read-models":
+                continue
+            for where_p, _, image_p, values_p in projectors:
+                if image != image_p:
+                    self.error(where, f"runs image {image} but {where_p} runs {image_p}: the rebuild must apply events as the projectors do")
+                for flag in SAME_AS_PROJECTORS:
+                    if values.get(flag) != values_p.get(flag):
+                        self.error(where, f"--{flag} is {values.get(flag)!r} but {where_p} has {values_p.get(flag)!r}: the rebuilt read models would answer otherwise than the projectors keep them")
 
     def resolve_env(self, where: str, container: dict) -> dict[str, str | None]:
         """Every variable the container gets, with its value where the manifests hold it."""
@@ -280,14 +347,25 @@ class Checker:
         args = list(container.get("command", [])[1:] if container.get("command") else []) + list(
             container.get("args", []) or []
         )
-        if not args or args[0] not in ROLES:
-            self.error(where, f"the first argument must be a role ({', '.join(ROLES)}), got {args[:1]}")
+        task = " ".join(args[:2])
+        if args and args[0] in ROLES:
+            role, rest = args[0], args[1:]
+            if workload["kind"] not in SERVICE_KINDS:
+                self.error(where, f"the {role} role runs until stopped: a {workload['kind']} is for tasks ({', '.join(TASKS)})")
+        elif task in TASKS:
+            role, rest = task, args[2:]
+            if workload["kind"] not in TASK_KINDS:
+                self.error(where, f"`watershed {task}` ends when done: a {workload['kind']} would run it again and again; use a Job")
+            if workload["kind"] == "CronJob" and workload["spec"].get("suspend") is not True:
+                self.error(where, f"a CronJob running `watershed {task}` must be suspended: it is run on purpose (kubectl create job --from=cronjob/...), never on a schedule")
+        else:
+            self.error(where, f"the first argument must be a role ({', '.join(ROLES)}) or a task ({', '.join(TASKS)}), got {args[:2]}")
             return None
-        role = args[0]
         help_ = self.helps[role]
         by_env = help_.by_env()
         flags_set: dict[str, str | None] = {}
-        i = 1
+        i = 0
+        args = rest
         while i < len(args):
             arg = args[i]
             if not arg.startswith("--"):
@@ -341,11 +419,7 @@ class Checker:
                 self.error(where, f"`watershed {role}` requires --{req}" + (f" or {flag.env}" if flag and flag.env else ""))
 
         # Ports the role uses must not stay on their embedded defaults.
-        used = list(PORTS_USED[role])
-        rules = effective("alert-rules") if "alert-rules" in help_.flags else None
-        if rules:
-            used += PORTS_USED_WITH_ALERTS.get(role, [])
-        for env_name in used:
+        for env_name in PORTS_USED[role]:
             flag = by_env.get(env_name)
             if flag is None:
                 self.error(where, f"`watershed {role} --help` no longer names {env_name}: update PORTS_USED")
@@ -353,6 +427,26 @@ class Checker:
             value = effective(flag.long)
             if value is None or value == flag.default or value.split(":", 1)[0] in ("sqlite", "embedded", "memory"):
                 self.error(where, f"{role} uses --{flag.long} but it stays on the embedded {value!r}: set {env_name}")
+
+        if role == "projectors" or role in TASKS:
+            shared = {}
+            for flag_name in SAME_AS_PROJECTORS:
+                flag = help_.flags.get(flag_name)
+                if flag is None:
+                    self.error(where, f"`watershed {role} --help` no longer names --{flag_name}: update SAME_AS_PROJECTORS")
+                elif flag.env in files:
+                    path = files[flag.env]
+                    shared[flag_name] = f"the file {path} ({self.file_source(pod, container, path)})"
+                else:
+                    shared[flag_name] = effective(flag_name)
+            self.shared.append((where, role, container.get("image", ""), shared))
+
+        if role in TASKS:
+            for key in ("ports", "startupProbe", "readinessProbe", "livenessProbe"):
+                if container.get(key):
+                    self.error(where, f"declares {key}, but `watershed {role}` serves nothing: it runs to its end")
+            self.run_task_offline(where, role, rest, given, files)
+            return role
 
         listen = effective("listen")
         if listen is None or listen.startswith("<"):
@@ -386,27 +480,42 @@ class Checker:
         self.start_offline(where, role, given, files, container, grace - pre_stop)
         return role
 
+    def file_source(self, pod: dict, container: dict, path: str) -> str | None:
+        """Where the secret file at `path` comes from: a Secret's key or a SecretProviderClass's object.
+        None when no mounted volume holds it (check_secret_file reports that)."""
+        mounted = mounted_file(pod, container, path)
+        if mounted is None or mounted[1] is None:
+            return None
+        _, volume, relative = mounted
+        if "secret" in volume:
+            secret = volume["secret"]
+            items = secret.get("items")
+            key = next((i["key"] for i in items if i["path"] == relative), None) if items is not None else relative
+            return f"Secret {secret['secretName']} key {key}"
+        name = ((volume.get("csi") or {}).get("volumeAttributes") or {}).get("secretProviderClass")
+        spc = self.provider_classes.get(name)
+        if spc is not None:
+            for obj in provider_objects(spc):
+                if (obj.get("objectAlias") or obj["objectName"]) == relative:
+                    return f"SecretProviderClass {name} object {obj['objectName']}"
+        return None
+
     def check_secret_file(self, where: str, pod: dict, container: dict, name: str, path: str | None) -> None:
         """`NAME_FILE` must name a file that a volume mounted read-only in this container holds."""
         if path is None:
             self.error(where, f"{name}_FILE must be a literal path")
             return
-        mounts = [
-            m for m in container.get("volumeMounts", []) or []
-            if path.startswith(m["mountPath"].rstrip("/") + "/")
-        ]
-        if not mounts:
+        mounted = mounted_file(pod, container, path)
+        if mounted is None:
             self.error(where, f"{name}_FILE={path} is in no volume mounted in this container")
             return
-        mount = max(mounts, key=lambda m: len(m["mountPath"]))
+        mount, volume, relative = mounted
         if not mount.get("readOnly"):
             self.error(where, f"{name}_FILE={path}: volume mount {mount['name']} must be readOnly")
-        volume = next((v for v in pod.get("volumes", []) or [] if v["name"] == mount["name"]), None)
         if volume is None:
             self.error(where, f"{name}_FILE={path}: the pod has no volume {mount['name']}")
             return
         held = self.volume_files(where, volume)
-        relative = path[len(mount["mountPath"].rstrip("/")) + 1 :]
         if held is not None and relative not in held:
             self.error(where, f"{name}_FILE={path}: volume {volume['name']} holds no {relative} (it holds {', '.join(sorted(held)) or 'nothing'})")
 
@@ -431,12 +540,7 @@ class Checker:
             if spc is None:
                 self.error(where, f"volume {volume['name']}: no SecretProviderClass {name} in the manifests")
                 return None
-            objects = yaml.safe_load(spc["spec"]["parameters"]["objects"]) or {}
-            held = set()
-            for text in objects.get("array", []) or []:
-                obj = yaml.safe_load(text)
-                held.add(obj.get("objectAlias") or obj["objectName"])
-            return held
+            return {obj.get("objectAlias") or obj["objectName"] for obj in provider_objects(spc)}
         kind = next((k for k in volume if k != "name"), "?")
         self.error(where, f"volume {volume['name']} ({kind}) is not a Secret or a Secrets Store CSI volume: secrets come from one of those")
         return None
@@ -446,8 +550,9 @@ class Checker:
         start parses the real rules."""
         mounts = {m["name"]: m["mountPath"] for m in container.get("volumeMounts", []) or []}
         for d in self.docs:
-            if d.get("kind") in ("Deployment", "StatefulSet", "DaemonSet"):
-                for vol in d["spec"]["template"]["spec"].get("volumes", []) or []:
+            pod = pod_spec(d)
+            if pod is not None:
+                for vol in pod.get("volumes", []) or []:
                     cm = vol.get("configMap")
                     mount = mounts.get(vol["name"])
                     if cm and mount and path.startswith(mount.rstrip("/") + "/"):
@@ -459,24 +564,46 @@ class Checker:
                             return str(out)
         return path
 
+    def offline_env(self, env: dict, files: dict, tmp: str) -> dict[str, str]:
+        """The manifest's variables for a run here: embedded stores on `tmp`, secrets in files there."""
+        child_env = {k: v for k, v in os.environ.items() if not k.startswith("WATERSHED_")}
+        for name, value in env.items():
+            # A value the manifests do not hold (a secret): distinct per variable and long
+            # enough, as the binary refuses short or shared tokens before it listens.
+            child_env[name] = f"probe-{name.lower().replace('_', '-')}-from-check-env" if value is None else value
+        for name, value in OFFLINE_PORTS.items():
+            if name in child_env:
+                child_env[name] = value
+        # Each NAME_FILE names a temporary file, so the start goes through the binary's own
+        # reading of secret files; NAME itself stays unset (both at once is refused).
+        for name in files:
+            secret = Path(tmp) / f"secret-{name.lower()}"
+            secret.write_text(child_env.pop(name) + "\n", encoding="utf-8")
+            child_env[f"{name}_FILE"] = str(secret)
+        child_env["WATERSHED_DATA_DIR"] = tmp
+        return child_env
+
+    def run_task_offline(self, where: str, task: str, args: list[str], env: dict, files: dict) -> None:
+        """Runs a task with its manifest's arguments and variables on embedded stores to its end."""
+        with tempfile.TemporaryDirectory(prefix="watershed-check-env-") as tmp:
+            argv = [self.binary, *task.split(), *args]
+            try:
+                done = subprocess.run(argv, env=self.offline_env(env, files, tmp), capture_output=True, text=True, timeout=TASK_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                self.error(where, f"`watershed {task}` did not end within {TASK_TIMEOUT_SECONDS} s offline")
+                return
+            if done.returncode != 0:
+                lines = done.stderr.strip().splitlines()
+                last = next((line for line in reversed(lines) if line.startswith(("Error:", "error:"))), lines[-1] if lines else "")
+                self.error(where, f"`watershed {task}` with the manifest's variables exited {done.returncode} offline: {last[:300]}")
+            else:
+                said = done.stdout.strip().splitlines()
+                self.notes.append(f"{where}: ran offline with its manifest's variables ({len(files)} secret(s) from files) to exit 0: {said[-1] if said else ''}")
+
     def start_offline(self, where: str, role: str, env: dict, files: dict, container: dict, budget: int) -> None:
         with tempfile.TemporaryDirectory(prefix="watershed-check-env-") as tmp:
-            child_env = {k: v for k, v in os.environ.items() if not k.startswith("WATERSHED_")}
-            for name, value in env.items():
-                # A value the manifests do not hold (a secret): distinct per variable and long
-                # enough, as the binary refuses short or shared tokens before it listens.
-                child_env[name] = f"probe-{name.lower().replace('_', '-')}-from-check-env" if value is None else value
-            for name, value in OFFLINE_PORTS.items():
-                if name in child_env:
-                    child_env[name] = value
-            # Each NAME_FILE names a temporary file, so the start goes through the binary's own
-            # reading of secret files; NAME itself stays unset (both at once is refused).
-            for name in files:
-                secret = Path(tmp) / f"secret-{name.lower()}"
-                secret.write_text(child_env.pop(name) + "\n", encoding="utf-8")
-                child_env[f"{name}_FILE"] = str(secret)
+            child_env = self.offline_env(env, files, tmp)
             child_env["WATERSHED_LISTEN"] = "127.0.0.1:0"
-            child_env["WATERSHED_DATA_DIR"] = tmp
             if "WATERSHED_ALERT_RULES" in env and env["WATERSHED_ALERT_RULES"]:
                 child_env["WATERSHED_ALERT_RULES"] = self.rules_file(container, env["WATERSHED_ALERT_RULES"], Path(tmp))
             child_env.pop("WATERSHED_WEB_DIR", None)

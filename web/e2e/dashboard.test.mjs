@@ -1,5 +1,6 @@
 // Browser tests of the dashboard against the real Watershed server (WATERSHED_BIN): the fleet overview,
-// a device page, live updates over SSE (and after the server restarts), phone width, and the token form.
+// a device page, live updates over SSE (and after the server restarts), phone width, the token form, and
+// the read models' generation across a real `watershed rebuild read-models`.
 // Every test fails on a console error or page error. Screenshots go to web/test-results/.
 
 import assert from 'node:assert/strict';
@@ -7,13 +8,15 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { chromium } from 'playwright-core';
-import { api, eventually, REPO_ROOT, startWatershed, watershedBinary } from './watershed.mjs';
+import { api, eventually, REPO_ROOT, runWatershed, startWatershed, watershedBinary } from './watershed.mjs';
 
 const RESULTS = path.join(REPO_ROOT, 'web', 'test-results');
 const DESKTOP = { width: 1280, height: 900 };
 const PHONE = { width: 390, height: 844 };
 /** "Within a second or two", with room for a loaded 2-core CI machine. */
 const LIVE_MS = 5000;
+/** The page polls /v1/status every 5 s (src/app.ts STATUS_POLL_MS); twice that, with room. */
+const STATUS_MS = 12_000;
 
 // Fail fast, before starting anything, when the binary or the build is missing.
 watershedBinary();
@@ -367,6 +370,64 @@ describe('dashboard against the real server', () => {
     );
     await fresh.context().close();
     await rejected.context().close();
+  });
+
+  it("shows the read models' generation, a rebuild in progress, and the new generation after a real rebuild", async () => {
+    await page.evaluate(() => (location.hash = '#/'));
+    await row('e2e-probe').waitFor();
+    const readModels = page.locator('[data-testid=read-models]');
+    await readModels.and(page.locator('[data-generation="1"]')).waitFor();
+    assert.equal(await readModels.textContent(), 'read models: generation 1');
+    assert.equal(await readModels.getAttribute('title'), 'as first built: never rebuilt');
+
+    // A rebuild of this small history is over between two polls, so its progress is shown here from the
+    // server's own answer with a rebuild added (as `GET /v1/status` reports one), not from a real one.
+    await page.route('**/v1/status', async (route) => {
+      const response = await route.fetch();
+      const status = await response.json();
+      const now = new Date().toISOString();
+      status.read_models.rebuild = {
+        generation: 2,
+        phase: 'building',
+        applied_events: 1200,
+        history_events: 5000,
+        started_at: now,
+        heartbeat_at: now,
+      };
+      await route.fulfill({ response, json: status });
+    });
+    await readModels.and(page.locator('[data-state=rebuilding]')).waitFor({ timeout: STATUS_MS });
+    assert.equal(
+      await readModels.textContent(),
+      'Rebuilding read models: generation 2, 24 % (1,200 of 5,000 events), building',
+    );
+    await page.unroute('**/v1/status');
+    await readModels.and(page.locator('[data-state=current]')).waitFor({ timeout: STATUS_MS });
+
+    // The real thing, beside the running server and its simulated fleet: the command line an operator runs.
+    const rebuild = await runWatershed([
+      'rebuild',
+      'read-models',
+      '--data-dir',
+      server.dataDir,
+      '--grace-seconds',
+      '2',
+    ]);
+    assert.equal(rebuild.code, 0, `rebuild failed:\n${rebuild.stderr}`);
+    assert.match(rebuild.stdout, /^rebuild: generation 2 answers, built from \d+ events; generation 1 is removed$/m);
+    await readModels.and(page.locator('[data-generation="2"]')).waitFor({ timeout: STATUS_MS });
+    assert.equal(await readModels.textContent(), 'read models: generation 2');
+    assert.match(
+      await readModels.getAttribute('title'),
+      /^generation 2 rebuilt \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} from [\d,]+ events in \S+/,
+    );
+
+    // The server follows the new generation: a reading sent now is projected into it and shown live.
+    await page.evaluate(() => (window.notReloaded = true));
+    await sendReading(probeKey, 'e2e-probe', { sensor: 'pressure', value: 780.8, unit: 'kPa' });
+    await row('e2e-probe').locator('.sensor[data-sensor=pressure][data-value="780.8"]').waitFor({ timeout: LIVE_MS });
+    assert.equal(await page.evaluate(() => window.notReloaded), true, 'the page was not reloaded');
+    await shot('read-models-rebuilt');
   });
 
   it('says reconnecting while the server is down and goes on live when it is back', async () => {

@@ -1,4 +1,5 @@
-// Starts the real `watershed up` for the browser tests and talks to its API.
+// Starts the real `watershed up` for the browser tests, talks to its API, and runs the binary's other
+// commands (e.g. `rebuild read-models`) beside it.
 // The binary comes from WATERSHED_BIN; it runs from the repository root so it serves web/dist.
 
 import { spawn } from 'node:child_process';
@@ -42,8 +43,7 @@ export function watershedBinary() {
 export async function startWatershed({ simulate = 3, listen = '127.0.0.1:0', dataDir, args = [] } = {}) {
   const bin = watershedBinary();
   const dir = dataDir ?? mkdtempSync(path.join(tmpdir(), 'watershed-e2e-'));
-  // Settings from the caller's environment (WATERSHED_LISTEN, …) must not leak into the test server.
-  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('WATERSHED_')));
+  const env = testEnv();
   // The example rules fit the simulated fleet, so alerts are raised and cleared while tests run.
   const rules = ['--alert-rules', 'alert-rules.example.toml'];
   const child = spawn(
@@ -109,6 +109,35 @@ export async function startWatershed({ simulate = 3, listen = '127.0.0.1:0', dat
       if (!keepData) rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Runs `$WATERSHED_BIN ...args` to its end from the repository root and resolves with its exit code and
+ * output; rejects when it runs past `timeoutMs` (then it is killed).
+ */
+export function runWatershed(args, { timeoutMs = 60_000 } = {}) {
+  const child = spawn(watershedBinary(), args, { cwd: REPO_ROOT, env: testEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => (stdout += chunk));
+  child.stderr.on('data', (chunk) => (stderr = (stderr + chunk).slice(-20_000)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`watershed ${args.join(' ')} ran past ${timeoutMs} ms\n--- stderr ---\n${stderr}`));
+    }, timeoutMs);
+    child.once('error', reject);
+    // `close`, not `exit`: the output is read to its end by then.
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? signal, stdout, stderr });
+    });
+  });
+}
+
+/** The environment for a test process: settings from the caller's (WATERSHED_LISTEN, …) must not leak in. */
+function testEnv() {
+  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('WATERSHED_')));
 }
 
 /** Calls the API and returns the parsed body; throws with the server's error on a non-2xx answer. */

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   formatAgo,
   formatDuration,
+  formatEvents,
   formatExact,
   formatLag,
   formatNumber,
@@ -89,6 +90,14 @@ describe('formatAgo', () => {
 describe('formatTimestamp', () => {
   it('writes the local date and time with zero padding', () => {
     expect(formatTimestamp(new Date(2026, 0, 5, 7, 3, 9))).toBe('2026-01-05 07:03:09');
+  });
+});
+
+describe('formatEvents', () => {
+  it('groups thousands and says event for one', () => {
+    expect(formatEvents(0)).toBe('0 events');
+    expect(formatEvents(1)).toBe('1 event');
+    expect(formatEvents(12000)).toBe('12,000 events');
   });
 });
 

@@ -78,10 +78,15 @@ export function formatTimestamp(at: Date): string {
   return `${date} ${pad(at.getHours())}:${pad(at.getMinutes())}:${pad(at.getSeconds())}`;
 }
 
+/** A count of events with its noun: '1 event', '12,000 events'. */
+export function formatEvents(count: number): string {
+  return `${numberFormat({}).format(count)} ${count === 1 ? 'event' : 'events'}`;
+}
+
 /** The projections' distance from the event store, said plainly: 'projections 0.4 s behind (34 events)'. */
 export function formatLag(lagEvents: number, lagSeconds: number | null): string {
   if (lagEvents === 0) return 'projections up to date';
-  const events = `${numberFormat({}).format(lagEvents)} ${lagEvents === 1 ? 'event' : 'events'}`;
+  const events = formatEvents(lagEvents);
   if (lagSeconds === null) return `projections ${events} behind`;
   return `projections ${formatDuration(lagSeconds)} behind (${events})`;
 }

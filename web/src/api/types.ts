@@ -91,6 +91,44 @@ export interface Status {
   /** Null when events wait where the server cannot date them (in Kafka): the count still tells. */
   lag_seconds: number | null;
   devices: number;
+  /**
+   * Absent from servers older than read-model generations: a dashboard hosted apart from the API
+   * (App Service) can be deployed before the API it calls.
+   */
+  read_models?: ReadModelsStatus;
+}
+
+/** Which generation of the read models answers, and the rebuild going on or last finished. */
+export interface ReadModelsStatus {
+  generation: number;
+  rebuild: Rebuild | null;
+  last_rebuild: FinishedRebuild | null;
+}
+
+/**
+ * `building`: the new generation is being filled while the current one answers. `catching_up`: the new
+ * one answers already, and the rebuild applies the events that arrived meanwhile before it retires the old one.
+ */
+export type RebuildPhase = 'building' | 'catching_up';
+
+/** A rebuild in progress (`watershed rebuild read-models`). */
+export interface Rebuild {
+  /** The generation being built. */
+  generation: number;
+  phase: RebuildPhase;
+  applied_events: number;
+  /** Events in the history when last counted: `applied_events` of it is done. */
+  history_events: number;
+  started_at: string;
+  /** When the rebuild last reported (every second); one quiet for 30 s is taken to be dead. */
+  heartbeat_at: string;
+}
+
+export interface FinishedRebuild {
+  generation: number;
+  applied_events: number;
+  started_at: string;
+  finished_at: string;
 }
 
 /** Data of the live stream's `readings` event: readings already projected into the read models. */

@@ -1,9 +1,13 @@
-/** The page frame: the header with the projection lag and the live-stream state, and the main area the pages fill. */
+/**
+ * The page frame: the header with the projection lag, the read models' generation (and any rebuild), the
+ * live-stream state, and the main area the pages fill.
+ */
 
 import type { Status } from '../api/types';
 import { el, setText } from '../dom';
 import { formatLag } from '../format';
 import type { LiveState } from '../live/stream';
+import { describeReadModels } from '../readModels';
 import { overviewHref } from '../routes';
 
 const LIVE_LABELS: Record<LiveState, string> = {
@@ -15,8 +19,9 @@ const LIVE_LABELS: Record<LiveState, string> = {
 export class Shell {
   readonly main = el('main', { id: 'main' });
   private readonly lag = el('span', { class: 'lag', 'data-testid': 'lag' }, 'projections: …');
+  private readonly readModels = el('span', { class: 'read-models', 'data-testid': 'read-models', hidden: true });
   private readonly live = el('span', { class: 'live', 'data-testid': 'live', 'data-state': 'connecting' });
-  private readonly health = el('div', { class: 'health' }, this.lag, this.live);
+  private readonly health = el('div', { class: 'health' }, this.lag, this.readModels, this.live);
 
   constructor(root: HTMLElement) {
     const header = el(
@@ -39,7 +44,10 @@ export class Shell {
     setText(this.live, LIVE_LABELS[state]);
   }
 
-  /** Shows the lag as the API reports it; `null` when the status could not be read (then it says so rather than guess). */
+  /**
+   * Shows the lag and the read models as the API reports them; `null` when the status could not be read
+   * (then it says so rather than guess, and hides the read models' line).
+   */
   setStatus(status: Status | null): void {
     if (status) {
       setText(this.lag, formatLag(status.lag_events, status.lag_seconds));
@@ -47,6 +55,15 @@ export class Shell {
     } else {
       setText(this.lag, 'projection lag unknown');
       delete this.lag.dataset.behind;
+    }
+    const readModels = status?.read_models;
+    this.readModels.hidden = !readModels;
+    if (readModels) {
+      const line = describeReadModels(readModels, new Date());
+      setText(this.readModels, line.text);
+      this.readModels.title = line.hint;
+      this.readModels.dataset.state = line.state;
+      this.readModels.dataset.generation = String(readModels.generation);
     }
   }
 
