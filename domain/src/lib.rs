@@ -13,6 +13,7 @@ pub mod history;
 pub mod idempotency;
 pub mod ids;
 pub mod ports;
+pub mod raw_blocks;
 pub mod read_model;
 pub mod reading;
 pub mod validation;

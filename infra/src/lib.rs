@@ -11,6 +11,7 @@ pub mod kafka;
 pub mod live_feed;
 pub mod memory_cache;
 pub mod postgres;
+mod raw_block_rows;
 pub mod redis;
 mod rollup_sql;
 pub mod splunk;

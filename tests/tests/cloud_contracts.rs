@@ -249,7 +249,7 @@ async fn a_change_the_read_model_refuses_is_parked_by_event() {
     let url = fresh_postgres_database().await;
     let rm = Arc::new(PostgresReadModel::connect(&url).await.unwrap());
     let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
-    sqlx::query("ALTER TABLE raw_readings ADD CONSTRAINT plausible CHECK (value < 1000)")
+    sqlx::query("ALTER TABLE rollups ADD CONSTRAINT plausible CHECK (max < 1000)")
         .execute(&mut admin)
         .await
         .unwrap();
@@ -285,4 +285,48 @@ async fn a_change_the_read_model_refuses_is_parked_by_event() {
         .map(|l| (l.parked.stream_seq, l.parked.error.contains("plausible")))
         .collect();
     assert_eq!(parked, vec![(Some(2), true), (Some(3), false)]);
+}
+
+/// Read models written before raw blocks kept a row per reading: connecting moves those rows
+/// into blocks, drops their table, and the series answer as before.
+#[tokio::test]
+async fn postgres_read_model_moves_rows_per_reading_into_blocks() {
+    use watershed_tests::contract::legacy_raw as legacy;
+    let url = fresh_postgres_database().await;
+    drop(PostgresReadModel::connect(&url).await.unwrap());
+    let t0 = legacy::base();
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query(
+        "CREATE TABLE raw_readings (series_id BIGINT NOT NULL, measured_at TIMESTAMPTZ NOT NULL,
+             stream_seq BIGINT NOT NULL, idx INTEGER NOT NULL, value DOUBLE PRECISION NOT NULL,
+             PRIMARY KEY (series_id, measured_at, stream_seq, idx))",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let series: i64 = sqlx::query_scalar(
+        "INSERT INTO series (device_id, sensor) VALUES ('legacy-device', 'temp') RETURNING series_id",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    for (seq, idx, minutes, value) in legacy::ROWS {
+        sqlx::query("INSERT INTO raw_readings VALUES ($1, $2, $3, $4, $5)")
+            .bind(series)
+            .bind(t0 + chrono::Duration::minutes(minutes))
+            .bind(seq)
+            .bind(idx)
+            .bind(value)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+
+    let rm = PostgresReadModel::connect(&url).await.unwrap();
+    assert_eq!(legacy::raw_values(&rm, t0).await, legacy::IN_ORDER);
+    let left: bool = sqlx::query_scalar("SELECT to_regclass('raw_readings') IS NOT NULL")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert!(!left, "the table of one row per reading is gone");
 }

@@ -6,6 +6,7 @@ use watershed_infra::{
     BroadcastLiveFeed, MemoryDeviceCache, SqliteEventStore, SqliteGenerations, SqliteReadModel,
     StoreTailBus,
 };
+use watershed_tests::contract::legacy_raw as legacy;
 use watershed_tests::contract::{
     bus, cache, change_feed, event_store, extremes, generations, history, live_feed, read_model,
 };
@@ -201,4 +202,57 @@ async fn sqlite_generations_keep_the_generations_contract() {
         .filter(|name| !name.starts_with("read-model.generations.db"))
         .collect();
     assert_eq!(left, Vec::<String>::new());
+}
+
+/// Read models written before raw blocks kept a row per reading: opening moves those rows into
+/// blocks, drops their table, and the series answer as before.
+#[tokio::test]
+async fn sqlite_read_model_moves_rows_per_reading_into_blocks() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rm.db");
+    drop(SqliteReadModel::open(&path).await.unwrap());
+    let t0 = legacy::base();
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query(
+        "CREATE TABLE raw_readings (series_id INTEGER NOT NULL, measured_at_us INTEGER NOT NULL,
+             stream_seq INTEGER NOT NULL, idx INTEGER NOT NULL, value REAL NOT NULL,
+             PRIMARY KEY (series_id, measured_at_us, stream_seq, idx)) WITHOUT ROWID",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let series: i64 = sqlx::query_scalar(
+        "INSERT INTO series (device_id, sensor) VALUES ('legacy-device', 'temp') RETURNING series_id",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    for (seq, idx, minutes, value) in legacy::ROWS {
+        sqlx::query("INSERT INTO raw_readings VALUES (?, ?, ?, ?, ?)")
+            .bind(series)
+            .bind((t0 + chrono::Duration::minutes(minutes)).timestamp_micros())
+            .bind(seq)
+            .bind(idx)
+            .bind(value)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    conn.close().await.unwrap();
+
+    let rm = SqliteReadModel::open(&path).await.unwrap();
+    assert_eq!(legacy::raw_values(&rm, t0).await, legacy::IN_ORDER);
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let left: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'raw_readings'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(left, 0, "the table of one row per reading is gone");
 }

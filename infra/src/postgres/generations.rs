@@ -18,7 +18,7 @@ use crate::generation_record::{self, RECORD_TABLE};
 pub const GENERATION_ONE_TABLES: &[&str] = &[
     "dead_letters",
     "open_alerts",
-    "raw_readings",
+    "raw_blocks",
     "rollups",
     "latest",
     "series",

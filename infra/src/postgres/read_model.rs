@@ -1,20 +1,21 @@
 //! The read models on PostgreSQL. A delta commits in one transaction with its stream positions;
-//! bucket and latest upserts go as one UNNEST statement each, raw rows by COPY.
+//! bucket and latest upserts go as one UNNEST statement each, and so do raw blocks.
 
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, Row};
 use watershed_domain::ports::{ReadModel, ReadModelError};
+use watershed_domain::raw_blocks::blocks_of;
 use watershed_domain::read_model::{
     AlertChange, BucketPoint, DeviceView, Points, RawPoint, ReadModelDelta, Series, SeriesQuery,
 };
 use watershed_domain::{DeadLetter, DeviceId, Label, SensorName, Unit};
 
+use super::raw_blocks;
 use crate::dead_letter_rows::{event_json, DeadLetterRow};
 use crate::device_rows::{
     assemble, attach_alerts, parse_device_id, parse_unit, read_rows, unreadable, AlertRow,
@@ -24,9 +25,6 @@ use crate::rollup_sql::MERGE_BUCKET;
 use crate::sql_error;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres_read_model");
-
-/// Raw readings one pruning statement deletes at most.
-const PRUNE_CHUNK: i64 = 5_000;
 
 pub struct PostgresReadModel {
     pool: PgPool,
@@ -57,6 +55,7 @@ impl PostgresReadModel {
             .run(&pool)
             .await
             .map_err(|e| ReadModelError::Unavailable(e.to_string()))?;
+        raw_blocks::move_legacy_rows(&pool).await?;
         Ok(Self {
             pool,
             series_ids: Mutex::new(HashMap::new()),
@@ -293,31 +292,7 @@ impl PostgresReadModel {
                 .map_err(unavailable)?;
         }
 
-        if !delta.raw.is_empty() {
-            // COPY in text format: one buffer for the whole batch, no per-row statement.
-            let mut text = String::with_capacity(delta.raw.len() * 64);
-            for r in &delta.raw {
-                let _ = writeln!(
-                    text,
-                    "{}\t{}\t{}\t{}\t{}",
-                    ids[r.series as usize],
-                    r.measured_at.to_rfc3339_opts(SecondsFormat::Micros, true),
-                    r.stream_seq,
-                    r.index,
-                    r.value
-                );
-            }
-            let mut copy = tx
-                .copy_in_raw(
-                    "COPY raw_readings (series_id, measured_at, stream_seq, idx, value) FROM STDIN",
-                )
-                .await
-                .map_err(unavailable)?;
-            copy.send(text.as_bytes()).await.map_err(unavailable)?;
-            copy.finish().await.map_err(unavailable)?;
-        }
-
-        Ok(())
+        raw_blocks::insert(tx, &blocks_of(&delta.raw), ids).await
     }
 
     async fn query_devices(
@@ -508,21 +483,21 @@ impl ReadModel for PostgresReadModel {
         let fetch = i64::try_from(query.limit).unwrap_or(i64::MAX - 1) + 1;
         let points = match query.resolution.bucket_seconds() {
             None => {
-                let rows: Vec<(DateTime<Utc>, f64)> = sqlx::query_as(
-                    "SELECT measured_at, value FROM raw_readings
-                     WHERE series_id = $1 AND measured_at >= $2 AND measured_at < $3
-                     ORDER BY measured_at, stream_seq, idx LIMIT $4",
+                let points = raw_blocks::range(
+                    &self.pool,
+                    series_id,
+                    query.from.timestamp_micros(),
+                    query.to.timestamp_micros(),
+                    fetch as usize,
                 )
-                .bind(series_id)
-                .bind(query.from)
-                .bind(query.to)
-                .bind(fetch)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(unavailable)?;
+                .await?;
                 Points::Raw(
-                    rows.into_iter()
-                        .map(|(t, value)| RawPoint { t, value })
+                    points
+                        .into_iter()
+                        .map(|p| RawPoint {
+                            t: DateTime::from_timestamp_micros(p.t).unwrap_or_default(),
+                            value: p.value,
+                        })
                         .collect(),
                 )
             }
@@ -548,33 +523,15 @@ impl ReadModel for PostgresReadModel {
     }
 
     async fn prune_raw(&self, cutoff: DateTime<Utc>) -> Result<u64, ReadModelError> {
-        // Per series, so each delete walks the primary key (series_id, measured_at, …) instead
-        // of scanning the table, and in chunks, so no transaction holds many row locks for long.
+        // Per series, so each delete walks the primary key (series_id, first_us, …) instead of
+        // scanning the table, and in chunks, so no transaction holds many row locks for long.
         let ids: Vec<i64> = sqlx::query_scalar("SELECT series_id FROM series")
             .fetch_all(&self.pool)
             .await
             .map_err(unavailable)?;
         let mut removed = 0;
         for id in ids {
-            loop {
-                let chunk = sqlx::query(
-                    "DELETE FROM raw_readings
-                     WHERE (series_id, measured_at, stream_seq, idx) IN (
-                         SELECT series_id, measured_at, stream_seq, idx FROM raw_readings
-                         WHERE series_id = $1 AND measured_at < $2 LIMIT $3)",
-                )
-                .bind(id)
-                .bind(cutoff)
-                .bind(PRUNE_CHUNK)
-                .execute(&self.pool)
-                .await
-                .map_err(unavailable)?
-                .rows_affected();
-                removed += chunk;
-                if chunk < PRUNE_CHUNK as u64 {
-                    break;
-                }
-            }
+            removed += raw_blocks::prune_series(&self.pool, id, cutoff.timestamp_micros()).await?;
         }
         Ok(removed)
     }

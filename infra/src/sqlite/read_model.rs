@@ -11,11 +11,13 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use watershed_domain::ports::{ReadModel, ReadModelError};
+use watershed_domain::raw_blocks::blocks_of;
 use watershed_domain::read_model::{
     AlertChange, BucketPoint, DeviceView, Points, RawPoint, ReadModelDelta, Series, SeriesQuery,
 };
 use watershed_domain::{DeadLetter, DeviceId, Label, SensorName, Unit};
 
+use super::raw_blocks;
 use super::time::{from_micros, to_micros};
 use crate::dead_letter_rows::{event_json, DeadLetterRow};
 use crate::device_rows::{
@@ -30,9 +32,6 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite_r
 /// Rows per multi-row INSERT: big enough to amortise a statement, small enough for SQLite's
 /// bound-parameter limit (5 columns × 1000 rows).
 const ROWS_PER_STATEMENT: usize = 1000;
-
-/// Raw readings one pruning statement deletes at most: a bounded wait for a projector commit.
-const PRUNE_CHUNK: i64 = 2_000;
 
 pub struct SqliteReadModel {
     /// One connection: SQLite has one writer per file anyway, and this keeps commits in order.
@@ -60,6 +59,7 @@ impl SqliteReadModel {
             .run(&writer)
             .await
             .map_err(|e| ReadModelError::Unavailable(e.to_string()))?;
+        raw_blocks::move_legacy_rows(&writer).await?;
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.read_only(true))
@@ -266,21 +266,7 @@ impl SqliteReadModel {
             sql.build().execute(&mut *conn).await.map_err(unavailable)?;
         }
 
-        for chunk in delta.raw.chunks(ROWS_PER_STATEMENT) {
-            let mut sql = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO raw_readings (series_id, measured_at_us, stream_seq, idx, value) ",
-            );
-            sql.push_values(chunk, |mut row, r| {
-                row.push_bind(ids[r.series as usize])
-                    .push_bind(to_micros(r.measured_at))
-                    .push_bind(r.stream_seq as i64)
-                    .push_bind(i64::from(r.index))
-                    .push_bind(r.value);
-            });
-            sql.build().execute(&mut *conn).await.map_err(unavailable)?;
-        }
-
-        Ok(())
+        raw_blocks::insert(conn, &blocks_of(&delta.raw), ids).await
     }
 
     async fn query_devices(
@@ -517,23 +503,20 @@ impl ReadModel for SqliteReadModel {
         let fetch = i64::try_from(query.limit).unwrap_or(i64::MAX - 1) + 1;
         let points = match query.resolution.bucket_seconds() {
             None => {
-                let rows: Vec<(i64, f64)> = sqlx::query_as(
-                    "SELECT measured_at_us, value FROM raw_readings
-                     WHERE series_id = ? AND measured_at_us >= ? AND measured_at_us < ?
-                     ORDER BY measured_at_us, stream_seq, idx LIMIT ?",
+                let points = raw_blocks::range(
+                    &self.readers,
+                    series_id,
+                    to_micros(query.from),
+                    to_micros(query.to),
+                    fetch as usize,
                 )
-                .bind(series_id)
-                .bind(to_micros(query.from))
-                .bind(to_micros(query.to))
-                .bind(fetch)
-                .fetch_all(&self.readers)
-                .await
-                .map_err(unavailable)?;
+                .await?;
                 Points::Raw(
-                    rows.into_iter()
-                        .map(|(t, value)| RawPoint {
-                            t: from_micros(t),
-                            value,
+                    points
+                        .into_iter()
+                        .map(|p| RawPoint {
+                            t: from_micros(p.t),
+                            value: p.value,
                         })
                         .collect(),
                 )
@@ -561,34 +544,15 @@ impl ReadModel for SqliteReadModel {
 
     async fn prune_raw(&self, cutoff: DateTime<Utc>) -> Result<u64, ReadModelError> {
         // Per series, so each delete walks the primary key instead of scanning the table, and in
-        // chunks, each its own short write: projector commits share the one writer connection
-        // and get it between two chunks.
+        // short statements: projector commits share the one writer connection and get it between
+        // two of them.
         let ids: Vec<i64> = sqlx::query_scalar("SELECT series_id FROM series")
             .fetch_all(&self.readers)
             .await
             .map_err(unavailable)?;
         let mut removed = 0;
         for id in ids {
-            loop {
-                let chunk = sqlx::query(
-                    "DELETE FROM raw_readings
-                     WHERE (series_id, measured_at_us, stream_seq, idx) IN (
-                         SELECT series_id, measured_at_us, stream_seq, idx FROM raw_readings
-                         WHERE series_id = ? AND measured_at_us < ? LIMIT ?)",
-                )
-                .bind(id)
-                .bind(to_micros(cutoff))
-                .bind(PRUNE_CHUNK)
-                .execute(&self.writer)
-                .await
-                .map_err(unavailable)?
-                .rows_affected();
-                removed += chunk;
-                if chunk < PRUNE_CHUNK as u64 {
-                    break;
-                }
-                tokio::task::yield_now().await;
-            }
+            removed += raw_blocks::prune_series(&self.writer, id, to_micros(cutoff)).await?;
         }
         Ok(removed)
     }

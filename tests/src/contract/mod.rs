@@ -9,5 +9,6 @@ pub mod event_store;
 pub mod extremes;
 pub mod generations;
 pub mod history;
+pub mod legacy_raw;
 pub mod live_feed;
 pub mod read_model;
