@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqlitePool, SqlitePoolOptions, SqliteRow};
+use sqlx::sqlite::{SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
 use tokio::sync::{mpsc, oneshot, watch};
 use watershed_domain::event::{AppendOutcome, EventMeta, ExpectedVersion, NewEvent, RecordedEvent};
@@ -54,9 +54,13 @@ impl SqliteEventStore {
             .fetch_one(&mut writer)
             .await
             .map_err(unavailable)?;
+        // Cursor saves do not wait for an fsync: one that power loss undoes only makes its
+        // consumer read again what it had applied, which consumers skip (stream positions,
+        // idempotency keys). The next append's FULL commit syncs it anyway. Waiting for a sync
+        // here held the store's one write lock against appends after every projected batch.
         let cursors = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options.clone())
+            .connect_with(options.clone().synchronous(SqliteSynchronous::Normal))
             .await
             .map_err(unavailable)?;
         // Readers map the file instead of copying each page in with a read call: a history
