@@ -101,8 +101,8 @@ pub async fn prune_series(
     }
     let mut tx = writer.begin().await.map_err(unavailable)?;
     let straddling: Vec<BlockRow> = sqlx::query_as(
-        "SELECT first_us, stream_seq, points FROM raw_blocks
-         WHERE series_id = ? AND first_us < ? AND last_us >= ?",
+        "DELETE FROM raw_blocks WHERE series_id = ? AND first_us < ? AND last_us >= ?
+         RETURNING first_us, stream_seq, points",
     )
     .bind(series_id)
     .bind(cutoff)
@@ -110,20 +110,13 @@ pub async fn prune_series(
     .fetch_all(&mut *tx)
     .await
     .map_err(unavailable)?;
-    for (first, stream_seq, points) in straddling {
-        sqlx::query(
-            "DELETE FROM raw_blocks WHERE series_id = ? AND first_us = ? AND stream_seq = ?",
-        )
-        .bind(series_id)
-        .bind(first)
-        .bind(stream_seq)
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        let (block, went) = trimmed((first, stream_seq, points), cutoff)?;
+    let mut rewritten = Vec::with_capacity(straddling.len());
+    for row in straddling {
+        let (block, went) = trimmed(row, cutoff)?;
         removed += went;
-        insert(&mut tx, std::slice::from_ref(&block), &[series_id]).await?;
+        rewritten.push(block);
     }
+    insert(&mut tx, &rewritten, &[series_id]).await?;
     tx.commit().await.map_err(unavailable)?;
     Ok(removed)
 }

@@ -30,7 +30,7 @@ use crate::sql_error;
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite_read_model");
 
 /// Rows per multi-row INSERT: big enough to amortise a statement, small enough for SQLite's
-/// bound-parameter limit (5 columns × 1000 rows).
+/// bound-parameter limit (at most 7 columns × 1000 rows).
 const ROWS_PER_STATEMENT: usize = 1000;
 
 pub struct SqliteReadModel {
