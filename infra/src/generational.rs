@@ -38,7 +38,7 @@ impl GenerationalReadModel {
     }
 
     /// The generation this process reads and writes now.
-    pub fn generation(&self) -> u32 {
+    fn generation(&self) -> u32 {
         self.current.read().expect("generation lock poisoned").0
     }
 

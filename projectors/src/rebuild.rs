@@ -215,7 +215,10 @@ impl HistoryReader<'_> {
         self.apply(&page.events).await?;
         self.applied += page.events.len() as u64;
         self.cursor = page.next;
-        if self.reported.elapsed() >= REPORT_EVERY || page.at_end {
+        // At the end of the history the count is reported at once, if it moved: the switch and
+        // the finish carry the last one reported, while the tail is polled every 100 ms.
+        let behind = record.rebuild().map(|r| r.applied_events) != Some(self.applied);
+        if self.reported.elapsed() >= REPORT_EVERY || (page.at_end && behind) {
             let history = record.rebuild().map_or(0, |r| r.history_events);
             let progressed =
                 record
