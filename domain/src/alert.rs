@@ -4,9 +4,10 @@
 //! pure: the alert evaluator in `projectors` feeds it batches in stream order and appends what it
 //! decides to the device's stream.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::event::{AlertCleared, AlertRaised, DeviceEvent};
 use crate::ids::{Label, RuleName, SensorName};
@@ -45,6 +46,52 @@ impl Condition {
     }
 }
 
+/// How urgent an alert is, most urgent first: the levels ThingsBoard and most paging tools use.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum Severity {
+    Critical,
+    #[default]
+    Major,
+    Minor,
+    Warning,
+    Info,
+}
+
+impl Severity {
+    pub const ALL: [Self; 5] = [
+        Self::Critical,
+        Self::Major,
+        Self::Minor,
+        Self::Warning,
+        Self::Info,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Critical => "critical",
+            Self::Major => "major",
+            Self::Minor => "minor",
+            Self::Warning => "warning",
+            Self::Info => "info",
+        }
+    }
+
+    /// The inverse of [`Severity::as_str`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A rule as operators write it: one `[[rule]]` table of the rules file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,6 +105,8 @@ pub struct RuleSpec {
     /// Only devices registered with this kind; every device when absent.
     pub kind: Option<String>,
     pub message: Option<String>,
+    /// Major when absent.
+    pub severity: Option<Severity>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +120,7 @@ pub struct AlertRule {
     pub clear_at: f64,
     pub kind: Option<Label>,
     pub message: Option<Label>,
+    pub severity: Severity,
 }
 
 impl AlertRule {
@@ -126,6 +176,7 @@ impl TryFrom<RuleSpec> for AlertRule {
             clear_at,
             kind: spec.kind.map(Label::parse).transpose().map_err(within)?,
             message: spec.message.map(Label::parse).transpose().map_err(within)?,
+            severity: spec.severity.unwrap_or_default(),
             name,
         })
     }
@@ -136,8 +187,8 @@ impl TryFrom<RuleSpec> for AlertRule {
 pub struct DeviceAlerts {
     pub kind: Option<Label>,
     pub decommissioned: bool,
-    /// The rules whose alert is open.
-    pub open: BTreeSet<RuleName>,
+    /// The rules whose alert is open, with the alert's id (the event id of its `AlertRaised`).
+    pub open: BTreeMap<RuleName, Uuid>,
 }
 
 impl DeviceAlerts {
@@ -149,11 +200,12 @@ impl DeviceAlerts {
         "DeviceDecommissioned",
     ];
 
-    pub fn evolve(&mut self, event: &DeviceEvent) {
+    /// Folds in `event`, stored under `event_id`.
+    pub fn evolve(&mut self, event: &DeviceEvent, event_id: Uuid) {
         match event {
             DeviceEvent::Registered(e) => self.kind.clone_from(&e.kind),
             DeviceEvent::AlertRaised(e) => {
-                self.open.insert(e.rule.clone());
+                self.open.insert(e.rule.clone(), event_id);
             }
             DeviceEvent::AlertCleared(e) => {
                 self.open.remove(&e.rule);
@@ -230,8 +282,8 @@ impl AlertRules {
                 continue;
             };
             let value = newest.value.get();
-            let open = device.open.contains(&rule.name);
-            if !open && rule.raised_by(value) {
+            let open = device.open.get(&rule.name);
+            if open.is_none() && rule.raised_by(value) {
                 changes.push(DeviceEvent::AlertRaised(AlertRaised {
                     rule: rule.name.clone(),
                     sensor: rule.sensor.clone(),
@@ -241,11 +293,14 @@ impl AlertRules {
                     unit: newest.unit.clone(),
                     message: rule.message.clone(),
                     measured_at: newest.measured_at,
+                    severity: rule.severity,
                 }));
-            } else if open && rule.cleared_by(value) {
+            } else if open.is_some() && rule.cleared_by(value) {
                 changes.push(DeviceEvent::AlertCleared(AlertCleared {
                     rule: rule.name.clone(),
                     sensor: rule.sensor.clone(),
+                    alert_id: open.copied(),
+                    severity: rule.severity,
                     value: newest.value,
                     unit: newest.unit.clone(),
                     measured_at: newest.measured_at,
@@ -272,6 +327,7 @@ mod tests {
             clear_at: None,
             kind: None,
             message: None,
+            severity: None,
         }
     }
 
@@ -306,7 +362,9 @@ mod tests {
             .iter()
             .map(|batch| {
                 let changes = rules.evaluate(device, batch);
-                changes.iter().for_each(|c| device.evolve(c));
+                changes
+                    .iter()
+                    .for_each(|c| device.evolve(c, Uuid::now_v7()));
                 changes
                     .iter()
                     .map(|c| c.event_type())
@@ -338,6 +396,49 @@ mod tests {
             "30 is not above 30; 29 is still above the clear level 28"
         );
         assert!(device.open.is_empty());
+    }
+
+    #[test]
+    fn a_clear_names_the_alert_it_clears_and_both_carry_the_severity() {
+        let critical = RuleSpec {
+            severity: Some(Severity::Critical),
+            ..too_hot()
+        };
+        let rules = rules(vec![critical]);
+        let mut device = DeviceAlerts::default();
+        let only = |changes: Vec<DeviceEvent>| -> DeviceEvent {
+            let [change] = changes.try_into().expect("one decision");
+            change
+        };
+        let DeviceEvent::AlertRaised(raised) =
+            only(rules.evaluate(&device, &[reading("temperature", 40.0, 0)]))
+        else {
+            panic!("expected a raise");
+        };
+        assert_eq!(raised.severity, Severity::Critical);
+        let raised_id = Uuid::now_v7();
+        device.evolve(&DeviceEvent::AlertRaised(raised), raised_id);
+        let DeviceEvent::AlertCleared(cleared) =
+            only(rules.evaluate(&device, &[reading("temperature", 20.0, 1)]))
+        else {
+            panic!("expected a clear");
+        };
+        assert_eq!(cleared.alert_id, Some(raised_id));
+        assert_eq!(cleared.severity, Severity::Critical);
+    }
+
+    #[test]
+    fn severities_read_and_write_by_name_and_default_to_major() {
+        for severity in Severity::ALL {
+            assert_eq!(Severity::from_name(severity.as_str()), Some(severity));
+            let json = serde_json::to_string(&severity).unwrap();
+            assert_eq!(json, format!("\"{severity}\""));
+        }
+        assert_eq!(Severity::from_name("fatal"), None);
+        assert_eq!(
+            AlertRules::from_specs(vec![too_hot()]).unwrap().rules[0].severity,
+            Severity::Major
+        );
     }
 
     #[test]

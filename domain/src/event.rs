@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::alert::Condition;
+use crate::alert::{Condition, Severity};
 use crate::device::KeyHash;
 use crate::idempotency::{IdempotencyKey, PayloadDigest};
 use crate::ids::{BatchId, DeviceId, Label, RuleName, SensorName, Unit};
@@ -67,6 +67,9 @@ pub struct AlertRaised {
     pub unit: Option<Unit>,
     pub message: Option<Label>,
     pub measured_at: DateTime<Utc>,
+    /// The rule's severity when it fired; alerts raised before severities existed read as major.
+    #[serde(default)]
+    pub severity: Severity,
 }
 
 /// A reading came back past the rule's clear level.
@@ -74,6 +77,12 @@ pub struct AlertRaised {
 pub struct AlertCleared {
     pub rule: RuleName,
     pub sensor: SensorName,
+    /// The event id of the `AlertRaised` this clears: the alert's id. Absent in clears recorded
+    /// before alerts had ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_id: Option<Uuid>,
+    #[serde(default)]
+    pub severity: Severity,
     /// The reading that cleared it.
     pub value: Value,
     pub unit: Option<Unit>,

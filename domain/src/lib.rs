@@ -17,8 +17,9 @@ pub mod raw_blocks;
 pub mod read_model;
 pub mod reading;
 pub mod validation;
+pub mod webhooks;
 
-pub use alert::{AlertRule, AlertRules, Condition, DeviceAlerts, RuleSpec};
+pub use alert::{AlertRule, AlertRules, Condition, DeviceAlerts, RuleSpec, Severity};
 pub use dead_letter::{DeadLetter, Parked, PoisonPolicy};
 pub use device::{decide, evolve, Command, Device, DeviceStatus, DomainError, KeyHash};
 pub use event::{
@@ -32,3 +33,7 @@ pub use idempotency::{IdempotencyKey, PayloadDigest, Recalled};
 pub use ids::{BatchId, DeviceId, Label, RuleName, SensorName, Unit};
 pub use reading::{Reading, ReadingBatch, Value, MAX_READINGS_PER_BATCH};
 pub use validation::ValidationError;
+pub use webhooks::{
+    AfterAttempt, AlertNotification, Attempt, Backoff, ChannelSpec, DeliveryRecord, DeliveryState,
+    DueDelivery, NewDelivery, NotificationType, WebhookChannel, WebhookSecret, WebhookUrl,
+};

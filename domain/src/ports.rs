@@ -17,6 +17,9 @@ use crate::idempotency::{IdempotencyKey, Recalled};
 use crate::ids::DeviceId;
 use crate::read_model::{DeviceView, ReadModelDelta, Series, SeriesQuery};
 use crate::reading::Reading;
+use crate::webhooks::{
+    AfterAttempt, Attempt, DeliveryRecord, DueDelivery, NewDelivery, WebhookChannel,
+};
 
 /// Failures of the event store.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -359,4 +362,57 @@ pub trait LiveFeed: Send + Sync + 'static {
 
     /// Updates published after this returns. A slow subscriber may miss some; it then re-reads.
     async fn subscribe(&self) -> LiveStream;
+}
+
+/// Failures of the notification store.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotifyError {
+    #[error("notification store unavailable: {0}")]
+    Unavailable(String),
+    #[error("notification store data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Webhook channels and the durable outbox of their deliveries. Lives beside the read models
+/// (a SQLite file of its own, a PostgreSQL schema of its own) but is no read model: a rebuild
+/// leaves it alone, and nothing in it can be derived again.
+#[async_trait]
+pub trait Notifications: Send + Sync + 'static {
+    /// Every channel, oldest first.
+    async fn channels(&self) -> Result<Vec<WebhookChannel>, NotifyError>;
+
+    /// Creates the channel or replaces the one with its id.
+    async fn save_channel(&self, channel: &WebhookChannel) -> Result<(), NotifyError>;
+
+    /// Removes a channel; its pending deliveries fail with that reason. False when there was none.
+    async fn delete_channel(&self, id: uuid::Uuid) -> Result<bool, NotifyError>;
+
+    /// Adds deliveries, due at once; one already held (same message, same channel) is left as it
+    /// is, so a notifier that sees an alert again never mints a second delivery of it.
+    async fn enqueue(&self, deliveries: &[NewDelivery]) -> Result<(), NotifyError>;
+
+    /// Pending deliveries due by `now` of enabled channels not in `busy`, oldest first, leased to
+    /// the caller until `lease_until`: no other dispatcher takes them meanwhile, and if the caller
+    /// dies they are due again once the lease runs out.
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+        busy: &[uuid::Uuid],
+    ) -> Result<Vec<DueDelivery>, NotifyError>;
+
+    /// Records an attempt at a claimed delivery and where that leaves it. Ends the lease.
+    async fn record_attempt(
+        &self,
+        delivery: i64,
+        attempt: &Attempt,
+        after: &AfterAttempt,
+    ) -> Result<(), NotifyError>;
+
+    /// Every delivery of one alert (its raise and its clear, to every channel), with attempts.
+    async fn deliveries_of_alert(
+        &self,
+        alert_id: uuid::Uuid,
+    ) -> Result<Vec<DeliveryRecord>, NotifyError>;
 }

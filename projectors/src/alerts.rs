@@ -149,14 +149,14 @@ impl AlertEvaluator {
             }
         };
         for change in self.rules.evaluate(device, &recorded.readings) {
-            retrying(self.config.retry, shutdown, "appending an alert", || {
+            let stored = retrying(self.config.retry, shutdown, "appending an alert", || {
                 self.append(event, &change)
             })
             .await?;
             tracing::info!(device = %id, event = change.event_type(), "alert");
             metrics::counter!("watershed_alert_decisions_total", "event" => change.event_type())
                 .increment(1);
-            device.evolve(&change);
+            device.evolve(&change, stored);
         }
         Ok(())
     }
@@ -173,14 +173,19 @@ impl AlertEvaluator {
             let decoded = event
                 .decode()
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            device.evolve(&decoded);
+            device.evolve(&decoded, event.meta.event_id);
         }
         Ok(device)
     }
 
     /// Appends one decision caused by `cause`, at whatever version the stream has reached: ingest
-    /// keeps appending readings meanwhile, and the decision does not depend on them.
-    async fn append(&self, cause: &RecordedEvent, change: &DeviceEvent) -> Result<(), StoreError> {
+    /// keeps appending readings meanwhile, and the decision does not depend on them. Answers with
+    /// the id of the stored decision (an earlier one's, on redelivery).
+    async fn append(
+        &self,
+        cause: &RecordedEvent,
+        change: &DeviceEvent,
+    ) -> Result<Uuid, StoreError> {
         let rule = match change {
             DeviceEvent::AlertRaised(a) => &a.rule,
             DeviceEvent::AlertCleared(a) => &a.rule,
@@ -203,12 +208,16 @@ impl AlertEvaluator {
                 .append(id, ExpectedVersion::Exactly(version), vec![event])
                 .await
             {
+                Ok(AppendOutcome::Appended(committed)) => {
+                    return Ok(committed
+                        .first()
+                        .expect("an append of one event commits one")
+                        .event_id)
+                }
                 // A stored key is this decision, made before a restart (with the rules of then).
-                Ok(
-                    AppendOutcome::Appended(_)
-                    | AppendOutcome::Duplicate(_)
-                    | AppendOutcome::KeyReused(_),
-                ) => return Ok(()),
+                Ok(AppendOutcome::Duplicate(stored) | AppendOutcome::KeyReused(stored)) => {
+                    return Ok(stored.event_id)
+                }
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(e) => return Err(e),
             }

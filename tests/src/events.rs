@@ -6,7 +6,7 @@ use watershed_domain::event::{DeviceRegistered, EventMeta, ExpectedVersion, Read
 use watershed_domain::ports::EventStore;
 use watershed_domain::{
     AlertCleared, AlertRaised, BatchId, Condition, DeviceEvent, DeviceId, IdempotencyKey, KeyHash,
-    NewEvent, Reading, RecordedEvent, RuleName, SensorName, Unit, Value,
+    NewEvent, Reading, RecordedEvent, RuleName, SensorName, Severity, Unit, Value,
 };
 
 /// A device id no other test uses.
@@ -50,6 +50,7 @@ pub fn alert_raised(rule: &str, value: f64) -> DeviceEvent {
         unit: Some(Unit::parse("C").expect("valid unit")),
         message: None,
         measured_at: Utc::now(),
+        severity: Severity::Major,
     })
 }
 
@@ -57,6 +58,8 @@ pub fn alert_cleared(rule: &str, value: f64) -> DeviceEvent {
     DeviceEvent::AlertCleared(AlertCleared {
         rule: RuleName::parse(rule).expect("valid test rule"),
         sensor: SensorName::parse("temperature").expect("valid test sensor"),
+        alert_id: None,
+        severity: Severity::Major,
         value: Value::try_from(value).expect("finite test value"),
         unit: Some(Unit::parse("C").expect("valid unit")),
         measured_at: Utc::now(),

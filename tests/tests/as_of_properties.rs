@@ -15,7 +15,7 @@ use watershed_domain::event::{
 use watershed_domain::ports::ReadModel;
 use watershed_domain::{
     AlertCleared, AlertRaised, BatchId, Condition, DeviceEvent, DeviceId, KeyHash, Reading,
-    RecordedEvent, RuleName, SensorName, Value,
+    RecordedEvent, RuleName, SensorName, Severity, Value,
 };
 use watershed_infra::SqliteReadModel;
 use watershed_projectors::project;
@@ -68,10 +68,13 @@ fn decode(op: &Op, i: usize) -> DeviceEvent {
             unit: None,
             message: None,
             measured_at: t0(),
+            severity: Severity::Major,
         }),
         Op::Clear(r) => DeviceEvent::AlertCleared(AlertCleared {
             rule: rule(*r),
             sensor: sensor(0),
+            alert_id: None,
+            severity: Severity::Major,
             value: Value::try_from(0.0).unwrap(),
             unit: None,
             measured_at: t0(),

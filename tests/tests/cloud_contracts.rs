@@ -6,8 +6,12 @@ use sqlx::Connection;
 
 use watershed_domain::ports::ReadModelGenerations;
 use watershed_infra::postgres::generations::GENERATION_ONE_TABLES;
-use watershed_infra::{PostgresGenerations, PostgresReadModel, RedisDeviceCache, RedisLiveFeed};
-use watershed_tests::contract::{cache, extremes, generations, live_feed, read_model};
+use watershed_infra::{
+    PostgresGenerations, PostgresNotifications, PostgresReadModel, RedisDeviceCache, RedisLiveFeed,
+};
+use watershed_tests::contract::{
+    cache, extremes, generations, live_feed, notifications, read_model,
+};
 use watershed_tests::servers::{
     fresh_postgres_database, redis_tls_url, redis_url, unique_namespace,
 };
@@ -24,6 +28,16 @@ async fn postgres_read_model_migrations_are_idempotent() {
     let url = fresh_postgres_database().await;
     PostgresReadModel::connect(&url).await.unwrap();
     PostgresReadModel::connect(&url)
+        .await
+        .expect("connecting again re-applies nothing");
+}
+
+#[tokio::test]
+async fn postgres_notifications_keep_the_notifications_contract() {
+    let url = fresh_postgres_database().await;
+    let store = PostgresNotifications::connect(&url).await.unwrap();
+    notifications::notifications_contract(Arc::new(store)).await;
+    PostgresNotifications::connect(&url)
         .await
         .expect("connecting again re-applies nothing");
 }

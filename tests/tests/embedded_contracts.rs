@@ -3,12 +3,13 @@
 use std::sync::Arc;
 
 use watershed_infra::{
-    BroadcastLiveFeed, MemoryDeviceCache, SqliteEventStore, SqliteGenerations, SqliteReadModel,
-    StoreTailBus,
+    BroadcastLiveFeed, MemoryDeviceCache, SqliteEventStore, SqliteGenerations, SqliteNotifications,
+    SqliteReadModel, StoreTailBus,
 };
 use watershed_tests::contract::legacy_raw as legacy;
 use watershed_tests::contract::{
-    bus, cache, change_feed, event_store, extremes, generations, history, live_feed, read_model,
+    bus, cache, change_feed, event_store, extremes, generations, history, live_feed, notifications,
+    read_model,
 };
 
 async fn sqlite_store(dir: &tempfile::TempDir) -> Arc<SqliteEventStore> {
@@ -187,6 +188,14 @@ async fn alerts_are_decided_once_over_the_sqlite_store_and_embedded_bus() {
     let store = sqlite_store(&dir).await;
     let bus = Arc::new(StoreTailBus::new(store.clone()));
     watershed_tests::alerting::alert_evaluator_scenario(store, bus).await;
+}
+
+#[tokio::test]
+async fn sqlite_notifications_keep_the_notifications_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notifications.db");
+    let store = SqliteNotifications::open(&path).await.unwrap();
+    notifications::notifications_contract(Arc::new(store)).await;
 }
 
 #[tokio::test]

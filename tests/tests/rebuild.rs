@@ -133,6 +133,7 @@ fn alert_rules() -> Arc<AlertRules> {
         clear_at: Some(28.0),
         kind: None,
         message: Some("too hot".to_owned()),
+        severity: None,
     };
     Arc::new(AlertRules::from_specs(vec![too_hot]).expect("a valid rule"))
 }

@@ -4,6 +4,7 @@
 pub mod event_store;
 pub mod generations;
 mod group_commit;
+pub mod notifications;
 mod raw_blocks;
 pub mod read_model;
 mod time;

@@ -11,4 +11,5 @@ pub mod generations;
 pub mod history;
 pub mod legacy_raw;
 pub mod live_feed;
+pub mod notifications;
 pub mod read_model;
