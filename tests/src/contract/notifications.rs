@@ -84,7 +84,7 @@ pub async fn notifications_contract(store: Arc<dyn Notifications>) {
         notification: raised.clone(),
     };
     store.enqueue(&[to_ops.clone(), to_audit]).await.unwrap();
-    store.enqueue(&[to_ops.clone()]).await.unwrap();
+    store.enqueue(std::slice::from_ref(&to_ops)).await.unwrap();
     let records = store.deliveries_of_alert(alert).await.unwrap();
     assert_eq!(records.len(), 2, "{records:?}");
     assert!(records.iter().all(|r| r.state == DeliveryState::Pending));
