@@ -8,12 +8,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use watershed_domain::ports::{
     ChangeFeed, DeviceCache, EventBus, EventHistory, EventPublisher, EventStore, LiveFeed,
-    ReadModel, ReadModelGenerations,
+    Notifications, ReadModel, ReadModelGenerations,
 };
 use watershed_infra::{
     BroadcastLiveFeed, CosmosAccount, CosmosAuth, CosmosEventStore, GenerationalReadModel,
     KafkaBus, KafkaConfig, KafkaPublisher, MemoryDeviceCache, PostgresGenerations,
-    RedisDeviceCache, RedisLiveFeed, SqliteEventStore, SqliteGenerations, StoreTailBus,
+    PostgresNotifications, RedisDeviceCache, RedisLiveFeed, SqliteEventStore, SqliteGenerations,
+    SqliteNotifications, StoreTailBus,
 };
 
 use crate::secret_url::SecretUrl;
@@ -124,6 +125,7 @@ fn unknown(port: &str, url: &str, known: &str) -> anyhow::Error {
 impl PortUrls {
     pub const EVENTS_FILE: &'static str = "events.db";
     pub const READ_MODEL_FILE: &'static str = "read-model.db";
+    pub const NOTIFICATIONS_FILE: &'static str = "notifications.db";
 
     /// Parses the four URLs; `sqlite:` paths are taken relative to `data_dir`.
     pub fn parse(
@@ -319,6 +321,27 @@ impl ReadModelUrl {
         Ok(ReadModels {
             current,
             generations,
+        })
+    }
+
+    /// The webhook channels and their outbox, beside the read models: a file of its own next to
+    /// the SQLite ones, a schema of its own in the PostgreSQL database.
+    pub async fn notifications(&self) -> anyhow::Result<Arc<dyn Notifications>> {
+        Ok(match self {
+            Self::Sqlite(path) => {
+                let path = path.with_file_name(PortUrls::NOTIFICATIONS_FILE);
+                create_parent(&path)?;
+                Arc::new(
+                    SqliteNotifications::open(&path)
+                        .await
+                        .with_context(|| format!("opening the notifications {}", path.display()))?,
+                )
+            }
+            Self::Postgres(url) => Arc::new(
+                PostgresNotifications::connect(url.expose())
+                    .await
+                    .context("connecting to PostgreSQL for notifications")?,
+            ),
         })
     }
 

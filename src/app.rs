@@ -16,6 +16,7 @@ use axum::middleware;
 use axum::routing::get;
 use axum::{Json, Router};
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -25,12 +26,13 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use watershed_command_api::CommandState;
-use watershed_domain::{AlertRules, PoisonPolicy};
+use watershed_domain::ports::Notifications;
+use watershed_domain::{AlertRules, Backoff, PoisonPolicy};
 use watershed_http_edge::{json::BODY_LIMIT, limits, ApiToken, ApiTokens, RequestLimits};
-use watershed_infra::SplunkHec;
+use watershed_infra::{SplunkHec, WebhookClient};
 use watershed_projectors::{
-    AlertConfig, AlertEvaluator, DeadLetterDesk, Projector, ProjectorConfig, RawRetention, Relay,
-    RelayConfig, SinkRunner,
+    AlertConfig, AlertEvaluator, DeadLetterDesk, DispatchConfig, Dispatcher, Notifier,
+    NotifierConfig, Projector, ProjectorConfig, RawRetention, Relay, RelayConfig, SinkRunner,
 };
 use watershed_query_api::{LagSources, QueryState};
 
@@ -40,6 +42,7 @@ use crate::health::Readiness;
 use crate::prometheus;
 use crate::sinks::SplunkSink;
 use crate::web;
+use crate::webhooks::{self, WebhookState};
 
 /// How long background work may take to finish after shutdown begins.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
@@ -110,6 +113,22 @@ pub struct AppConfig {
     pub poison: PoisonPolicy,
     /// Forwarded by the `sinks` role; none by default.
     pub splunk: Option<SplunkSink>,
+    pub webhooks: WebhookSettings,
+}
+
+/// How alert webhooks are sent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WebhookSettings {
+    /// One attempt's deadline: a receiver slower than this counts as failed, and is tried again.
+    pub timeout: Duration,
+    pub backoff: Backoff,
+}
+
+impl WebhookSettings {
+    pub const DEFAULT: Self = Self {
+        timeout: Duration::from_secs(10),
+        backoff: Backoff::DEFAULT,
+    };
 }
 
 /// How much one process takes on before it refuses with 503 (see README, "Overload").
@@ -160,6 +179,7 @@ impl AppConfig {
             limits: Limits::default(),
             poison: PoisonPolicy::Stop,
             splunk: None,
+            webhooks: WebhookSettings::DEFAULT,
         }
     }
 }
@@ -172,6 +192,7 @@ pub struct Ports {
     pub bus: Option<Bus>,
     pub read_model: Option<ReadModels>,
     pub cache: Option<Cache>,
+    pub notifications: Option<Arc<dyn Notifications>>,
 }
 
 impl Ports {
@@ -202,11 +223,21 @@ impl Ports {
             None if roles.need_read_side() => Some(urls.cache.open().await?),
             None => None,
         };
+        // Webhook channels are managed with the query API and sent by the projectors, which send
+        // only where alerts are evaluated.
+        let notifications = match given.notifications {
+            Some(n) => Some(n),
+            None if roles.query_api || (roles.projectors && !config.alert_rules.is_empty()) => {
+                Some(urls.read_model.notifications().await?)
+            }
+            None => None,
+        };
         Ok(Self {
             events,
             bus,
             read_model,
             cache,
+            notifications,
         })
     }
 }
@@ -357,7 +388,7 @@ impl App {
             )));
             if !config.alert_rules.is_empty() {
                 let alerts = AlertEvaluator {
-                    bus: bus.bus,
+                    bus: Arc::clone(&bus.bus),
                     store: required(&ports.events, "event store").store,
                     rules: Arc::clone(&config.alert_rules),
                     config: AlertConfig::for_projector_group(&projector_config.group),
@@ -369,6 +400,14 @@ impl App {
                     &shutdown,
                     &failure,
                 ));
+                background.extend(notifying(
+                    &config,
+                    &projector_config.group,
+                    bus.bus,
+                    required(&ports.notifications, "notification store"),
+                    &shutdown,
+                    &failure,
+                )?);
             }
         }
         if let (true, Some(splunk)) = (roles.sinks, &config.splunk) {
@@ -401,6 +440,10 @@ impl App {
                 current: read_model,
                 generations,
             } = required(&ports.read_model, "read model");
+            api = api.merge(webhooks::router(WebhookState {
+                store: required(&ports.notifications, "notification store"),
+                tokens: tokens.clone(),
+            }));
             api = api.merge(dead_letters::router(DeadLetterState {
                 desk: Arc::new(DeadLetterDesk {
                     read_model: Arc::clone(&read_model),
@@ -505,6 +548,46 @@ impl App {
         }
         served.context("serving HTTP")
     }
+}
+
+/// The notifier, which turns alert events into deliveries in the outbox, and the dispatcher,
+/// which sends them.
+fn notifying(
+    config: &AppConfig,
+    projector_group: &str,
+    bus: Arc<dyn watershed_domain::ports::EventBus>,
+    store: Arc<dyn Notifications>,
+    shutdown: &CancellationToken,
+    failure: &Arc<OnceLock<String>>,
+) -> anyhow::Result<[AbortOnDropHandle<()>; 2]> {
+    let settings = config.webhooks;
+    let enqueued = Arc::new(Notify::new());
+    let notifier = Notifier {
+        bus,
+        store: Arc::clone(&store),
+        config: NotifierConfig::for_projector_group(
+            projector_group,
+            settings.backoff.give_up_after,
+        ),
+        enqueued: Arc::clone(&enqueued),
+    };
+    let dispatcher = Dispatcher {
+        store,
+        transport: Arc::new(
+            WebhookClient::new(settings.timeout).context("building the webhook client")?,
+        ),
+        config: DispatchConfig::with_timeout(settings.timeout, settings.backoff),
+        enqueued,
+    };
+    Ok([
+        spawn_stopping_on_failure(
+            "the webhook notifier",
+            notifier.run(shutdown.clone()),
+            shutdown,
+            failure,
+        ),
+        AbortOnDropHandle::new(tokio::spawn(dispatcher.run(shutdown.clone()))),
+    ])
 }
 
 /// The span of one request: method and path, never the query string, which may carry the

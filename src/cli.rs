@@ -11,7 +11,7 @@ use crate::adapters::PortUrls;
 use crate::alert_rules;
 use crate::analysts::export::{self, ExportArgs};
 use crate::analysts::replay::{self, ReplayArgs};
-use crate::app::{App, AppConfig, Limits, Roles};
+use crate::app::{App, AppConfig, Limits, Roles, WebhookSettings};
 use crate::bench::fuzz::{self, BenchFuzzArgs};
 use crate::bench::history::{self, BenchHistoryArgs};
 use crate::bench::ingest::{self, BenchIngestArgs};
@@ -174,6 +174,37 @@ struct ServeArgs {
     request_timeout_secs: u64,
     #[command(flatten)]
     splunk: SplunkArgs,
+    #[command(flatten)]
+    webhooks: WebhookArgs,
+}
+
+/// How alert webhooks are sent (channels are managed with `/v1/webhooks`).
+#[derive(Debug, Args)]
+struct WebhookArgs {
+    /// Seconds one delivery attempt may take; a slower receiver is tried again later.
+    #[arg(long, env = "WATERSHED_WEBHOOK_TIMEOUT_SECS",
+          default_value_t = WebhookSettings::DEFAULT.timeout.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    webhook_timeout_secs: u64,
+    /// Seconds after an alert transition when a delivery that still fails is given up (shown as
+    /// failed); retries back off exponentially until then.
+    #[arg(long, env = "WATERSHED_WEBHOOK_GIVE_UP_AFTER_SECS",
+          default_value_t = WebhookSettings::DEFAULT.backoff.give_up_after.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=30 * 86_400))]
+    webhook_give_up_after_secs: u64,
+}
+
+impl WebhookArgs {
+    fn settings(&self) -> WebhookSettings {
+        let defaults = WebhookSettings::DEFAULT;
+        WebhookSettings {
+            timeout: std::time::Duration::from_secs(self.webhook_timeout_secs),
+            backoff: watershed_domain::Backoff {
+                give_up_after: std::time::Duration::from_secs(self.webhook_give_up_after_secs),
+                ..defaults.backoff
+            },
+        }
+    }
 }
 
 impl ServeArgs {
@@ -200,6 +231,7 @@ impl ServeArgs {
                 None => Arc::default(),
             },
             splunk: self.splunk.sink()?,
+            webhooks: self.webhooks.settings(),
             poison: self.on_poison.policy(),
             limits: Limits {
                 max_in_flight: self.max_in_flight as usize,

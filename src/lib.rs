@@ -18,3 +18,4 @@ pub mod sinks;
 pub mod telemetry;
 mod tokens;
 mod web;
+pub mod webhooks;

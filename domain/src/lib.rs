@@ -34,6 +34,6 @@ pub use ids::{BatchId, DeviceId, Label, RuleName, SensorName, Unit};
 pub use reading::{Reading, ReadingBatch, Value, MAX_READINGS_PER_BATCH};
 pub use validation::ValidationError;
 pub use webhooks::{
-    AfterAttempt, AlertNotification, Attempt, Backoff, ChannelSpec, DeliveryRecord, DeliveryState,
-    DueDelivery, NewDelivery, NotificationType, WebhookChannel, WebhookSecret, WebhookUrl,
+    AfterAttempt, AlertNotification, Attempt, Backoff, DeliveryRecord, DeliveryState, DueDelivery,
+    NewDelivery, NotificationType, WebhookChannel, WebhookSecret, WebhookUrl,
 };

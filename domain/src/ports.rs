@@ -18,7 +18,7 @@ use crate::ids::DeviceId;
 use crate::read_model::{DeviceView, ReadModelDelta, Series, SeriesQuery};
 use crate::reading::Reading;
 use crate::webhooks::{
-    AfterAttempt, Attempt, DeliveryRecord, DueDelivery, NewDelivery, WebhookChannel,
+    AfterAttempt, Attempt, DeliveryRecord, DueDelivery, NewDelivery, WebhookChannel, WebhookUrl,
 };
 
 /// Failures of the event store.
@@ -415,4 +415,17 @@ pub trait Notifications: Send + Sync + 'static {
         &self,
         alert_id: uuid::Uuid,
     ) -> Result<Vec<DeliveryRecord>, NotifyError>;
+}
+
+/// Posts webhook deliveries over HTTP.
+#[async_trait]
+pub trait WebhookTransport: Send + Sync + 'static {
+    /// Posts `body` (JSON) with `headers` and answers with the receiver's status, or why there was
+    /// none (refused, timed out). Never waits longer than the adapter's timeout.
+    async fn post(
+        &self,
+        url: &WebhookUrl,
+        headers: &[(&'static str, String)],
+        body: &str,
+    ) -> Result<u16, String>;
 }

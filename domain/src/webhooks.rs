@@ -106,29 +106,6 @@ impl WebhookUrl {
     }
 }
 
-/// A channel as an operator sends it to `POST` or `PUT /v1/webhooks`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct ChannelSpec {
-    /// For people: shown in listings and delivery records.
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 128))]
-    pub name: String,
-    /// Where deliveries are posted (http or https).
-    #[cfg_attr(feature = "openapi", schema(max_length = 2048))]
-    pub url: String,
-    /// `whsec_` and a base64 key of 24–64 bytes; a new channel without one gets a random one.
-    pub secret: Option<String>,
-    /// Only alerts of these severities; all when absent or empty.
-    #[serde(default)]
-    pub severities: Vec<Severity>,
-    /// Only alerts of these rules; all when absent or empty.
-    #[serde(default)]
-    pub rules: Vec<String>,
-    /// A disabled channel is sent nothing new; true when absent.
-    pub enabled: Option<bool>,
-}
-
 /// Where and which alert transitions are posted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebhookChannel {
@@ -145,46 +122,12 @@ pub struct WebhookChannel {
 }
 
 impl WebhookChannel {
-    /// A channel from `spec`: `id` and `created_at` are the existing channel's on an update, and
-    /// `secret` is used when the spec names none.
-    pub fn from_spec(
-        spec: ChannelSpec,
-        id: Uuid,
-        created_at: DateTime<Utc>,
-        secret: WebhookSecret,
-    ) -> Result<Self, ValidationError> {
-        let rules = spec
-            .rules
-            .into_iter()
-            .enumerate()
-            .map(|(i, rule)| RuleName::parse(rule).map_err(|e| renamed(e, format!("rules[{i}]"))))
-            .collect::<Result<_, _>>()?;
-        Ok(Self {
-            id,
-            name: Label::parse(spec.name).map_err(|e| renamed(e, "name"))?,
-            url: WebhookUrl::parse(&spec.url)?,
-            secret: match spec.secret {
-                Some(text) => WebhookSecret::parse(&text)?,
-                None => secret,
-            },
-            severities: spec.severities.into_iter().collect(),
-            rules,
-            enabled: spec.enabled.unwrap_or(true),
-            created_at,
-        })
-    }
-
     /// Whether this channel is sent `notification`.
     pub fn wants(&self, notification: &AlertNotification) -> bool {
         self.enabled
             && (self.severities.is_empty() || self.severities.contains(&notification.severity))
             && (self.rules.is_empty() || self.rules.contains(&notification.rule))
     }
-}
-
-/// The error of a value parsed as a type of its own, named after the field it came from.
-fn renamed(e: ValidationError, field: impl Into<String>) -> ValidationError {
-    ValidationError::new(field, e.message)
 }
 
 /// What an alert transition is called in a delivery's `type`.
@@ -492,24 +435,17 @@ mod tests {
         assert!(WebhookUrl::parse("https://hooks.example.com/watershed?team=ops").is_ok());
     }
 
-    fn spec() -> ChannelSpec {
-        ChannelSpec {
-            name: "ops".to_owned(),
-            url: "https://hooks.example.com/in".to_owned(),
-            secret: None,
-            severities: vec![Severity::Critical],
-            rules: Vec::new(),
-            enabled: None,
+    fn channel(severities: &[Severity], rules: &[&str], enabled: bool) -> WebhookChannel {
+        WebhookChannel {
+            id: Uuid::now_v7(),
+            name: Label::parse("ops").unwrap(),
+            url: WebhookUrl::parse("https://hooks.example.com/in").unwrap(),
+            secret: WebhookSecret::from_bytes([7; 32]),
+            severities: severities.iter().copied().collect(),
+            rules: rules.iter().map(|r| RuleName::parse(*r).unwrap()).collect(),
+            enabled,
+            created_at: Utc::now(),
         }
-    }
-
-    fn channel(spec: ChannelSpec) -> Result<WebhookChannel, ValidationError> {
-        WebhookChannel::from_spec(
-            spec,
-            Uuid::now_v7(),
-            Utc::now(),
-            WebhookSecret::from_bytes([7; 32]),
-        )
     }
 
     fn recorded(event: DeviceEvent, seq: u64) -> RecordedEvent {
@@ -594,28 +530,16 @@ mod tests {
         let minor = AlertNotification::of(&raised(Severity::Minor))
             .unwrap()
             .unwrap();
-        let ops = channel(spec()).unwrap();
+        let ops = channel(&[Severity::Critical], &[], true);
         assert!(ops.wants(&critical));
         assert!(!ops.wants(&minor));
-        let other_rule = channel(ChannelSpec {
-            severities: Vec::new(),
-            rules: vec!["humid".to_owned()],
-            ..spec()
-        })
-        .unwrap();
-        assert!(!other_rule.wants(&critical));
-        let disabled = channel(ChannelSpec {
-            enabled: Some(false),
-            ..spec()
-        })
-        .unwrap();
-        assert!(!disabled.wants(&critical));
-        let bad_rule = channel(ChannelSpec {
-            rules: vec!["ok".to_owned(), "not ok".to_owned()],
-            ..spec()
-        })
-        .unwrap_err();
-        assert_eq!(bad_rule.field, "rules[1]");
+        assert!(
+            channel(&[], &[], true).wants(&minor),
+            "no filter: everything"
+        );
+        assert!(!channel(&[], &["humid"], true).wants(&critical));
+        assert!(channel(&[], &["humid", "too-hot"], true).wants(&critical));
+        assert!(!channel(&[], &[], false).wants(&critical));
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod rollup_sql;
 pub mod splunk;
 mod sql_error;
 pub mod sqlite;
+pub mod webhook_client;
 
 #[cfg(feature = "cosmos-emulator")]
 pub use cosmos::CosmosEmulator;
@@ -37,3 +38,4 @@ pub use sqlite::event_store::SqliteEventStore;
 pub use sqlite::generations::SqliteGenerations;
 pub use sqlite::notifications::SqliteNotifications;
 pub use sqlite::read_model::SqliteReadModel;
+pub use webhook_client::WebhookClient;

@@ -24,7 +24,7 @@ use watershed_domain::{
     NewEvent, RecordedEvent,
 };
 
-use crate::retry::{next_batch, retrying, NoBatch, RetryPolicy, Stopped};
+use crate::retry::{next_batch, retrying, Failure, RetryPolicy};
 
 /// How often an alert append is tried against a stream that ingest keeps moving, before the
 /// evaluator backs off and tries again later.
@@ -73,17 +73,13 @@ impl AlertEvaluator {
     /// Runs until cancelled. A bus or store that is down only delays alerts; an event this version
     /// cannot read stops the evaluator with the error.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), AlertError> {
-        match self.evaluate_all(&shutdown).await {
-            Ok(never) => match never {},
-            Err(Failure::Stopped) => Ok(()),
-            Err(Failure::Alert(e)) => Err(e),
-        }
+        Failure::outcome(self.evaluate_all(&shutdown).await)
     }
 
     async fn evaluate_all(
         &self,
         shutdown: &CancellationToken,
-    ) -> Result<std::convert::Infallible, Failure> {
+    ) -> Result<std::convert::Infallible, Failure<AlertError>> {
         let retry = self.config.retry;
         let mut subscription: Box<dyn EventSubscription> =
             retrying(retry, shutdown, "subscribing for alerts", || {
@@ -94,10 +90,7 @@ impl AlertEvaluator {
         loop {
             let events = next_batch(&mut *subscription, self.config.batch_size, retry, shutdown)
                 .await
-                .map_err(|e| match e {
-                    NoBatch::Stopped => Failure::Stopped,
-                    NoBatch::Malformed(e) => Failure::Alert(AlertError::Bus(e)),
-                })?;
+                .map_err(Failure::of_batch)?;
             for event in &events {
                 self.evaluate(event, &mut devices, shutdown).await?;
             }
@@ -113,7 +106,7 @@ impl AlertEvaluator {
         event: &RecordedEvent,
         devices: &mut HashMap<DeviceId, DeviceAlerts>,
         shutdown: &CancellationToken,
-    ) -> Result<(), Failure> {
+    ) -> Result<(), Failure<AlertError>> {
         let id = &event.stream_id;
         match event.event_type.as_str() {
             "ReadingsRecorded" => {}
@@ -125,12 +118,13 @@ impl AlertEvaluator {
             }
             _ => return Ok(()),
         }
-        let DeviceEvent::ReadingsRecorded(recorded) =
-            event.decode().map_err(|source| AlertError::Undecodable {
+        let DeviceEvent::ReadingsRecorded(recorded) = event.decode().map_err(|source| {
+            Failure::Failed(AlertError::Undecodable {
                 stream: id.clone(),
                 stream_seq: event.stream_seq,
                 source,
-            })?
+            })
+        })?
         else {
             unreachable!("a ReadingsRecorded event decodes as readings");
         };
@@ -226,22 +220,5 @@ impl AlertEvaluator {
         Err(StoreError::Unavailable(format!(
             "stream {id} moved on {MAX_APPEND_ATTEMPTS} times while appending an alert"
         )))
-    }
-}
-
-enum Failure {
-    Stopped,
-    Alert(AlertError),
-}
-
-impl From<Stopped> for Failure {
-    fn from(_: Stopped) -> Self {
-        Self::Stopped
-    }
-}
-
-impl From<AlertError> for Failure {
-    fn from(e: AlertError) -> Self {
-        Self::Alert(e)
     }
 }

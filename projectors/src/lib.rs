@@ -1,10 +1,13 @@
 //! Projections turn events into read-model changes; runners feed them from a bus and commit each
 //! batch with its positions, so redelivered events change nothing. The relay feeds the bus; the
-//! alert evaluator turns readings into alert events.
+//! alert evaluator turns readings into alert events; the notifier
+//! and the dispatcher deliver those to webhooks.
 
 pub mod alerts;
 pub mod apply;
 pub mod dead_letters;
+pub mod dispatcher;
+pub mod notifier;
 mod parking;
 pub mod projection;
 pub mod rebuild;
@@ -17,6 +20,8 @@ pub mod sink;
 pub use alerts::{AlertConfig, AlertError, AlertEvaluator};
 pub use apply::{Applied, Applier};
 pub use dead_letters::{DeadLetterDesk, DeadLetterError};
+pub use dispatcher::{DispatchConfig, Dispatcher};
+pub use notifier::{Notifier, NotifierConfig, NotifierError};
 pub use parking::project_parking;
 pub use projection::{project, Projected, ProjectionError};
 pub use rebuild::{RebuildError, RebuildReport, Rebuilder};

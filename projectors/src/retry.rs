@@ -108,3 +108,37 @@ pub(crate) async fn next_batch(
         }
     }
 }
+
+/// Why a worker's endless loop ended: shutdown, or an error it cannot wait out.
+pub(crate) enum Failure<E> {
+    Stopped,
+    Failed(E),
+}
+
+impl<E> From<Stopped> for Failure<E> {
+    fn from(_: Stopped) -> Self {
+        Self::Stopped
+    }
+}
+
+impl<E> Failure<E> {
+    /// A worker's result: shutdown is a clean end.
+    pub(crate) fn outcome(looped: Result<std::convert::Infallible, Self>) -> Result<(), E> {
+        match looped {
+            Ok(never) => match never {},
+            Err(Self::Stopped) => Ok(()),
+            Err(Self::Failed(e)) => Err(e),
+        }
+    }
+
+    /// What a failed `next_batch` means to a worker whose error wraps the bus's.
+    pub(crate) fn of_batch(no_batch: NoBatch) -> Self
+    where
+        E: From<BusError>,
+    {
+        match no_batch {
+            NoBatch::Stopped => Self::Stopped,
+            NoBatch::Malformed(e) => Self::Failed(e.into()),
+        }
+    }
+}

@@ -7,26 +7,21 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 use watershed_domain::ports::Notifications;
 use watershed_domain::{
-    AfterAttempt, AlertNotification, Attempt, ChannelSpec, DeliveryState, DeviceId, NewDelivery,
-    NotificationType, RuleName, Severity, WebhookChannel, WebhookSecret,
+    AfterAttempt, AlertNotification, Attempt, DeliveryState, DeviceId, Label, NewDelivery,
+    NotificationType, RuleName, Severity, WebhookChannel, WebhookSecret, WebhookUrl,
 };
 
 fn channel(name: &str, created_at: DateTime<Utc>) -> WebhookChannel {
-    let spec = ChannelSpec {
-        name: name.to_owned(),
-        url: format!("https://hooks.example.com/{name}"),
-        secret: None,
-        severities: vec![Severity::Critical, Severity::Major],
-        rules: vec!["too-hot".to_owned()],
-        enabled: None,
-    };
-    WebhookChannel::from_spec(
-        spec,
-        Uuid::now_v7(),
+    WebhookChannel {
+        id: Uuid::now_v7(),
+        name: Label::parse(name).unwrap(),
+        url: WebhookUrl::parse(&format!("https://hooks.example.com/{name}")).unwrap(),
+        secret: WebhookSecret::from_bytes([name.len() as u8; 32]),
+        severities: [Severity::Critical, Severity::Major].into(),
+        rules: [RuleName::parse("too-hot").unwrap()].into(),
+        enabled: true,
         created_at,
-        WebhookSecret::from_bytes([name.len() as u8; 32]),
-    )
-    .expect("a valid channel")
+    }
 }
 
 fn notification(alert_id: Uuid, kind: NotificationType) -> AlertNotification {
