@@ -64,7 +64,7 @@ pub struct WebhookRequest {
     pub severities: Vec<Severity>,
     /// Only alerts of these rules; every rule when empty or absent.
     #[serde(default)]
-    #[schema(value_type = Vec<String>, max_items = 100, example = json!(["too-hot"]))]
+    #[schema(max_items = 100)]
     pub rules: Vec<RuleName>,
     /// A disabled channel is sent nothing new; true when absent.
     pub enabled: Option<bool>,
@@ -72,6 +72,14 @@ pub struct WebhookRequest {
 
 /// The most rules one channel lists: more is surely a mistake (use no list: every rule).
 const MAX_RULES: usize = 100;
+
+fn too_many(field: &str, max: usize) -> ApiError {
+    ApiError::Invalid {
+        code: "invalid_input",
+        message: format!("at most {max} items"),
+        field: Some(field.to_owned()),
+    }
+}
 
 impl WebhookRequest {
     fn channel(
@@ -81,11 +89,10 @@ impl WebhookRequest {
         secret: WebhookSecret,
     ) -> Result<WebhookChannel, ApiError> {
         if self.rules.len() > MAX_RULES {
-            return Err(ApiError::Invalid {
-                code: "invalid_input",
-                message: format!("at most {MAX_RULES} rules"),
-                field: Some("rules".to_owned()),
-            });
+            return Err(too_many("rules", MAX_RULES));
+        }
+        if self.severities.len() > Severity::ALL.len() {
+            return Err(too_many("severities", Severity::ALL.len()));
         }
         Ok(WebhookChannel {
             id,

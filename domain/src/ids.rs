@@ -101,6 +101,23 @@ token_type!(
     RuleName, "rule", 64, |f, s, m| check_token(f, s, m, &['-', '_', '.'])
 );
 
+/// In request bodies (a webhook's rule filter), with the pattern the parser enforces.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for RuleName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(r"^[A-Za-z0-9._-]{1,64}$"))
+            .min_length(Some(1))
+            .max_length(Some(Self::MAX_LEN))
+            .examples([serde_json::json!("too-hot")])
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for RuleName {}
+
 /// Checks a free-text value: 1 to `max` characters, no control characters, no spaces at the ends.
 fn check_text(field: &str, s: &str, max: usize) -> Result<(), ValidationError> {
     if s.is_empty() || s.chars().count() > max {
