@@ -249,19 +249,25 @@ async fn create(
     ApiJson(body): ApiJson<WebhookRequest>,
 ) -> Result<(StatusCode, Json<WebhookWithSecret>), ApiError> {
     let channel = body.channel(Uuid::now_v7(), Utc::now(), random_secret())?;
+    let created = save_showing_secret(&state, channel).await?;
+    tracing::info!(webhook = %created.webhook.id, url = created.webhook.url, "webhook channel created");
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Saves a channel whose secret is new, and shows it: the only time it is shown.
+async fn save_showing_secret(
+    state: &WebhookState,
+    channel: WebhookChannel,
+) -> Result<WebhookWithSecret, ApiError> {
     state
         .store
         .save_channel(&channel)
         .await
         .map_err(unavailable)?;
-    tracing::info!(webhook = %channel.id, url = channel.url.as_str(), "webhook channel created");
-    Ok((
-        StatusCode::CREATED,
-        Json(WebhookWithSecret {
-            webhook: WebhookDto::from(&channel),
-            secret: channel.secret.to_string(),
-        }),
-    ))
+    Ok(WebhookWithSecret {
+        webhook: WebhookDto::from(&channel),
+        secret: channel.secret.to_string(),
+    })
 }
 
 /// One channel.
@@ -338,15 +344,7 @@ async fn new_secret(
         secret: random_secret(),
         ..find(&state, id).await?
     };
-    state
-        .store
-        .save_channel(&channel)
-        .await
-        .map_err(unavailable)?;
-    Ok(Json(WebhookWithSecret {
-        webhook: WebhookDto::from(&channel),
-        secret: channel.secret.to_string(),
-    }))
+    Ok(Json(save_showing_secret(&state, channel).await?))
 }
 
 /// Every delivery of an alert (the event id of its `AlertRaised`) to every channel, with each

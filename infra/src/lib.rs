@@ -10,7 +10,7 @@ pub mod generational;
 pub mod kafka;
 pub mod live_feed;
 pub mod memory_cache;
-mod notification_rows;
+mod notification_sql;
 pub mod postgres;
 mod raw_block_rows;
 pub mod redis;

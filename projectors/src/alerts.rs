@@ -16,15 +16,13 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use watershed_domain::event::{EventMeta, ExpectedVersion};
-use watershed_domain::ports::{
-    BusError, EventBus, EventStore, EventSubscription, StoreError, StreamQuery,
-};
+use watershed_domain::ports::{BusError, EventBus, EventStore, StoreError, StreamQuery};
 use watershed_domain::{
     AlertRules, AppendOutcome, DecodeError, DeviceAlerts, DeviceEvent, DeviceId, IdempotencyKey,
     NewEvent, RecordedEvent,
 };
 
-use crate::retry::{next_batch, retrying, Failure, RetryPolicy};
+use crate::retry::{retrying, Consumer, Failure, RetryPolicy};
 
 /// How often an alert append is tried against a stream that ingest keeps moving, before the
 /// evaluator backs off and tries again later.
@@ -80,24 +78,22 @@ impl AlertEvaluator {
         &self,
         shutdown: &CancellationToken,
     ) -> Result<std::convert::Infallible, Failure<AlertError>> {
-        let retry = self.config.retry;
-        let mut subscription: Box<dyn EventSubscription> =
-            retrying(retry, shutdown, "subscribing for alerts", || {
-                self.bus.subscribe(&self.config.group)
-            })
-            .await?;
+        let config = &self.config;
+        let mut consumer = Consumer::subscribe(
+            &*self.bus,
+            &config.group,
+            config.batch_size,
+            config.retry,
+            shutdown,
+        )
+        .await?;
         let mut devices = HashMap::new();
         loop {
-            let events = next_batch(&mut *subscription, self.config.batch_size, retry, shutdown)
-                .await
-                .map_err(Failure::of_batch)?;
-            for event in &events {
+            for event in &consumer.next(shutdown).await? {
                 self.evaluate(event, &mut devices, shutdown).await?;
             }
-            // A failed commit only means a restart decides this batch again, which appends nothing.
-            if let Err(e) = subscription.commit().await {
-                tracing::warn!(error = %e, "bus commit failed; a restart may evaluate again");
-            }
+            // Deciding a batch again appends nothing: each decision is stored under its own key.
+            consumer.commit().await;
         }
     }
 

@@ -10,10 +10,10 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use watershed_domain::ports::{BusError, EventBus, EventSubscription, Notifications};
-use watershed_domain::{AlertNotification, DecodeError, DeviceId, NewDelivery};
+use watershed_domain::ports::{BusError, EventBus, Notifications};
+use watershed_domain::{AlertNotification, DecodeError, DeviceId, NewDelivery, RecordedEvent};
 
-use crate::retry::{next_batch, retrying, Failure, RetryPolicy, Stopped};
+use crate::retry::{retrying, Consumer, Failure, RetryPolicy, Stopped};
 
 #[derive(Debug, Clone)]
 pub struct NotifierConfig {
@@ -70,45 +70,52 @@ impl Notifier {
         &self,
         shutdown: &CancellationToken,
     ) -> Result<std::convert::Infallible, Failure<NotifierError>> {
-        let retry = self.config.retry;
-        let mut subscription: Box<dyn EventSubscription> =
-            retrying(retry, shutdown, "subscribing for notifications", || {
-                self.bus.subscribe(&self.config.group)
-            })
-            .await?;
+        let config = &self.config;
+        let mut consumer = Consumer::subscribe(
+            &*self.bus,
+            &config.group,
+            config.batch_size,
+            config.retry,
+            shutdown,
+        )
+        .await?;
         loop {
-            let events = next_batch(&mut *subscription, self.config.batch_size, retry, shutdown)
-                .await
-                .map_err(Failure::of_batch)?;
-            let oldest = Utc::now()
-                - chrono::Duration::from_std(self.config.horizon).unwrap_or(chrono::Duration::MAX);
-            let mut notifications = Vec::new();
-            for event in &events {
-                let Some(decoded) = AlertNotification::of(event) else {
-                    continue;
-                };
-                let notification = decoded.map_err(|source| {
-                    Failure::Failed(NotifierError::Undecodable {
-                        stream: event.stream_id.clone(),
-                        stream_seq: event.stream_seq,
-                        source,
-                    })
-                })?;
-                if notification.recorded_at < oldest {
-                    tracing::debug!(message = %notification.message_id, "alert too old to notify");
-                    continue;
-                }
-                notifications.push(notification);
-            }
+            let notifications = self.notifications(&consumer.next(shutdown).await?)?;
             if !notifications.is_empty() {
                 self.enqueue(&notifications, shutdown).await?;
                 self.enqueued.notify_one();
             }
-            // A failed commit only means a restart enqueues these again, which adds nothing.
-            if let Err(e) = subscription.commit().await {
-                tracing::warn!(error = %e, "bus commit failed; a restart may enqueue again");
-            }
+            // Enqueueing a batch again adds nothing: the outbox holds each delivery once.
+            consumer.commit().await;
         }
+    }
+
+    /// The notifications of a batch's alert events, but for those too old to send.
+    fn notifications(
+        &self,
+        events: &[RecordedEvent],
+    ) -> Result<Vec<AlertNotification>, Failure<NotifierError>> {
+        let oldest = Utc::now()
+            - chrono::Duration::from_std(self.config.horizon).unwrap_or(chrono::Duration::MAX);
+        let mut notifications = Vec::new();
+        for event in events {
+            let Some(decoded) = AlertNotification::of(event) else {
+                continue;
+            };
+            let notification = decoded.map_err(|source| {
+                Failure::Failed(NotifierError::Undecodable {
+                    stream: event.stream_id.clone(),
+                    stream_seq: event.stream_seq,
+                    source,
+                })
+            })?;
+            if notification.recorded_at < oldest {
+                tracing::debug!(message = %notification.message_id, "alert too old to notify");
+                continue;
+            }
+            notifications.push(notification);
+        }
+        Ok(notifications)
     }
 
     /// Enqueues a delivery of each notification to every channel that wants it, with the

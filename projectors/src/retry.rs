@@ -6,7 +6,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use watershed_domain::ports::{BusError, EventSubscription};
+use watershed_domain::ports::{BusError, EventBus, EventSubscription};
 use watershed_domain::RecordedEvent;
 
 /// How long to wait between attempts when a dependency is down: doubling, capped.
@@ -139,6 +139,60 @@ impl<E> Failure<E> {
         match no_batch {
             NoBatch::Stopped => Self::Stopped,
             NoBatch::Malformed(e) => Self::Failed(e.into()),
+        }
+    }
+}
+
+/// A worker's consumer group on the bus, for workers that act on events and keep no read model
+/// (their place is the bus's commit): subscribed once, read batch by batch, committed after each.
+pub(crate) struct Consumer {
+    subscription: Box<dyn EventSubscription>,
+    group: String,
+    batch_size: usize,
+    retry: RetryPolicy,
+}
+
+impl Consumer {
+    /// Subscribes as `group`, waiting out a bus that is down.
+    pub(crate) async fn subscribe(
+        bus: &dyn EventBus,
+        group: &str,
+        batch_size: usize,
+        retry: RetryPolicy,
+        shutdown: &CancellationToken,
+    ) -> Result<Self, Stopped> {
+        let subscription = retrying(retry, shutdown, "subscribing to the bus", || {
+            bus.subscribe(group)
+        })
+        .await?;
+        Ok(Self {
+            subscription,
+            group: group.to_owned(),
+            batch_size,
+            retry,
+        })
+    }
+
+    /// The next batch, as [`next_batch`] waits for it.
+    pub(crate) async fn next<E: From<BusError>>(
+        &mut self,
+        shutdown: &CancellationToken,
+    ) -> Result<Vec<RecordedEvent>, Failure<E>> {
+        next_batch(
+            &mut *self.subscription,
+            self.batch_size,
+            self.retry,
+            shutdown,
+        )
+        .await
+        .map_err(Failure::of_batch)
+    }
+
+    /// Commits what was read. A failure is only logged: the batch comes again after a restart,
+    /// which the worker must take as harmless.
+    pub(crate) async fn commit(&mut self) {
+        if let Err(e) = self.subscription.commit().await {
+            tracing::warn!(error = %e, group = self.group, "bus commit failed; a restart reads this batch again");
         }
     }
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use watershed_tests::process::{
-    counted_readings, register, spawn_watershed, start_senders, stored_batches, wait_acked,
-    wait_caught_up, Acked, Running,
+    counted_readings, embedded_up_args, register, spawn_watershed, start_senders, stored_batches,
+    wait_acked, wait_caught_up, Acked, Running,
 };
 
 const ADMIN: &str = "kill-test-admin-token";
@@ -17,18 +17,7 @@ const DEVICES: usize = 4;
 const KILLS: usize = 3;
 
 async fn start(data: &Path) -> Running {
-    let args = [
-        "up".as_ref(),
-        "--simulate".as_ref(),
-        "0".as_ref(),
-        "--listen".as_ref(),
-        "127.0.0.1:0".as_ref(),
-        "--data-dir".as_ref(),
-        data.join("data").as_os_str(),
-        "--web-dir".as_ref(),
-        data.join("no-dashboard").as_os_str(),
-    ]
-    .map(std::ffi::OsStr::to_owned);
+    let args = embedded_up_args(data, &[]);
     spawn_watershed(
         env!("CARGO_BIN_EXE_watershed"),
         args,

@@ -13,7 +13,7 @@ use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Value};
 use tokio::sync::Notify;
-use watershed_tests::process::{get_json, register, spawn_watershed, Running};
+use watershed_tests::process::{embedded_up_args, get_json, register, spawn_watershed, Running};
 
 const ADMIN: &str = "kill-webhooks-admin-token";
 const READ: &str = "kill-webhooks-read-token";
@@ -53,23 +53,16 @@ async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: Byt
 async fn start(dir: &std::path::Path) -> Running {
     let rules = dir.join("rules.toml");
     std::fs::write(&rules, RULES).unwrap();
-    let args = [
-        "up".as_ref(),
-        "--simulate".as_ref(),
-        "0".as_ref(),
-        "--listen".as_ref(),
-        "127.0.0.1:0".as_ref(),
-        "--data-dir".as_ref(),
-        dir.join("data").as_os_str(),
-        "--web-dir".as_ref(),
-        dir.join("no-dashboard").as_os_str(),
-        "--alert-rules".as_ref(),
-        rules.as_os_str(),
-        // A short attempt deadline makes a short lease: the killed attempt is due again soon.
-        "--webhook-timeout-secs".as_ref(),
-        "2".as_ref(),
-    ]
-    .map(std::ffi::OsStr::to_owned);
+    let args = embedded_up_args(
+        dir,
+        &[
+            "--alert-rules".as_ref(),
+            rules.as_os_str(),
+            // A short attempt deadline makes a short lease: the killed attempt is due again soon.
+            "--webhook-timeout-secs".as_ref(),
+            "2".as_ref(),
+        ],
+    );
     spawn_watershed(
         env!("CARGO_BIN_EXE_watershed"),
         args,

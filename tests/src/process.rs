@@ -31,6 +31,28 @@ impl Running {
     }
 }
 
+/// `watershed up` on embedded storage under `dir`, no simulated devices, no dashboard, any free
+/// port, then `extra`: the arguments for [`spawn_watershed`].
+pub fn embedded_up_args(dir: &std::path::Path, extra: &[&OsStr]) -> Vec<std::ffi::OsString> {
+    let (data, web) = (dir.join("data"), dir.join("no-dashboard"));
+    let fixed: [&OsStr; 9] = [
+        "up".as_ref(),
+        "--simulate".as_ref(),
+        "0".as_ref(),
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--data-dir".as_ref(),
+        data.as_os_str(),
+        "--web-dir".as_ref(),
+        web.as_os_str(),
+    ];
+    fixed
+        .iter()
+        .chain(extra)
+        .map(|a| a.to_os_string())
+        .collect()
+}
+
 /// Starts `bin` with `args` and `env`, and waits for its `listening on` line.
 pub async fn spawn_watershed<I, S>(bin: &str, args: I, env: &[(&str, &str)]) -> Running
 where

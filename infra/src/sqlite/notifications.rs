@@ -4,113 +4,46 @@
 use std::path::Path;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqlitePool, SqlitePoolOptions};
-use sqlx::QueryBuilder;
-use uuid::Uuid;
-use watershed_domain::ports::{Notifications, NotifyError};
-use watershed_domain::{
-    AfterAttempt, Attempt, DeliveryRecord, DueDelivery, NewDelivery, WebhookChannel,
-};
+use sqlx::sqlite::SqlitePoolOptions;
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use watershed_domain::ports::NotifyError;
 
-use crate::notification_rows::{
-    micros, records, AfterRow, AttemptRow, ChannelRow, DeliveryRow, DueRow, NewDeliveryRow,
-    CHANNEL_DELETED,
-};
+use crate::notification_sql::{Dialect, DueRow, NewDeliveryRow, SqlNotifications};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite_notifications");
 
-pub struct SqliteNotifications {
-    /// One connection: writes are few, and SQLite has one writer per file anyway.
-    pool: SqlitePool,
-}
+pub type SqliteNotifications = SqlNotifications<Sqlite>;
 
-fn unavailable(e: impl std::fmt::Display) -> NotifyError {
-    NotifyError::Unavailable(e.to_string())
-}
-
-impl SqliteNotifications {
+impl SqlNotifications<Sqlite> {
     pub async fn open(path: &Path) -> Result<Self, NotifyError> {
+        let unavailable = |e: sqlx::Error| NotifyError::Unavailable(e.to_string());
+        // One connection: writes are few, and SQLite has one writer per file anyway.
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(super::connect_options(path))
             .await
             .map_err(unavailable)?;
-        MIGRATOR.run(&pool).await.map_err(unavailable)?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| unavailable(e.into()))?;
         Ok(Self { pool })
     }
 }
 
 #[async_trait]
-impl Notifications for SqliteNotifications {
-    async fn channels(&self) -> Result<Vec<WebhookChannel>, NotifyError> {
-        sqlx::query_as::<_, ChannelRow>("SELECT * FROM webhook_channels ORDER BY created_at, id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(unavailable)?
-            .into_iter()
-            .map(ChannelRow::channel)
-            .collect()
-    }
-
-    async fn save_channel(&self, channel: &WebhookChannel) -> Result<(), NotifyError> {
-        let row = ChannelRow::of(channel);
-        sqlx::query(
-            "INSERT INTO webhook_channels
-                 (id, name, url, secret, severities, rules, enabled, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (id) DO UPDATE SET name = excluded.name, url = excluded.url,
-                 secret = excluded.secret, severities = excluded.severities,
-                 rules = excluded.rules, enabled = excluded.enabled",
-        )
-        .bind(row.id)
-        .bind(row.name)
-        .bind(row.url)
-        .bind(row.secret)
-        .bind(row.severities)
-        .bind(row.rules)
-        .bind(row.enabled)
-        .bind(row.created_at)
-        .execute(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        Ok(())
-    }
-
-    async fn delete_channel(&self, id: Uuid) -> Result<bool, NotifyError> {
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        let deleted = sqlx::query("DELETE FROM webhook_channels WHERE id = ?")
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?
-            .rows_affected()
-            > 0;
-        sqlx::query(
-            "UPDATE webhook_deliveries SET state = 'failed', next_attempt_at = NULL, failure = ?
-             WHERE channel_id = ? AND state = 'pending'",
-        )
-        .bind(CHANNEL_DELETED)
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        tx.commit().await.map_err(unavailable)?;
-        Ok(deleted)
-    }
-
-    async fn enqueue(&self, deliveries: &[NewDelivery]) -> Result<(), NotifyError> {
-        if deliveries.is_empty() {
-            return Ok(());
-        }
-        let now = micros(Utc::now());
-        // 9 columns: far below SQLite's bound-parameter limit for the batches a notifier makes.
+impl Dialect for Sqlite {
+    async fn enqueue(
+        pool: &SqlitePool,
+        rows: Vec<NewDeliveryRow>,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        // 9 bound columns: far below SQLite's parameter limit for the batches a notifier makes.
         let mut insert = QueryBuilder::new(
             "INSERT INTO webhook_deliveries (message_id, channel_id, alert_id, device_id, kind,
                  body, since, created_at, state, attempts, next_attempt_at) ",
         );
-        insert.push_values(deliveries, |mut values, delivery| {
-            let row = NewDeliveryRow::of(delivery.channel_id, &delivery.notification);
+        insert.push_values(rows, |mut values, row| {
             values
                 .push_bind(row.message_id)
                 .push_bind(row.channel_id)
@@ -124,24 +57,20 @@ impl Notifications for SqliteNotifications {
                 .push_bind(now);
         });
         insert.push(" ON CONFLICT (message_id, channel_id) DO NOTHING");
-        insert
-            .build()
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
+        insert.build().execute(pool).await?;
         Ok(())
     }
 
+    /// One writer per file: the select and the updates in one transaction are the claim.
     async fn claim_due(
-        &self,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-        limit: usize,
-        busy: &[Uuid],
-    ) -> Result<Vec<DueDelivery>, NotifyError> {
-        let busy = serde_json::to_string(busy).expect("uuids serialize");
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        pool: &SqlitePool,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+        busy: Vec<String>,
+    ) -> Result<Vec<DueRow>, sqlx::Error> {
+        let busy = serde_json::to_string(&busy).expect("strings serialize");
+        let mut tx = pool.begin().await?;
         let rows = sqlx::query_as::<_, DueRow>(
             "SELECT d.id, d.message_id, d.channel_id, c.url, c.secret, d.body, d.attempts, d.since
              FROM webhook_deliveries d JOIN webhook_channels c ON c.id = d.channel_id
@@ -149,82 +78,19 @@ impl Notifications for SqliteNotifications {
                AND d.channel_id NOT IN (SELECT value FROM json_each(?))
              ORDER BY d.next_attempt_at, d.id LIMIT ?",
         )
-        .bind(micros(now))
+        .bind(now)
         .bind(busy)
         .bind(limit)
         .fetch_all(&mut *tx)
-        .await
-        .map_err(unavailable)?;
+        .await?;
         for row in &rows {
             sqlx::query("UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ?")
-                .bind(micros(lease_until))
+                .bind(lease_until)
                 .bind(row.id)
                 .execute(&mut *tx)
-                .await
-                .map_err(unavailable)?;
+                .await?;
         }
-        tx.commit().await.map_err(unavailable)?;
-        rows.into_iter().map(DueRow::due).collect()
-    }
-
-    async fn record_attempt(
-        &self,
-        delivery: i64,
-        attempt: &Attempt,
-        after: &AfterAttempt,
-    ) -> Result<(), NotifyError> {
-        let after = AfterRow::of(after);
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        sqlx::query(
-            "INSERT INTO webhook_attempts (delivery_id, attempt, at, status, error, duration_ms)
-             SELECT id, attempts + 1, ?, ?, ?, ? FROM webhook_deliveries WHERE id = ?",
-        )
-        .bind(micros(attempt.at))
-        .bind(attempt.status.map(i64::from))
-        .bind(attempt.error.as_deref())
-        .bind(i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX))
-        .bind(delivery)
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        sqlx::query(
-            "UPDATE webhook_deliveries
-             SET attempts = attempts + 1, state = ?, next_attempt_at = ?, failure = ?
-             WHERE id = ? AND state = 'pending'",
-        )
-        .bind(after.state)
-        .bind(after.next_attempt_at)
-        .bind(after.failure)
-        .bind(delivery)
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        tx.commit().await.map_err(unavailable)
-    }
-
-    async fn deliveries_of_alert(
-        &self,
-        alert_id: Uuid,
-    ) -> Result<Vec<DeliveryRecord>, NotifyError> {
-        let alert_id = alert_id.to_string();
-        let deliveries = sqlx::query_as::<_, DeliveryRow>(
-            "SELECT id, message_id, alert_id, channel_id, device_id, kind, state, created_at,
-                    next_attempt_at, failure
-             FROM webhook_deliveries WHERE alert_id = ? ORDER BY id",
-        )
-        .bind(&alert_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        let attempts = sqlx::query_as::<_, AttemptRow>(
-            "SELECT a.delivery_id, a.at, a.status, a.error, a.duration_ms
-             FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id
-             WHERE d.alert_id = ? ORDER BY a.delivery_id, a.attempt",
-        )
-        .bind(&alert_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        records(deliveries, attempts)
+        tx.commit().await?;
+        Ok(rows)
     }
 }
