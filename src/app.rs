@@ -37,6 +37,7 @@ use watershed_projectors::{
 use watershed_query_api::{LagSources, QueryState};
 
 use crate::adapters::{Bus, BusUrl, Cache, Events, PortUrls, ReadModels};
+use crate::alert_actions::{self, AlertActionState};
 use crate::dead_letters::{self, DeadLetterState};
 use crate::health::Readiness;
 use crate::prometheus;
@@ -440,6 +441,11 @@ impl App {
                 current: read_model,
                 generations,
             } = required(&ports.read_model, "read model");
+            api = api.merge(alert_actions::router(AlertActionState {
+                store: Arc::clone(&events.store),
+                read_model: Arc::clone(&read_model),
+                tokens: tokens.clone(),
+            }));
             api = api.merge(webhooks::router(WebhookState {
                 store: required(&ports.notifications, "notification store"),
                 tokens: tokens.clone(),

@@ -2,6 +2,7 @@
 //! device simulator and the benchmarks. Application logic lives in the workspace crates.
 
 pub mod adapters;
+pub mod alert_actions;
 pub mod alert_rules;
 pub mod analysts;
 pub mod app;

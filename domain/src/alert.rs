@@ -197,6 +197,7 @@ impl DeviceAlerts {
         "DeviceRegistered",
         "AlertRaised",
         "AlertCleared",
+        "AlertClearedManually",
         "DeviceDecommissioned",
     ];
 
@@ -210,8 +211,14 @@ impl DeviceAlerts {
             DeviceEvent::AlertCleared(e) => {
                 self.open.remove(&e.rule);
             }
+            DeviceEvent::AlertClearedManually(e) => {
+                if self.open.get(&e.rule) == Some(&e.alert_id) {
+                    self.open.remove(&e.rule);
+                }
+            }
             DeviceEvent::Decommissioned(_) => self.decommissioned = true,
-            DeviceEvent::KeyRotated(_)
+            DeviceEvent::AlertAcknowledged(_)
+            | DeviceEvent::KeyRotated(_)
             | DeviceEvent::ReadingsRecorded(_)
             | DeviceEvent::SensorsAdded(_) => {}
         }

@@ -69,6 +69,8 @@ impl FleetFold {
                 view.alerts.push(OpenAlert::raised(a, at));
             }
             DeviceEvent::AlertCleared(a) => view.alerts.retain(|open| open.rule != a.rule),
+            DeviceEvent::AlertClearedManually(a) => view.alerts.retain(|open| open.rule != a.rule),
+            DeviceEvent::AlertAcknowledged(_) => {}
             DeviceEvent::Decommissioned(_) => {
                 view.decommissioned_at = Some(at);
                 view.alerts.clear();

@@ -230,7 +230,9 @@ pub fn evolve(mut device: Device, stream_seq: u64, event: &DeviceEvent) -> Devic
         DeviceEvent::SensorsAdded(e) => device.sensors.extend(e.sensors.iter().cloned()),
         DeviceEvent::ReadingsRecorded(_)
         | DeviceEvent::AlertRaised(_)
-        | DeviceEvent::AlertCleared(_) => {}
+        | DeviceEvent::AlertCleared(_)
+        | DeviceEvent::AlertAcknowledged(_)
+        | DeviceEvent::AlertClearedManually(_) => {}
         DeviceEvent::Decommissioned(_) => device.status = DeviceStatus::Decommissioned,
     }
     device

@@ -23,6 +23,8 @@ pub enum DeviceEvent {
     SensorsAdded(SensorsAdded),
     AlertRaised(AlertRaised),
     AlertCleared(AlertCleared),
+    AlertAcknowledged(AlertAcknowledged),
+    AlertClearedManually(AlertClearedManually),
     Decommissioned(DeviceDecommissioned),
 }
 
@@ -89,6 +91,28 @@ pub struct AlertCleared {
     pub measured_at: DateTime<Utc>,
 }
 
+/// Someone has taken an alert in hand (an operator, through the API). An alert is acknowledged
+/// once; it may be active or cleared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertAcknowledged {
+    pub alert_id: Uuid,
+    pub rule: RuleName,
+    pub severity: Severity,
+    pub by: Label,
+    pub note: Option<Label>,
+}
+
+/// An operator cleared an active alert by hand, before its rule did: the rule may raise a new one
+/// on the next reading past its threshold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertClearedManually {
+    pub alert_id: Uuid,
+    pub rule: RuleName,
+    pub severity: Severity,
+    pub by: Label,
+    pub note: Option<Label>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeviceDecommissioned {
     pub reason: Option<Label>,
@@ -117,6 +141,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "SensorsAdded",
     "AlertRaised",
     "AlertCleared",
+    "AlertAcknowledged",
+    "AlertClearedManually",
     "DeviceDecommissioned",
 ];
 
@@ -129,6 +155,8 @@ impl DeviceEvent {
             Self::SensorsAdded(_) => "SensorsAdded",
             Self::AlertRaised(_) => "AlertRaised",
             Self::AlertCleared(_) => "AlertCleared",
+            Self::AlertAcknowledged(_) => "AlertAcknowledged",
+            Self::AlertClearedManually(_) => "AlertClearedManually",
             Self::Decommissioned(_) => "DeviceDecommissioned",
         }
     }
@@ -142,6 +170,8 @@ impl DeviceEvent {
             Self::SensorsAdded(e) => serde_json::to_string(e),
             Self::AlertRaised(e) => serde_json::to_string(e),
             Self::AlertCleared(e) => serde_json::to_string(e),
+            Self::AlertAcknowledged(e) => serde_json::to_string(e),
+            Self::AlertClearedManually(e) => serde_json::to_string(e),
             Self::Decommissioned(e) => serde_json::to_string(e),
         };
         encoded.expect("event payloads are plain data with string keys and finite numbers")
@@ -169,6 +199,10 @@ impl DeviceEvent {
             ("SensorsAdded", 1) => parse(event_type, payload).map(Self::SensorsAdded),
             ("AlertRaised", 1) => parse(event_type, payload).map(Self::AlertRaised),
             ("AlertCleared", 1) => parse(event_type, payload).map(Self::AlertCleared),
+            ("AlertAcknowledged", 1) => parse(event_type, payload).map(Self::AlertAcknowledged),
+            ("AlertClearedManually", 1) => {
+                parse(event_type, payload).map(Self::AlertClearedManually)
+            }
             ("DeviceDecommissioned", 1) => parse(event_type, payload).map(Self::Decommissioned),
             _ => Err(DecodeError::Unknown {
                 event_type: event_type.to_owned(),

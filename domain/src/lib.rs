@@ -3,6 +3,7 @@
 //! Nothing here does I/O or depends on an async runtime.
 
 pub mod alert;
+pub mod alert_lifecycle;
 pub mod as_of;
 pub mod cloudevents;
 pub mod dead_letter;
@@ -20,12 +21,13 @@ pub mod validation;
 pub mod webhooks;
 
 pub use alert::{AlertRule, AlertRules, Condition, DeviceAlerts, RuleSpec, Severity};
+pub use alert_lifecycle::{AlertAction, AlertLifecycle};
 pub use dead_letter::{DeadLetter, Parked, PoisonPolicy};
 pub use device::{decide, evolve, Command, Device, DeviceStatus, DomainError, KeyHash};
 pub use event::{
-    AlertCleared, AlertRaised, AppendOutcome, Committed, DecodeError, DeviceEvent, EventMeta,
-    ExpectedVersion, NewEvent, ReadingsRecorded, RecordedEvent, SensorsAdded, DECODE_VERSION,
-    EVENT_TYPES,
+    AlertAcknowledged, AlertCleared, AlertClearedManually, AlertRaised, AppendOutcome, Committed,
+    DecodeError, DeviceEvent, EventMeta, ExpectedVersion, NewEvent, ReadingsRecorded,
+    RecordedEvent, SensorsAdded, DECODE_VERSION, EVENT_TYPES,
 };
 pub use generations::{Generations, Rebuild, RebuildPhase, RebuildRefused};
 pub use history::{HistoryFilter, HistoryPage, TimeRange};

@@ -15,7 +15,7 @@ use crate::generations::Generations;
 use crate::history::{HistoryFilter, HistoryPage};
 use crate::idempotency::{IdempotencyKey, Recalled};
 use crate::ids::DeviceId;
-use crate::read_model::{DeviceView, ReadModelDelta, Series, SeriesQuery};
+use crate::read_model::{AlertQuery, AlertRecord, DeviceView, ReadModelDelta, Series, SeriesQuery};
 use crate::reading::Reading;
 use crate::webhooks::{
     AfterAttempt, Attempt, DeliveryRecord, DueDelivery, NewDelivery, WebhookChannel, WebhookUrl,
@@ -292,6 +292,9 @@ pub trait ReadModel: Send + Sync + 'static {
     async fn devices_by_id(&self, ids: &[DeviceId]) -> Result<Vec<DeviceView>, ReadModelError>;
 
     async fn series(&self, query: &SeriesQuery) -> Result<Series, ReadModelError>;
+
+    /// Alerts, active and cleared, as `query` selects them, newest raised first.
+    async fn alerts(&self, query: &AlertQuery) -> Result<Vec<AlertRecord>, ReadModelError>;
 
     /// Drops raw readings measured before `cutoff`; rollups keep them. Returns how many went.
     async fn prune_raw(&self, cutoff: DateTime<Utc>) -> Result<u64, ReadModelError>;

@@ -4,8 +4,9 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
-use crate::alert::Condition;
+use crate::alert::{Condition, Severity};
 use crate::dead_letter::Parked;
 use crate::event::AlertRaised;
 use crate::ids::{DeviceId, Label, RuleName, SensorName, Unit};
@@ -68,11 +69,86 @@ impl OpenAlert {
     }
 }
 
-/// What one alert event does to a device's open alerts.
+/// What one alert event does to a device's open alerts and to the alert list.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AlertChange {
-    Opened(DeviceId, OpenAlert),
-    Closed(DeviceId, RuleName),
+    Opened {
+        device: DeviceId,
+        alert_id: Uuid,
+        severity: Severity,
+        alert: OpenAlert,
+    },
+    /// By its rule or by hand; a decommission closes alerts through `decommissions`.
+    Closed {
+        device: DeviceId,
+        rule: RuleName,
+        at: DateTime<Utc>,
+        by: ClearedBy,
+    },
+    Acknowledged {
+        alert_id: Uuid,
+        at: DateTime<Utc>,
+        by: Label,
+        note: Option<Label>,
+    },
+}
+
+/// Who or what cleared an alert.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClearedBy {
+    /// A reading came back past the rule's clear level.
+    Rule {
+        value: f64,
+    },
+    /// Someone, by hand.
+    Person {
+        by: Label,
+        note: Option<Label>,
+    },
+    Decommission,
+}
+
+impl ClearedBy {
+    /// How the alert list names it.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Rule { .. } => "rule",
+            Self::Person { .. } => "manual",
+            Self::Decommission => "decommissioned",
+        }
+    }
+}
+
+/// One alert in the alert list: raised, perhaps acknowledged, perhaps cleared.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRecord {
+    /// The event id of its `AlertRaised`.
+    pub alert_id: Uuid,
+    pub device_id: DeviceId,
+    pub severity: Severity,
+    /// As the raise recorded it.
+    pub alert: OpenAlert,
+    pub cleared: Option<(DateTime<Utc>, ClearedBy)>,
+    pub acknowledged: Option<Acknowledgement>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Acknowledgement {
+    pub at: DateTime<Utc>,
+    pub by: Label,
+    pub note: Option<Label>,
+}
+
+/// Which alerts to list, newest raised first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AlertQuery {
+    pub alert_id: Option<Uuid>,
+    /// Active (true) or cleared (false); both when absent.
+    pub active: Option<bool>,
+    pub acknowledged: Option<bool>,
+    pub severity: Option<Severity>,
+    pub device: Option<DeviceId>,
+    pub limit: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -138,6 +138,8 @@ pub enum NotificationType {
     Raised,
     #[serde(rename = "alert.cleared")]
     Cleared,
+    #[serde(rename = "alert.acknowledged")]
+    Acknowledged,
 }
 
 impl NotificationType {
@@ -145,12 +147,13 @@ impl NotificationType {
         match self {
             Self::Raised => "alert.raised",
             Self::Cleared => "alert.cleared",
+            Self::Acknowledged => "alert.acknowledged",
         }
     }
 
     /// The inverse of [`NotificationType::as_str`].
     pub fn from_name(name: &str) -> Option<Self> {
-        [Self::Raised, Self::Cleared]
+        [Self::Raised, Self::Cleared, Self::Acknowledged]
             .into_iter()
             .find(|t| t.as_str() == name)
     }
@@ -173,27 +176,13 @@ pub struct AlertNotification {
     pub body: String,
 }
 
-/// The body: Standard Webhooks' recommended `{type, timestamp, data}` envelope.
-#[derive(Serialize)]
-struct Body<'a, T: Serialize> {
-    r#type: &'static str,
-    timestamp: DateTime<Utc>,
-    data: Data<'a, T>,
-}
-
-#[derive(Serialize)]
-struct Data<'a, T: Serialize> {
-    alert_id: Uuid,
-    device_id: &'a DeviceId,
-    stream_seq: u64,
-    #[serde(flatten)]
-    event: &'a T,
-}
-
 impl AlertNotification {
     /// The notification an alert event makes; `None` for every other event.
     pub fn of(event: &RecordedEvent) -> Option<Result<Self, DecodeError>> {
-        if !matches!(event.event_type.as_str(), "AlertRaised" | "AlertCleared") {
+        if !matches!(
+            event.event_type.as_str(),
+            "AlertRaised" | "AlertCleared" | "AlertClearedManually" | "AlertAcknowledged"
+        ) {
             return None;
         }
         Some(event.decode().map(|decoded| {
@@ -217,6 +206,20 @@ impl AlertNotification {
                         Self::body(event, NotificationType::Cleared, alert_id, cleared),
                     )
                 }
+                DeviceEvent::AlertClearedManually(cleared) => (
+                    NotificationType::Cleared,
+                    cleared.alert_id,
+                    &cleared.rule,
+                    cleared.severity,
+                    Self::body(event, NotificationType::Cleared, cleared.alert_id, cleared),
+                ),
+                DeviceEvent::AlertAcknowledged(ack) => (
+                    NotificationType::Acknowledged,
+                    ack.alert_id,
+                    &ack.rule,
+                    ack.severity,
+                    Self::body(event, NotificationType::Acknowledged, ack.alert_id, ack),
+                ),
                 _ => unreachable!("the event type was checked above"),
             };
             Self {
@@ -232,23 +235,27 @@ impl AlertNotification {
         }))
     }
 
+    /// The body: Standard Webhooks' recommended `{type, timestamp, data}` envelope, `data` being
+    /// the event's payload with the alert, device and place in the stream.
     fn body<T: Serialize>(
         event: &RecordedEvent,
         kind: NotificationType,
         alert_id: Uuid,
         payload: &T,
     ) -> String {
-        serde_json::to_string(&Body {
-            r#type: kind.as_str(),
-            timestamp: event.meta.recorded_at,
-            data: Data {
-                alert_id,
-                device_id: &event.stream_id,
-                stream_seq: event.stream_seq,
-                event: payload,
-            },
+        let mut data = serde_json::to_value(payload).expect("alert payloads are plain data");
+        let fields = data
+            .as_object_mut()
+            .expect("event payloads are JSON objects");
+        fields.insert("alert_id".to_owned(), serde_json::json!(alert_id));
+        fields.insert("device_id".to_owned(), serde_json::json!(event.stream_id));
+        fields.insert("stream_seq".to_owned(), serde_json::json!(event.stream_seq));
+        serde_json::json!({
+            "type": kind.as_str(),
+            "timestamp": event.meta.recorded_at,
+            "data": data,
         })
-        .expect("alert payloads are plain data")
+        .to_string()
     }
 }
 
@@ -514,10 +521,33 @@ mod tests {
         assert_eq!(cleared.kind, NotificationType::Cleared);
         assert_eq!(cleared.alert_id, event.meta.event_id);
         assert_ne!(cleared.message_id, raise.message_id);
+        assert_eq!(
+            cleared.body.matches("\"alert_id\"").count(),
+            1,
+            "each key once: {}",
+            cleared.body
+        );
+
+        let ack = recorded(
+            DeviceEvent::AlertAcknowledged(crate::event::AlertAcknowledged {
+                alert_id: event.meta.event_id,
+                rule: RuleName::parse("too-hot").unwrap(),
+                severity: Severity::Critical,
+                by: Label::parse("Ana").unwrap(),
+                note: None,
+            }),
+            9,
+        );
+        let acked = AlertNotification::of(&ack).unwrap().unwrap();
+        assert_eq!(acked.kind, NotificationType::Acknowledged);
+        assert_eq!(acked.alert_id, event.meta.event_id);
+        let body: serde_json::Value = serde_json::from_str(&acked.body).unwrap();
+        assert_eq!(body["type"], "alert.acknowledged");
+        assert_eq!(body["data"]["by"], "Ana");
 
         let readings = recorded(
             DeviceEvent::Decommissioned(crate::event::DeviceDecommissioned { reason: None }),
-            9,
+            10,
         );
         assert!(AlertNotification::of(&readings).is_none());
     }

@@ -10,7 +10,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use watershed_domain::ports::{ReadModel, ReadModelError, ReadModelGenerations};
-use watershed_domain::read_model::{DeviceView, ReadModelDelta, Series, SeriesQuery};
+use watershed_domain::read_model::{
+    AlertQuery, AlertRecord, DeviceView, ReadModelDelta, Series, SeriesQuery,
+};
 use watershed_domain::{DeadLetter, DeviceId};
 
 /// How often each process looks for a switch: the longest a process answers from the old
@@ -121,6 +123,10 @@ impl ReadModel for GenerationalReadModel {
 
     async fn series(&self, query: &SeriesQuery) -> Result<Series, ReadModelError> {
         self.model().series(query).await
+    }
+
+    async fn alerts(&self, query: &AlertQuery) -> Result<Vec<AlertRecord>, ReadModelError> {
+        self.model().alerts(query).await
     }
 
     async fn prune_raw(&self, cutoff: DateTime<Utc>) -> Result<u64, ReadModelError> {

@@ -1,6 +1,7 @@
 //! Adapters that implement Watershed's ports. The embedded ones (SQLite stores, the in-process bus,
 //! the in-memory cache and live feed) serve `watershed up`; cloud adapters sit beside them.
 
+mod alert_sql;
 pub mod cosmos;
 mod dead_letter_rows;
 mod device_rows;

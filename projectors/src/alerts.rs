@@ -106,22 +106,17 @@ impl AlertEvaluator {
         let id = &event.stream_id;
         match event.event_type.as_str() {
             "ReadingsRecorded" => {}
-            "DeviceDecommissioned" => {
+            // Someone else changed the device's alerts (a decommission, a clear by hand): a device
+            // the evaluator holds in memory follows, one it does not is loaded fresh when needed.
+            "DeviceDecommissioned" | "AlertClearedManually" => {
                 if let Some(device) = devices.get_mut(id) {
-                    device.decommissioned = true;
+                    device.evolve(&Self::decoded(event)?, event.meta.event_id);
                 }
                 return Ok(());
             }
             _ => return Ok(()),
         }
-        let DeviceEvent::ReadingsRecorded(recorded) = event.decode().map_err(|source| {
-            Failure::Failed(AlertError::Undecodable {
-                stream: id.clone(),
-                stream_seq: event.stream_seq,
-                source,
-            })
-        })?
-        else {
+        let DeviceEvent::ReadingsRecorded(recorded) = Self::decoded(event)? else {
             unreachable!("a ReadingsRecorded event decodes as readings");
         };
         if !self.rules.watch_any(&recorded.readings) {
@@ -149,6 +144,16 @@ impl AlertEvaluator {
             device.evolve(&change, stored);
         }
         Ok(())
+    }
+
+    fn decoded(event: &RecordedEvent) -> Result<DeviceEvent, Failure<AlertError>> {
+        event.decode().map_err(|source| {
+            Failure::Failed(AlertError::Undecodable {
+                stream: event.stream_id.clone(),
+                stream_seq: event.stream_seq,
+                source,
+            })
+        })
     }
 
     /// A device's alert state as its stream holds it now.

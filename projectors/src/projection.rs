@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use watershed_domain::event::{DecodeError, DeviceEvent, RecordedEvent};
 use watershed_domain::ports::LiveUpdate;
 use watershed_domain::read_model::{
-    AlertChange, BucketStats, LatestValue, OpenAlert, RawRow, ReadModelDelta, Registration,
-    Resolution, StreamAdvance,
+    AlertChange, BucketStats, ClearedBy, LatestValue, OpenAlert, RawRow, ReadModelDelta,
+    Registration, Resolution, StreamAdvance,
 };
 use watershed_domain::DeviceId;
 
@@ -128,17 +128,44 @@ fn apply(
         }
         DeviceEvent::KeyRotated(_) | DeviceEvent::SensorsAdded(_) => {}
         DeviceEvent::AlertRaised(a) => {
-            let alert = OpenAlert::raised(a, event.meta.recorded_at);
-            delta
-                .alerts
-                .push(AlertChange::Opened(device.clone(), alert));
+            delta.alerts.push(AlertChange::Opened {
+                device: device.clone(),
+                alert_id: event.meta.event_id,
+                severity: a.severity,
+                alert: OpenAlert::raised(a, event.meta.recorded_at),
+            });
             out.lifecycle.push(device.clone());
         }
         DeviceEvent::AlertCleared(a) => {
-            delta
-                .alerts
-                .push(AlertChange::Closed(device.clone(), a.rule));
+            delta.alerts.push(AlertChange::Closed {
+                device: device.clone(),
+                rule: a.rule,
+                at: event.meta.recorded_at,
+                by: ClearedBy::Rule {
+                    value: a.value.get(),
+                },
+            });
             out.lifecycle.push(device.clone());
+        }
+        DeviceEvent::AlertClearedManually(a) => {
+            delta.alerts.push(AlertChange::Closed {
+                device: device.clone(),
+                rule: a.rule,
+                at: event.meta.recorded_at,
+                by: ClearedBy::Person {
+                    by: a.by,
+                    note: a.note,
+                },
+            });
+            out.lifecycle.push(device.clone());
+        }
+        DeviceEvent::AlertAcknowledged(a) => {
+            delta.alerts.push(AlertChange::Acknowledged {
+                alert_id: a.alert_id,
+                at: event.meta.recorded_at,
+                by: a.by,
+                note: a.note,
+            });
         }
         DeviceEvent::ReadingsRecorded(recorded) => {
             for (index, reading) in (0u32..).zip(&recorded.readings) {

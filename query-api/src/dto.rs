@@ -5,8 +5,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 use watershed_domain::event::RecordedEvent;
-use watershed_domain::read_model::{DeviceView, Presence};
-use watershed_domain::{Condition, Generations, Reading, RebuildPhase};
+use watershed_domain::read_model::{AlertRecord, ClearedBy, DeviceView, OpenAlert, Presence};
+use watershed_domain::{Condition, Generations, Reading, RebuildPhase, Severity};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SensorDto {
@@ -52,6 +52,97 @@ pub struct OpenAlertDto {
     pub raised_at: DateTime<Utc>,
 }
 
+impl From<OpenAlert> for OpenAlertDto {
+    fn from(a: OpenAlert) -> Self {
+        Self {
+            rule: a.rule.to_string(),
+            sensor: a.sensor.to_string(),
+            condition: a.condition,
+            threshold: a.threshold,
+            value: a.value,
+            unit: a.unit.map(|u| u.as_str().to_owned()),
+            message: a.message.map(|m| m.as_str().to_owned()),
+            raised_at: a.raised_at,
+        }
+    }
+}
+
+/// One alert of the alert list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlertDto {
+    /// The event id of its `AlertRaised`: what `/v1/alerts/{id}/…` takes.
+    pub id: Uuid,
+    pub device_id: String,
+    pub severity: Severity,
+    /// `active` until cleared, then `cleared`.
+    #[schema(example = "active", pattern = "^(active|cleared)$")]
+    pub state: &'static str,
+    pub acknowledged: bool,
+    #[serde(flatten)]
+    pub raised: OpenAlertDto,
+    pub cleared_at: Option<DateTime<Utc>>,
+    /// `rule` (a reading came back), `manual` or `decommissioned`.
+    #[schema(pattern = "^(rule|manual|decommissioned)$")]
+    pub clear_reason: Option<&'static str>,
+    /// Who cleared it by hand.
+    pub cleared_by: Option<String>,
+    pub clear_note: Option<String>,
+    /// The reading that cleared it, when its rule did.
+    pub clear_value: Option<f64>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub acknowledged_by: Option<String>,
+    pub ack_note: Option<String>,
+}
+
+impl From<AlertRecord> for AlertDto {
+    fn from(r: AlertRecord) -> Self {
+        let text = |l: Option<watershed_domain::Label>| l.map(|l| l.as_str().to_owned());
+        let (cleared_at, reason, by, note, value) = match r.cleared {
+            None => (None, None, None, None, None),
+            Some((at, cleared)) => {
+                let reason = Some(cleared.reason());
+                match cleared {
+                    ClearedBy::Rule { value } => (Some(at), reason, None, None, Some(value)),
+                    ClearedBy::Person { by, note } => {
+                        (Some(at), reason, text(Some(by)), text(note), None)
+                    }
+                    ClearedBy::Decommission => (Some(at), reason, None, None, None),
+                }
+            }
+        };
+        let (acknowledged_at, acknowledged_by, ack_note) = match r.acknowledged {
+            None => (None, None, None),
+            Some(ack) => (Some(ack.at), text(Some(ack.by)), text(ack.note)),
+        };
+        Self {
+            id: r.alert_id,
+            device_id: r.device_id.to_string(),
+            severity: r.severity,
+            state: if cleared_at.is_some() {
+                "cleared"
+            } else {
+                "active"
+            },
+            acknowledged: acknowledged_at.is_some(),
+            raised: OpenAlertDto::from(r.alert),
+            cleared_at,
+            clear_reason: reason,
+            cleared_by: by,
+            clear_note: note,
+            clear_value: value,
+            acknowledged_at,
+            acknowledged_by,
+            ack_note,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlertList {
+    /// Newest raised first.
+    pub alerts: Vec<AlertDto>,
+}
+
 impl DeviceDto {
     pub fn new(view: DeviceView, now: DateTime<Utc>) -> Self {
         Self {
@@ -74,20 +165,7 @@ impl DeviceDto {
                 })
                 .collect(),
             open_alerts: view.alerts.len(),
-            alerts: view
-                .alerts
-                .into_iter()
-                .map(|a| OpenAlertDto {
-                    rule: a.rule.to_string(),
-                    sensor: a.sensor.to_string(),
-                    condition: a.condition,
-                    threshold: a.threshold,
-                    value: a.value,
-                    unit: a.unit.map(|u| u.as_str().to_owned()),
-                    message: a.message.map(|m| m.as_str().to_owned()),
-                    raised_at: a.raised_at,
-                })
-                .collect(),
+            alerts: view.alerts.into_iter().map(OpenAlertDto::from).collect(),
         }
     }
 }

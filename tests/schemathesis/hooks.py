@@ -40,7 +40,9 @@ _log_path = os.environ.get("WS_REQUEST_LOG")
 
 
 def _is_admin_op(method: str, path: str) -> bool:
-    if path.startswith(("/v1/dead-letters", "/v1/webhooks")) or path == "/v1/alerts/{id}/deliveries":
+    if path.startswith(("/v1/dead-letters", "/v1/webhooks")):
+        return True
+    if path in ("/v1/alerts/{id}/deliveries", "/v1/alerts/{id}/ack", "/v1/alerts/{id}/clear"):
         return True
     return method == "POST" and path in (
         "/v1/devices",
@@ -63,7 +65,7 @@ def _is_stream(path: str) -> bool:
 
 @schemathesis.auth(refresh_interval=None, retry_on=[])
 class WatershedAuth:
-    """Admin token for device administration, dead letters and webhooks, the device's own key for ingest, the analyst token
+    """Admin token for device administration, dead letters, webhooks and alert actions, the device's own key for ingest, the analyst token
     for the history, the read token for the other reads. `/v1/stream` gets none: with a valid token it answers 200 and streams for ever, which no
     request timeout can tell from a hang; the script checks the authenticated stream itself."""
 

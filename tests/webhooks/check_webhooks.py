@@ -6,7 +6,9 @@ receiver in this process, one for every severity (it answers the first attempt o
 with 503, to make Watershed retry) and one for warnings only. A device's temperature goes above
 the rule's threshold and back; the receiver must get the raise and the clear on the first
 channel, each signed, each retried under the same webhook-id, the clear naming the raise's alert,
-nothing on the second; and `/v1/alerts/{id}/deliveries` must tell the same story.
+nothing on the second; and `/v1/alerts/{id}/deliveries` must tell the same story. Then the alarm
+lifecycle: the alert is acknowledged through the API, a second one is raised and cleared by hand;
+both reach the receiver and the alert list (`GET /v1/alerts`).
 
     check_webhooks.py BASE_URL ADMIN_TOKEN
 """
@@ -62,6 +64,77 @@ def now():
     return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+def verify_all(received, secrets):
+    for path, headers, body, _ in received:
+        # Raises WebhookVerificationError on a bad signature or a stale timestamp.
+        Webhook(secrets[path]).verify(body, headers)
+        try:
+            Webhook(secrets[path]).verify(body + b" ", headers)
+            raise SystemExit("check-webhooks: a changed body still verified")
+        except WebhookVerificationError:
+            pass
+
+
+def wait_for(what, found):
+    deadline = time.monotonic() + PATIENCE_S
+    while time.monotonic() < deadline:
+        value = found()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise SystemExit(f"check-webhooks: no {what} within {PATIENCE_S} s")
+
+
+def delivered(message_type):
+    """The bodies of one type delivered to /ops (answered 204)."""
+    with Receiver.lock:
+        return [json.loads(body) for path, _, body, status in Receiver.received
+                if path == "/ops" and status == 204 and json.loads(body)["type"] == message_type]
+
+
+def check_lifecycle(base, admin, key, alert_id, secret):
+    """Acknowledge the cleared alert; raise another and clear it by hand: both reach the receiver
+    and the alert list."""
+    listed = wait_for("alert in the list", lambda: call(
+        base, "GET", "/v1/alerts?device=wh-1&state=cleared", admin)[1]["alerts"])
+    assert [a["id"] for a in listed] == [alert_id], listed
+    assert listed[0]["clear_reason"] == "rule" and not listed[0]["acknowledged"], listed[0]
+
+    status, bad = call(base, "POST", f"/v1/alerts/{alert_id}/ack", admin, {"note": "no name"})
+    assert status == 400 and "`by`" in bad["error"]["message"], (status, bad)
+    status, missing = call(base, "POST", "/v1/alerts/0190a5c4-0000-7000-8000-000000000000/ack",
+                           admin, {"by": "Ana"})
+    assert status == 404 and missing["error"]["code"] == "alert_not_found", (status, missing)
+    status, acked = call(base, "POST", f"/v1/alerts/{alert_id}/ack", admin,
+                         {"by": "Ana", "note": "looked at it"})
+    assert status == 200 and acked["changed"] and acked["acknowledged"], (status, acked)
+    status, again = call(base, "POST", f"/v1/alerts/{alert_id}/ack", admin, {"by": "Ana"})
+    assert status == 200 and not again["changed"], (status, again)
+    ack = wait_for("alert.acknowledged delivery", lambda: delivered("alert.acknowledged"))
+    assert len(ack) == 1 and ack[0]["data"]["alert_id"] == alert_id, ack
+    assert ack[0]["data"]["by"] == "Ana" and ack[0]["data"]["note"] == "looked at it", ack
+
+    status, _ = call(base, "POST", "/v1/devices/wh-1/readings", key, {
+        "batch_id": "hot-again",
+        "readings": [{"sensor": "temperature", "value": 39.0, "measured_at": now()}]})
+    assert status == 201, status
+    active = wait_for("second alert", lambda: call(
+        base, "GET", "/v1/alerts?device=wh-1&state=active", admin)[1]["alerts"])
+    second = active[0]["id"]
+    assert second != alert_id and active[0]["value"] == 39.0, active
+    status, cleared = call(base, "POST", f"/v1/alerts/{second}/clear", admin, {"by": "Ben"})
+    assert status == 200 and cleared["state"] == "cleared" and cleared["changed"], cleared
+    by_hand = wait_for("manual alert.cleared", lambda: [
+        m for m in delivered("alert.cleared") if m["data"]["alert_id"] == second])
+    assert by_hand[0]["data"]["by"] == "Ben", by_hand
+    listed = wait_for("manual clear in the list", lambda: [
+        a for a in call(base, "GET", "/v1/alerts?device=wh-1", admin)[1]["alerts"]
+        if a["id"] == second and a["state"] == "cleared"])
+    assert listed[0]["clear_reason"] == "manual" and listed[0]["cleared_by"] == "Ben", listed
+    status, _ = call(base, "GET", "/v1/alerts?severity=fatal", admin)
+    assert status == 400, status
+
+
 def main():
     base, admin = sys.argv[1:3]
     server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
@@ -92,8 +165,8 @@ def main():
     deadline = time.monotonic() + PATIENCE_S
     while time.monotonic() < deadline:
         with Receiver.lock:
-            delivered = [r for r in Receiver.received if r[0] == "/ops" and r[3] == 204]
-        if len(delivered) >= 2:
+            done = [r for r in Receiver.received if r[0] == "/ops" and r[3] == 204]
+        if len(done) >= 2:
             break
         time.sleep(0.2)
     else:
@@ -102,14 +175,7 @@ def main():
     with Receiver.lock:
         received = list(Receiver.received)
     secrets = {"/ops": ops["secret"], "/quiet": quiet["secret"]}
-    for path, headers, body, _ in received:
-        # Raises WebhookVerificationError on a bad signature or a stale timestamp.
-        Webhook(secrets[path]).verify(body, headers)
-        try:
-            Webhook(secrets[path]).verify(body + b" ", headers)
-            raise SystemExit("check-webhooks: a changed body still verified")
-        except WebhookVerificationError:
-            pass
+    verify_all(received, secrets)
     assert not [r for r in received if r[0] == "/quiet"], "the warnings channel heard of a critical alert"
 
     ids = []
@@ -140,11 +206,16 @@ def main():
         assert d["state"] == "delivered" and d["webhook_id"] == ops["id"], d
         assert [a["status"] for a in d["attempts"]] == [503, 204], d
 
+    check_lifecycle(base, admin, key, alert_id, ops["secret"])
+
     status, _ = call(base, "DELETE", f"/v1/webhooks/{quiet['id']}", admin)
     assert status == 204, status
     status, gone = call(base, "GET", f"/v1/webhooks/{quiet['id']}", admin)
     assert status == 404 and gone["error"]["code"] == "webhook_not_found", gone
     server.shutdown()
+    with Receiver.lock:
+        received = list(Receiver.received)
+    verify_all(received, secrets)
     print(f"check-webhooks: {len(received)} requests, every signature verified by standardwebhooks")
 
 

@@ -16,6 +16,7 @@ use crate::generation_record::{self, RECORD_TABLE};
 /// are not ours): removing it drops exactly these. A test checks this is every table the
 /// migrations create.
 pub const GENERATION_ONE_TABLES: &[&str] = &[
+    "alerts",
     "dead_letters",
     "open_alerts",
     "raw_blocks",

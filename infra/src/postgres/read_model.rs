@@ -7,15 +7,17 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{PgConnection, Row};
+use sqlx::{PgConnection, Postgres, Row};
 use watershed_domain::ports::{ReadModel, ReadModelError};
 use watershed_domain::raw_blocks::blocks_of;
 use watershed_domain::read_model::{
-    AlertChange, BucketPoint, DeviceView, Points, RawPoint, ReadModelDelta, Series, SeriesQuery,
+    AlertChange, AlertQuery, AlertRecord, BucketPoint, DeviceView, Points, RawPoint,
+    ReadModelDelta, Series, SeriesQuery,
 };
 use watershed_domain::{DeadLetter, DeviceId, Label, SensorName, Unit};
 
 use super::raw_blocks;
+use crate::alert_sql;
 use crate::dead_letter_rows::{event_json, DeadLetterRow};
 use crate::device_rows::{
     assemble, attach_alerts, parse_device_id, parse_unit, read_rows, unreadable, AlertRow,
@@ -185,7 +187,9 @@ impl PostgresReadModel {
         // Alerts before decommissions, which close whatever is still open.
         for change in &delta.alerts {
             match change {
-                AlertChange::Opened(device, a) => sqlx::query(
+                AlertChange::Opened {
+                    device, alert: a, ..
+                } => sqlx::query(
                     "INSERT INTO open_alerts (device_id, rule, sensor, condition, threshold,
                          value, unit, message, raised_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -203,11 +207,12 @@ impl PostgresReadModel {
                 .bind(a.unit.as_ref().map(Unit::as_str))
                 .bind(a.message.as_ref().map(Label::as_str))
                 .bind(a.raised_at),
-                AlertChange::Closed(device, rule) => {
+                AlertChange::Closed { device, rule, .. } => {
                     sqlx::query("DELETE FROM open_alerts WHERE device_id = $1 AND rule = $2")
                         .bind(device.as_str())
                         .bind(rule.as_str())
                 }
+                AlertChange::Acknowledged { .. } => continue,
             }
             .execute(&mut *tx)
             .await
@@ -226,6 +231,9 @@ impl PostgresReadModel {
                 .await
                 .map_err(unavailable)?;
         }
+        alert_sql::apply::<Postgres>(&mut *tx, &delta.alerts, &delta.decommissions)
+            .await
+            .map_err(unavailable)?;
 
         if !delta.latest.is_empty() {
             let (mut series, mut values, mut units, mut times) = (vec![], vec![], vec![], vec![]);
@@ -520,6 +528,15 @@ impl ReadModel for PostgresReadModel {
             }
         };
         Ok(Series::limited(unit, points, query.limit))
+    }
+
+    async fn alerts(&self, query: &AlertQuery) -> Result<Vec<AlertRecord>, ReadModelError> {
+        alert_sql::list(&self.pool, query)
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .map(|row| row.record().map_err(|e| unreadable("alert", e)))
+            .collect()
     }
 
     async fn prune_raw(&self, cutoff: DateTime<Utc>) -> Result<u64, ReadModelError> {

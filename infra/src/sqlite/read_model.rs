@@ -13,12 +13,14 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use watershed_domain::ports::{ReadModel, ReadModelError};
 use watershed_domain::raw_blocks::blocks_of;
 use watershed_domain::read_model::{
-    AlertChange, BucketPoint, DeviceView, Points, RawPoint, ReadModelDelta, Series, SeriesQuery,
+    AlertChange, AlertQuery, AlertRecord, BucketPoint, DeviceView, Points, RawPoint,
+    ReadModelDelta, Series, SeriesQuery,
 };
 use watershed_domain::{DeadLetter, DeviceId, Label, SensorName, Unit};
 
 use super::raw_blocks;
 use super::time::{from_micros, to_micros};
+use crate::alert_sql;
 use crate::dead_letter_rows::{event_json, DeadLetterRow};
 use crate::device_rows::{
     assemble, attach_alerts, parse_device_id, parse_unit, read_rows, unreadable, AlertRow,
@@ -190,7 +192,9 @@ impl SqliteReadModel {
         // Alerts before decommissions, which close whatever is still open.
         for change in &delta.alerts {
             match change {
-                AlertChange::Opened(device, a) => sqlx::query(
+                AlertChange::Opened {
+                    device, alert: a, ..
+                } => sqlx::query(
                     "INSERT OR REPLACE INTO open_alerts (device_id, rule, sensor, condition,
                          threshold, value, unit, message, raised_at_us)
                      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -204,11 +208,12 @@ impl SqliteReadModel {
                 .bind(a.unit.as_ref().map(Unit::as_str))
                 .bind(a.message.as_ref().map(Label::as_str))
                 .bind(to_micros(a.raised_at)),
-                AlertChange::Closed(device, rule) => {
+                AlertChange::Closed { device, rule, .. } => {
                     sqlx::query("DELETE FROM open_alerts WHERE device_id = ? AND rule = ?")
                         .bind(device.as_str())
                         .bind(rule.as_str())
                 }
+                AlertChange::Acknowledged { .. } => continue,
             }
             .execute(&mut *conn)
             .await
@@ -227,6 +232,9 @@ impl SqliteReadModel {
                 .await
                 .map_err(unavailable)?;
         }
+        alert_sql::apply::<Sqlite>(&mut *conn, &delta.alerts, &delta.decommissions)
+            .await
+            .map_err(unavailable)?;
 
         let latest: Vec<_> = delta.latest.iter().collect();
         for chunk in latest.chunks(ROWS_PER_STATEMENT) {
@@ -540,6 +548,15 @@ impl ReadModel for SqliteReadModel {
             }
         };
         Ok(Series::limited(unit, points, query.limit))
+    }
+
+    async fn alerts(&self, query: &AlertQuery) -> Result<Vec<AlertRecord>, ReadModelError> {
+        alert_sql::list(&self.readers, query)
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .map(|row| row.record().map_err(|e| unreadable("alert", e)))
+            .collect()
     }
 
     async fn prune_raw(&self, cutoff: DateTime<Utc>) -> Result<u64, ReadModelError> {

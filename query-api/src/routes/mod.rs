@@ -1,5 +1,6 @@
 //! The read routes.
 
+mod alerts;
 mod as_of;
 mod devices;
 pub mod history;
@@ -17,6 +18,7 @@ use crate::QueryState;
 
 pub fn router() -> OpenApiRouter<QueryState> {
     OpenApiRouter::new()
+        .routes(routes!(alerts::list))
         .routes(routes!(devices::list))
         .routes(routes!(devices::get))
         .routes(routes!(devices::events))

@@ -7,8 +7,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use watershed_domain::ports::{ReadModel, ReadModelError};
-use watershed_domain::read_model::{Points, ReadModelDelta, Resolution, SeriesQuery};
-use watershed_domain::{DeviceEvent, DeviceId, Parked, RecordedEvent, SensorName};
+use watershed_domain::read_model::{
+    AlertQuery, AlertRecord, ClearedBy, Points, ReadModelDelta, Resolution, SeriesQuery,
+};
+use watershed_domain::{
+    AlertAcknowledged, AlertClearedManually, DeviceEvent, DeviceId, Label, Parked, RecordedEvent,
+    RuleName, SensorName, Severity,
+};
 use watershed_projectors::project;
 
 use crate::events::{
@@ -22,6 +27,7 @@ pub async fn read_model_contract(read_model: Arc<dyn ReadModel>) {
     retention_drops_raw_rows_only(&*read_model).await;
     decommissioning_shows_in_the_view(&*read_model).await;
     alerts_open_and_close_in_stream_order(&*read_model).await;
+    the_alert_list_follows_raises_acknowledgements_and_clears(&*read_model).await;
     dead_letters_are_parked_once_listed_and_resolved(&*read_model).await;
 }
 
@@ -360,6 +366,118 @@ async fn alerts_open_and_close_in_stream_order(read_model: &dyn ReadModel) {
     assert!(
         views[0].alerts.is_empty(),
         "a decommissioned device has no open alerts"
+    );
+}
+
+async fn the_alert_list_follows_raises_acknowledgements_and_clears(read_model: &dyn ReadModel) {
+    let d = unique_device("rm-alert-list");
+    let person = |s: &str| Label::parse(s).unwrap();
+    let stream: Vec<RecordedEvent> = [
+        registered(),
+        alert_raised("too-hot", 31.0),
+        alert_raised("low-battery", 5.0),
+    ]
+    .iter()
+    .zip(1..)
+    .map(|(e, seq)| recorded(&d, seq, 0, e))
+    .collect();
+    let (hot, battery) = (stream[1].meta.event_id, stream[2].meta.event_id);
+    let ack = DeviceEvent::AlertAcknowledged(AlertAcknowledged {
+        alert_id: hot,
+        rule: RuleName::parse("too-hot").unwrap(),
+        severity: Severity::Major,
+        by: person("Ana"),
+        note: Some(person("on it")),
+    });
+    let by_hand = DeviceEvent::AlertClearedManually(AlertClearedManually {
+        alert_id: battery,
+        rule: RuleName::parse("low-battery").unwrap(),
+        severity: Severity::Major,
+        by: person("Ben"),
+        note: None,
+    });
+    let later: Vec<RecordedEvent> = [ack, alert_cleared("too-hot", 20.0), by_hand]
+        .iter()
+        .zip(4..)
+        .map(|(e, seq)| recorded(&d, seq, 0, e))
+        .collect();
+    let commit = |events: Vec<RecordedEvent>| async move {
+        let applied = read_model
+            .stream_positions(std::slice::from_ref(&events[0].stream_id))
+            .await
+            .unwrap();
+        let delta = project(&events, &applied, Utc::now() - Duration::days(2))
+            .unwrap()
+            .delta;
+        read_model.commit(&delta).await.unwrap();
+    };
+    let device = &d;
+    let list = |query: AlertQuery| async move {
+        read_model
+            .alerts(&AlertQuery {
+                device: Some(device.clone()),
+                limit: 10,
+                ..query
+            })
+            .await
+            .unwrap()
+    };
+    commit(stream).await;
+    let active = list(AlertQuery::default()).await;
+    assert_eq!(
+        active.iter().map(|a| a.alert_id).collect::<Vec<_>>(),
+        [battery, hot],
+        "newest raised first"
+    );
+    assert!(active
+        .iter()
+        .all(|a| a.cleared.is_none() && a.acknowledged.is_none()));
+    assert_eq!(active[1].alert.value, 31.0);
+    assert_eq!(active[1].alert.rule.as_str(), "too-hot");
+    assert_eq!(active[1].severity, Severity::Major);
+
+    commit(later).await;
+    let all = list(AlertQuery::default()).await;
+    assert_eq!(all.len(), 2);
+    let of = |id| all.iter().find(|a| a.alert_id == id).unwrap();
+    let ack = of(hot).acknowledged.as_ref().expect("acknowledged");
+    assert_eq!(
+        (ack.by.as_str(), ack.note.as_ref().map(Label::as_str)),
+        ("Ana", Some("on it"))
+    );
+    assert!(matches!(of(hot).cleared, Some((_, ClearedBy::Rule { value })) if value == 20.0));
+    assert!(
+        matches!(&of(battery).cleared, Some((_, ClearedBy::Person { by, note: None })) if by.as_str() == "Ben")
+    );
+    assert!(of(battery).acknowledged.is_none());
+
+    let ids = |alerts: Vec<AlertRecord>| alerts.iter().map(|a| a.alert_id).collect::<Vec<_>>();
+    let only = |active, acknowledged| AlertQuery {
+        active,
+        acknowledged,
+        ..AlertQuery::default()
+    };
+    assert!(list(only(Some(true), None)).await.is_empty());
+    assert_eq!(ids(list(only(Some(false), Some(true))).await), [hot]);
+    assert_eq!(ids(list(only(None, Some(false))).await), [battery]);
+    let critical = AlertQuery {
+        severity: Some(Severity::Critical),
+        ..AlertQuery::default()
+    };
+    assert!(list(critical).await.is_empty());
+    let by_id = AlertQuery {
+        alert_id: Some(hot),
+        ..AlertQuery::default()
+    };
+    assert_eq!(ids(list(by_id).await), [hot]);
+    let one = AlertQuery {
+        limit: 1,
+        ..AlertQuery::default()
+    };
+    assert_eq!(
+        read_model.alerts(&one).await.unwrap().len(),
+        1,
+        "the limit holds"
     );
 }
 
