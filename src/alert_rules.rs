@@ -47,7 +47,7 @@ mod tests {
         let neither = parse("[[rule]]\nname = \"hot\"\nsensor = \"t\"\n").unwrap_err();
         assert_eq!(
             neither.to_string(),
-            "rule hot: needs exactly one of `above` and `below`"
+            "rule hot: needs exactly one of `above`, `below` and `silent_for`"
         );
         assert!(parse("").unwrap().is_empty());
     }

@@ -32,7 +32,8 @@ use watershed_http_edge::{json::BODY_LIMIT, limits, ApiToken, ApiTokens, Request
 use watershed_infra::{SplunkHec, WebhookClient};
 use watershed_projectors::{
     AlertConfig, AlertEvaluator, DeadLetterDesk, DispatchConfig, Dispatcher, Notifier,
-    NotifierConfig, Projector, ProjectorConfig, RawRetention, Relay, RelayConfig, SinkRunner,
+    NotifierConfig, Projector, ProjectorConfig, RawRetention, Relay, RelayConfig, SilenceWatch,
+    SinkRunner,
 };
 use watershed_query_api::{LagSources, QueryState};
 
@@ -374,7 +375,7 @@ impl App {
                 config: projector_config.clone(),
             };
             let retention = RawRetention {
-                read_model,
+                read_model: Arc::clone(&read_model),
                 keep: config.raw_retention,
                 every: Duration::from_secs(300),
             };
@@ -401,6 +402,15 @@ impl App {
                     &shutdown,
                     &failure,
                 ));
+                let silences = SilenceWatch {
+                    read_model: Arc::clone(&read_model),
+                    store: required(&ports.events, "event store").store,
+                    rules: Arc::clone(&config.alert_rules),
+                    every: Duration::from_secs(1),
+                };
+                background.push(AbortOnDropHandle::new(tokio::spawn(
+                    silences.run(shutdown.clone()),
+                )));
                 background.extend(notifying(
                     &config,
                     &projector_config.group,

@@ -6,12 +6,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::event::{AlertCleared, AlertRaised, DeviceEvent};
-use crate::ids::{Label, RuleName, SensorName};
-use crate::reading::Reading;
+use crate::ids::{Label, RuleName, SensorName, Unit};
+use crate::read_model::DeviceView;
+use crate::reading::{Reading, Value};
 use crate::validation::ValidationError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,6 +22,8 @@ use crate::validation::ValidationError;
 pub enum Condition {
     Above,
     Below,
+    /// No reading of the sensor for longer than the threshold, in seconds: a deadman alarm.
+    Silent,
 }
 
 impl Condition {
@@ -27,20 +31,22 @@ impl Condition {
         match self {
             Self::Above => "above",
             Self::Below => "below",
+            Self::Silent => "silent",
         }
     }
 
     /// The inverse of [`Condition::as_str`].
     pub fn from_name(name: &str) -> Option<Self> {
-        [Self::Above, Self::Below]
+        [Self::Above, Self::Below, Self::Silent]
             .into_iter()
             .find(|c| c.as_str() == name)
     }
 
-    /// Whether `value` is strictly past `level` in this condition's direction.
+    /// Whether `value` is strictly past `level` in this condition's direction (for silence,
+    /// `value` is the seconds without a reading).
     fn past(self, value: f64, level: f64) -> bool {
         match self {
-            Self::Above => value > level,
+            Self::Above | Self::Silent => value > level,
             Self::Below => value < level,
         }
     }
@@ -92,6 +98,9 @@ impl std::fmt::Display for Severity {
     }
 }
 
+/// The longest silence a rule may wait for: a week.
+const MAX_SILENCE_SECS: f64 = 7.0 * 86_400.0;
+
 /// A rule as operators write it: one `[[rule]]` table of the rules file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -100,6 +109,9 @@ pub struct RuleSpec {
     pub sensor: String,
     pub above: Option<f64>,
     pub below: Option<f64>,
+    /// Seconds without a reading of the sensor after which the alert is raised; the next reading
+    /// clears it.
+    pub silent_for: Option<f64>,
     /// Where a raised alert clears; the threshold when absent.
     pub clear_at: Option<f64>,
     /// Only devices registered with this kind; every device when absent.
@@ -143,13 +155,26 @@ impl TryFrom<RuleSpec> for AlertRule {
     fn try_from(spec: RuleSpec) -> Result<Self, Self::Error> {
         let name = RuleName::parse(spec.name)?;
         let within = |e: ValidationError| e.within(&format!("rule {name}"));
-        let (condition, threshold) = match (spec.above, spec.below) {
-            (Some(level), None) => (Condition::Above, level),
-            (None, Some(level)) => (Condition::Below, level),
+        let (condition, threshold) = match (spec.above, spec.below, spec.silent_for) {
+            (Some(level), None, None) => (Condition::Above, level),
+            (None, Some(level), None) => (Condition::Below, level),
+            (None, None, Some(_)) if spec.clear_at.is_some() => {
+                return Err(within(ValidationError::new(
+                    "clear_at",
+                    "a silence clears with the next reading; it takes no clear level",
+                )));
+            }
+            (None, None, Some(seconds)) if !(1.0..=MAX_SILENCE_SECS).contains(&seconds) => {
+                return Err(within(ValidationError::new(
+                    "silent_for",
+                    format!("must be 1 to {MAX_SILENCE_SECS} seconds"),
+                )));
+            }
+            (None, None, Some(seconds)) => (Condition::Silent, seconds),
             _ => {
                 return Err(within(ValidationError::new(
                     "",
-                    "needs exactly one of `above` and `below`",
+                    "needs exactly one of `above`, `below` and `silent_for`",
                 )))
             }
         };
@@ -260,6 +285,11 @@ impl AlertRules {
         self.rules.len()
     }
 
+    /// Whether some rule is raised by silence, which only a clock can tell.
+    pub fn has_silences(&self) -> bool {
+        self.rules.iter().any(|r| r.condition == Condition::Silent)
+    }
+
     /// Whether some rule watches a sensor of these readings: only then does the evaluator need the
     /// device's alert state.
     pub fn watch_any(&self, readings: &[Reading]) -> bool {
@@ -290,7 +320,14 @@ impl AlertRules {
             };
             let value = newest.value.get();
             let open = device.open.get(&rule.name);
-            if open.is_none() && rule.raised_by(value) {
+            // A silence is raised by the clock (`silences`), and any reading ends it.
+            let (raises, clears) = match rule.condition {
+                Condition::Silent => (false, true),
+                Condition::Above | Condition::Below => {
+                    (rule.raised_by(value), rule.cleared_by(value))
+                }
+            };
+            if open.is_none() && raises {
                 changes.push(DeviceEvent::AlertRaised(AlertRaised {
                     rule: rule.name.clone(),
                     sensor: rule.sensor.clone(),
@@ -302,7 +339,7 @@ impl AlertRules {
                     measured_at: newest.measured_at,
                     severity: rule.severity,
                 }));
-            } else if open.is_some() && rule.cleared_by(value) {
+            } else if open.is_some() && clears {
                 changes.push(DeviceEvent::AlertCleared(AlertCleared {
                     rule: rule.name.clone(),
                     sensor: rule.sensor.clone(),
@@ -316,6 +353,38 @@ impl AlertRules {
         }
         changes
     }
+
+    /// The silences `view` shows at `now`: for every silence rule that applies to the device and
+    /// has no open alert, a sensor whose newest reading is older than the rule allows. The raise
+    /// names that reading's `measured_at`, which identifies the silence: deciding again at a later
+    /// `now` raises the same silence, not a second one.
+    pub fn silences(&self, view: &DeviceView, now: DateTime<Utc>) -> Vec<AlertRaised> {
+        if view.decommissioned_at.is_some() {
+            return Vec::new();
+        }
+        let silent_seconds = Unit::parse("s").expect("a valid unit");
+        self.rules
+            .iter()
+            .filter(|rule| rule.condition == Condition::Silent)
+            .filter(|rule| rule.applies_to(view.kind.as_ref()))
+            .filter(|rule| !view.alerts.iter().any(|open| open.rule == rule.name))
+            .filter_map(|rule| {
+                let latest = view.sensors.iter().find(|s| s.sensor == rule.sensor)?;
+                let silent = (now - latest.measured_at).as_seconds_f64();
+                rule.raised_by(silent).then(|| AlertRaised {
+                    rule: rule.name.clone(),
+                    sensor: rule.sensor.clone(),
+                    condition: Condition::Silent,
+                    threshold: rule.threshold,
+                    value: Value::try_from(silent).expect("a difference of instants is finite"),
+                    unit: Some(silent_seconds.clone()),
+                    message: rule.message.clone(),
+                    measured_at: latest.measured_at,
+                    severity: rule.severity,
+                })
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -323,7 +392,7 @@ mod tests {
     use chrono::{DateTime, Duration, Utc};
 
     use super::*;
-    use crate::reading::Value;
+    use crate::read_model::{OpenAlert, SensorLatest};
 
     fn spec(name: &str, sensor: &str) -> RuleSpec {
         RuleSpec {
@@ -331,6 +400,7 @@ mod tests {
             sensor: sensor.to_owned(),
             above: None,
             below: None,
+            silent_for: None,
             clear_at: None,
             kind: None,
             message: None,
@@ -511,6 +581,109 @@ mod tests {
         assert!(rules
             .evaluate(&device, &[reading("temperature", 99.0, 0)])
             .is_empty());
+    }
+
+    fn view(sensors: &[(&str, i64)], open: &[&str]) -> DeviceView {
+        DeviceView {
+            device_id: crate::DeviceId::parse("pump-1").unwrap(),
+            name: None,
+            kind: None,
+            location: None,
+            registered_at: at(-100),
+            decommissioned_at: None,
+            sensors: sensors
+                .iter()
+                .map(|(sensor, seconds)| SensorLatest {
+                    sensor: SensorName::parse(*sensor).unwrap(),
+                    value: 1.0,
+                    unit: None,
+                    measured_at: at(*seconds),
+                })
+                .collect(),
+            alerts: open
+                .iter()
+                .map(|rule| OpenAlert {
+                    rule: RuleName::parse(*rule).unwrap(),
+                    sensor: SensorName::parse("temperature").unwrap(),
+                    condition: Condition::Silent,
+                    threshold: 60.0,
+                    value: 61.0,
+                    unit: None,
+                    message: None,
+                    raised_at: at(0),
+                })
+                .collect(),
+        }
+    }
+
+    fn quiet() -> RuleSpec {
+        RuleSpec {
+            silent_for: Some(60.0),
+            ..spec("quiet", "temperature")
+        }
+    }
+
+    #[test]
+    fn a_silence_is_raised_by_the_clock_once_and_ended_by_any_reading() {
+        let rules = rules(vec![quiet(), too_hot()]);
+        let device = view(&[("temperature", 0), ("humidity", 100)], &[]);
+        assert!(
+            rules.silences(&device, at(60)).is_empty(),
+            "60 s is not past 60 s"
+        );
+        let raised = rules.silences(&device, at(75));
+        let [silence] = &raised[..] else {
+            panic!("expected one silence, got {raised:?}");
+        };
+        assert_eq!(silence.condition, Condition::Silent);
+        assert_eq!(silence.value.get(), 75.0);
+        assert_eq!(silence.measured_at, at(0), "named by the last reading");
+        assert_eq!(rules.silences(&device, at(90))[0].measured_at, at(0));
+        let open = view(&[("temperature", 0)], &["quiet"]);
+        assert!(rules.silences(&open, at(500)).is_empty(), "already open");
+        let never_sent = view(&[("humidity", 0)], &[]);
+        assert!(rules.silences(&never_sent, at(500)).is_empty());
+
+        // Readings never raise a silence; any reading of its sensor clears an open one.
+        let mut state = DeviceAlerts::default();
+        assert!(rules
+            .evaluate(&state, &[reading("temperature", 20.0, 80)])
+            .is_empty());
+        state
+            .open
+            .insert(RuleName::parse("quiet").unwrap(), Uuid::now_v7());
+        let cleared = rules.evaluate(&state, &[reading("temperature", 20.0, 80)]);
+        assert!(
+            matches!(&cleared[..], [DeviceEvent::AlertCleared(c)] if c.rule.as_str() == "quiet"),
+            "{cleared:?}"
+        );
+    }
+
+    #[test]
+    fn silence_rules_are_checked() {
+        let with_clear = RuleSpec {
+            clear_at: Some(5.0),
+            ..quiet()
+        };
+        assert_eq!(
+            AlertRules::from_specs(vec![with_clear]).unwrap_err().field,
+            "rule quiet.clear_at"
+        );
+        for bad in [0.5, f64::INFINITY, 8.0 * 86_400.0] {
+            let spec = RuleSpec {
+                silent_for: Some(bad),
+                ..quiet()
+            };
+            assert_eq!(
+                AlertRules::from_specs(vec![spec]).unwrap_err().field,
+                "rule quiet.silent_for"
+            );
+        }
+        let both = RuleSpec {
+            above: Some(1.0),
+            ..quiet()
+        };
+        assert!(AlertRules::from_specs(vec![both]).is_err());
     }
 
     #[test]

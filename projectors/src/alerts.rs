@@ -18,8 +18,8 @@ use uuid::Uuid;
 use watershed_domain::event::{EventMeta, ExpectedVersion};
 use watershed_domain::ports::{BusError, EventBus, EventStore, StoreError, StreamQuery};
 use watershed_domain::{
-    AlertRules, AppendOutcome, DecodeError, DeviceAlerts, DeviceEvent, DeviceId, IdempotencyKey,
-    NewEvent, RecordedEvent,
+    AlertRules, AppendOutcome, Condition, DecodeError, DeviceAlerts, DeviceEvent, DeviceId,
+    IdempotencyKey, NewEvent, RecordedEvent,
 };
 
 use crate::retry::{retrying, Consumer, Failure, RetryPolicy};
@@ -106,11 +106,18 @@ impl AlertEvaluator {
         let id = &event.stream_id;
         match event.event_type.as_str() {
             "ReadingsRecorded" => {}
-            // Someone else changed the device's alerts (a decommission, a clear by hand): a device
-            // the evaluator holds in memory follows, one it does not is loaded fresh when needed.
-            "DeviceDecommissioned" | "AlertClearedManually" => {
+            // Someone else changed the device's alerts (a decommission, a clear by hand, a
+            // silence the clock raised): a device the evaluator holds in memory follows, one it
+            // does not is loaded fresh when needed. Its own decisions it folded in when it made
+            // them; folding them again here, behind later ones, would undo those.
+            "DeviceDecommissioned" | "AlertClearedManually" | "AlertRaised" => {
                 if let Some(device) = devices.get_mut(id) {
-                    device.evolve(&Self::decoded(event)?, event.meta.event_id);
+                    let decoded = Self::decoded(event)?;
+                    let by_the_clock = matches!(&decoded,
+                        DeviceEvent::AlertRaised(raised) if raised.condition == Condition::Silent);
+                    if by_the_clock || !matches!(decoded, DeviceEvent::AlertRaised(_)) {
+                        device.evolve(&decoded, event.meta.event_id);
+                    }
                 }
                 return Ok(());
             }
@@ -173,9 +180,8 @@ impl AlertEvaluator {
         Ok(device)
     }
 
-    /// Appends one decision caused by `cause`, at whatever version the stream has reached: ingest
-    /// keeps appending readings meanwhile, and the decision does not depend on them. Answers with
-    /// the id of the stored decision (an earlier one's, on redelivery).
+    /// Appends one decision caused by `cause`. Answers with the id of the stored decision (an
+    /// earlier one's, on redelivery).
     async fn append(
         &self,
         cause: &RecordedEvent,
@@ -194,32 +200,45 @@ impl AlertEvaluator {
             correlation_id: cause.meta.correlation_id,
             causation_id: Some(cause.meta.event_id),
         };
-        let id = &cause.stream_id;
-        for _ in 0..MAX_APPEND_ATTEMPTS {
-            let version = self.store.stream_version(id).await?;
-            let event = NewEvent::new(meta.clone(), change, Some(key.clone()));
-            match self
-                .store
-                .append(id, ExpectedVersion::Exactly(version), vec![event])
-                .await
-            {
-                Ok(AppendOutcome::Appended(committed)) => {
-                    return Ok(committed
-                        .first()
-                        .expect("an append of one event commits one")
-                        .event_id)
-                }
-                // A stored key is this decision, made before a restart (with the rules of then).
-                Ok(AppendOutcome::Duplicate(stored) | AppendOutcome::KeyReused(stored)) => {
-                    return Ok(stored.event_id)
-                }
-                Err(StoreError::Conflict { .. }) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        // The caller's retry policy waits before trying again, which lets the ingest burst pass.
-        Err(StoreError::Unavailable(format!(
-            "stream {id} moved on {MAX_APPEND_ATTEMPTS} times while appending an alert"
-        )))
+        let (stored, _) =
+            append_decision(&*self.store, &cause.stream_id, meta, change, key).await?;
+        Ok(stored)
     }
+}
+
+/// Appends an alert decision under `key` at whatever version the stream has reached: ingest keeps
+/// appending readings meanwhile, and the decision does not depend on them. A key already stored
+/// is this decision made before (a redelivery, a restart, another instance). Answers with the
+/// stored event's id, and whether this call stored it.
+pub(crate) async fn append_decision(
+    store: &dyn EventStore,
+    id: &DeviceId,
+    meta: EventMeta,
+    change: &DeviceEvent,
+    key: IdempotencyKey,
+) -> Result<(Uuid, bool), StoreError> {
+    for _ in 0..MAX_APPEND_ATTEMPTS {
+        let version = store.stream_version(id).await?;
+        let event = NewEvent::new(meta.clone(), change, Some(key.clone()));
+        match store
+            .append(id, ExpectedVersion::Exactly(version), vec![event])
+            .await
+        {
+            Ok(AppendOutcome::Appended(committed)) => {
+                let stored = committed
+                    .first()
+                    .expect("an append of one event commits one");
+                return Ok((stored.event_id, true));
+            }
+            Ok(AppendOutcome::Duplicate(stored) | AppendOutcome::KeyReused(stored)) => {
+                return Ok((stored.event_id, false))
+            }
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    // The caller's retry policy waits before trying again, which lets the ingest burst pass.
+    Err(StoreError::Unavailable(format!(
+        "stream {id} moved on {MAX_APPEND_ATTEMPTS} times while appending an alert"
+    )))
 }

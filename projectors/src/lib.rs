@@ -15,6 +15,7 @@ pub mod relay;
 pub mod retention;
 mod retry;
 pub mod runner;
+pub mod silence;
 pub mod sink;
 
 pub use alerts::{AlertConfig, AlertError, AlertEvaluator};
@@ -29,4 +30,5 @@ pub use relay::{Relay, RelayConfig};
 pub use retention::RawRetention;
 pub use retry::RetryPolicy;
 pub use runner::{Projector, ProjectorConfig, ProjectorError, Touched};
+pub use silence::SilenceWatch;
 pub use sink::{OnRefused, SinkConfig, SinkRunError, SinkRunner};

@@ -23,6 +23,7 @@ fn rules() -> Arc<AlertRules> {
         sensor: "temp".to_owned(),
         above: Some(30.0),
         below: None,
+        silent_for: None,
         clear_at: Some(28.0),
         kind: None,
         message: Some("too hot".to_owned()),

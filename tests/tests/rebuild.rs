@@ -130,6 +130,7 @@ fn alert_rules() -> Arc<AlertRules> {
         sensor: "temperature".to_owned(),
         above: Some(30.0),
         below: None,
+        silent_for: None,
         clear_at: Some(28.0),
         kind: None,
         message: Some("too hot".to_owned()),

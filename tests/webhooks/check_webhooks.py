@@ -8,7 +8,8 @@ the rule's threshold and back; the receiver must get the raise and the clear on 
 channel, each signed, each retried under the same webhook-id, the clear naming the raise's alert,
 nothing on the second; and `/v1/alerts/{id}/deliveries` must tell the same story. Then the alarm
 lifecycle: the alert is acknowledged through the API, a second one is raised and cleared by hand;
-both reach the receiver and the alert list (`GET /v1/alerts`).
+both reach the receiver and the alert list (`GET /v1/alerts`). Last, a deadman rule: a device
+that stops sending is told of once its silence passes the rule, and cleared by its next reading.
 
     check_webhooks.py BASE_URL ADMIN_TOKEN
 """
@@ -135,6 +136,37 @@ def check_lifecycle(base, admin, key, alert_id, secret):
     assert status == 400, status
 
 
+def check_silence(base, admin):
+    """A deadman rule: a device that stops sending raises an alert once its silence passes the
+    rule's 2 s, told to the receiver; its next reading clears it."""
+    status, device = call(base, "POST", "/v1/devices", admin, {"device_id": "wh-2"})
+    assert status == 201, (status, device)
+    key = device["device_key"]
+
+    def beat(batch):
+        status, _ = call(base, "POST", "/v1/devices/wh-2/readings", key, {
+            "batch_id": batch,
+            "readings": [{"sensor": "heartbeat", "value": 1, "measured_at": now()}]})
+        assert status == 201, (batch, status)
+
+    beat("beat-1")
+    raised = wait_for("silence alert", lambda: [
+        m for m in delivered("alert.raised") if m["data"]["device_id"] == "wh-2"])
+    data = raised[0]["data"]
+    assert (data["rule"], data["condition"], data["threshold"], data["unit"]) == \
+        ("heartbeat-lost", "silent", 2.0, "s"), data
+    assert data["value"] > 2.0, data
+    fired = datetime.fromisoformat(raised[0]["timestamp"].replace("Z", "+00:00"))
+    last = datetime.fromisoformat(data["measured_at"].replace("Z", "+00:00"))
+    late = (fired - last).total_seconds() - 2.0
+    assert 0 < late < 5, f"raised {late:.2f} s after the silence passed 2 s"
+    beat("beat-2")
+    cleared = wait_for("end of the silence", lambda: [
+        m for m in delivered("alert.cleared") if m["data"]["alert_id"] == data["alert_id"]])
+    assert cleared[0]["data"]["rule"] == "heartbeat-lost", cleared
+    print(f"check-webhooks: silence raised {late:.2f} s after its rule allowed (period 1 s)")
+
+
 def main():
     base, admin = sys.argv[1:3]
     server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
@@ -207,6 +239,7 @@ def main():
         assert [a["status"] for a in d["attempts"]] == [503, 204], d
 
     check_lifecycle(base, admin, key, alert_id, ops["secret"])
+    check_silence(base, admin)
 
     status, _ = call(base, "DELETE", f"/v1/webhooks/{quiet['id']}", admin)
     assert status == 204, status
