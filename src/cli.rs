@@ -12,6 +12,7 @@ use crate::alert_rules;
 use crate::analysts::export::{self, ExportArgs};
 use crate::analysts::replay::{self, ReplayArgs};
 use crate::app::{App, AppConfig, Limits, Roles, WebhookSettings};
+use crate::bench::alerts::{self as alerts_bench, BenchAlertsArgs};
 use crate::bench::fuzz::{self, BenchFuzzArgs};
 use crate::bench::history::{self, BenchHistoryArgs};
 use crate::bench::ingest::{self, BenchIngestArgs};
@@ -356,6 +357,9 @@ enum BenchCommand {
     /// Replay and Parquet export (readings/s through /v1/history), beside raw scans of the same
     /// SQLite store.
     History(BenchHistoryArgs),
+    /// Reading acknowledged → webhook received (raise and clear), and a silence's deadman delay,
+    /// under background traffic; embedded.
+    Alerts(BenchAlertsArgs),
 }
 
 /// Resolves when the process is asked to stop (Ctrl-C or SIGTERM). The handlers are installed
@@ -521,6 +525,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Action::Bench(BenchCommand::Pipeline(args)) => pipeline::run(args).await,
         Action::Bench(BenchCommand::Fuzz(args)) => fuzz::run(args),
         Action::Bench(BenchCommand::History(args)) => history::run(args).await,
+        Action::Bench(BenchCommand::Alerts(args)) => alerts_bench::run(args).await,
     }
 }
 

@@ -70,7 +70,9 @@ pub struct AlertRaised {
     pub message: Option<Label>,
     pub measured_at: DateTime<Utc>,
     /// The rule's severity when it fired; alerts raised before severities existed read as major.
-    #[serde(default)]
+    /// Left out when major, so an event stored before severities existed is written back as it
+    /// was stored.
+    #[serde(default, skip_serializing_if = "Severity::is_default")]
     pub severity: Severity,
 }
 
@@ -83,7 +85,7 @@ pub struct AlertCleared {
     /// before alerts had ids.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alert_id: Option<Uuid>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Severity::is_default")]
     pub severity: Severity,
     /// The reading that cleared it.
     pub value: Value,

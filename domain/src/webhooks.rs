@@ -193,7 +193,7 @@ impl AlertNotification {
                     id,
                     &raised.rule,
                     raised.severity,
-                    Self::body(event, NotificationType::Raised, id, raised),
+                    Self::body(event, NotificationType::Raised, id, raised.severity, raised),
                 ),
                 DeviceEvent::AlertCleared(cleared) => {
                     // A clear recorded before clears named their alert is its own alert.
@@ -203,7 +203,13 @@ impl AlertNotification {
                         alert_id,
                         &cleared.rule,
                         cleared.severity,
-                        Self::body(event, NotificationType::Cleared, alert_id, cleared),
+                        Self::body(
+                            event,
+                            NotificationType::Cleared,
+                            alert_id,
+                            cleared.severity,
+                            cleared,
+                        ),
                     )
                 }
                 DeviceEvent::AlertClearedManually(cleared) => (
@@ -211,14 +217,26 @@ impl AlertNotification {
                     cleared.alert_id,
                     &cleared.rule,
                     cleared.severity,
-                    Self::body(event, NotificationType::Cleared, cleared.alert_id, cleared),
+                    Self::body(
+                        event,
+                        NotificationType::Cleared,
+                        cleared.alert_id,
+                        cleared.severity,
+                        cleared,
+                    ),
                 ),
                 DeviceEvent::AlertAcknowledged(ack) => (
                     NotificationType::Acknowledged,
                     ack.alert_id,
                     &ack.rule,
                     ack.severity,
-                    Self::body(event, NotificationType::Acknowledged, ack.alert_id, ack),
+                    Self::body(
+                        event,
+                        NotificationType::Acknowledged,
+                        ack.alert_id,
+                        ack.severity,
+                        ack,
+                    ),
                 ),
                 _ => unreachable!("the event type was checked above"),
             };
@@ -241,6 +259,7 @@ impl AlertNotification {
         event: &RecordedEvent,
         kind: NotificationType,
         alert_id: Uuid,
+        severity: Severity,
         payload: &T,
     ) -> String {
         let mut data = serde_json::to_value(payload).expect("alert payloads are plain data");
@@ -250,6 +269,8 @@ impl AlertNotification {
         fields.insert("alert_id".to_owned(), serde_json::json!(alert_id));
         fields.insert("device_id".to_owned(), serde_json::json!(event.stream_id));
         fields.insert("stream_seq".to_owned(), serde_json::json!(event.stream_seq));
+        // Stored payloads leave the default severity out; receivers always get it.
+        fields.insert("severity".to_owned(), serde_json::json!(severity));
         serde_json::json!({
             "type": kind.as_str(),
             "timestamp": event.meta.recorded_at,

@@ -1,11 +1,13 @@
 //! Events written by the release of 2026-11-30 (Watershed 0.1, every event at schema version 1),
-//! as stored: they must read back to the same meaning forever. A change to an event's shape
+//! as stored, then those the release of 2026-12-01 added (alert severities, silences, alert ids
+//! on clears, acknowledgements and clears by hand; still version 1, since every field it added
+//! has a default): they must read back to the same meaning forever. A change to an event's shape
 //! that breaks this needs a new schema version and an upcaster in `DeviceEvent::decode`; the
 //! fixture is never edited to fit new code.
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use watershed_domain::{Condition, DeviceEvent, KeyHash, EVENT_TYPES};
+use watershed_domain::{Condition, DeviceEvent, KeyHash, Severity, EVENT_TYPES};
 
 const FIXTURE: &str = include_str!("fixtures/stored-events-v1.ndjson");
 
@@ -87,4 +89,21 @@ fn stored_events_keep_their_meaning() {
         (raised.condition, raised.threshold),
         (Condition::Above, 70.0)
     );
+    assert_eq!(
+        raised.severity,
+        Severity::Major,
+        "raised before severities existed"
+    );
+
+    let DeviceEvent::AlertRaised(silence) = &events[9] else {
+        panic!("a silence tenth")
+    };
+    assert_eq!(
+        (silence.condition, silence.severity),
+        (Condition::Silent, Severity::Critical)
+    );
+    let DeviceEvent::AlertClearedManually(by_hand) = &events[12] else {
+        panic!("a clear by hand last")
+    };
+    assert_eq!(by_hand.by.as_str(), "Ben");
 }

@@ -1,6 +1,7 @@
 //! Benchmarks: Watershed measured beside raw baselines of the same work, in the same run on the
 //! same machine, reported as ratios. Never timed assertions: these machines are noisy.
 
+pub mod alerts;
 pub mod fuzz;
 pub mod hec;
 pub mod history;

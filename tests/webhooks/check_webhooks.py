@@ -153,8 +153,8 @@ def check_silence(base, admin):
     raised = wait_for("silence alert", lambda: [
         m for m in delivered("alert.raised") if m["data"]["device_id"] == "wh-2"])
     data = raised[0]["data"]
-    assert (data["rule"], data["condition"], data["threshold"], data["unit"]) == \
-        ("heartbeat-lost", "silent", 2.0, "s"), data
+    assert (data["rule"], data["condition"], data["threshold"], data["unit"], data["severity"]) == \
+        ("heartbeat-lost", "silent", 2.0, "s", "major"), data
     assert data["value"] > 2.0, data
     fired = datetime.fromisoformat(raised[0]["timestamp"].replace("Z", "+00:00"))
     last = datetime.fromisoformat(data["measured_at"].replace("Z", "+00:00"))
