@@ -97,10 +97,13 @@ export async function startWatershed({ simulate = 3, listen = '127.0.0.1:0', dat
     async stop({ signal = 'SIGTERM', keepData = false } = {}) {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill(signal);
+        let deadline;
         const stopped = await Promise.race([
           exited.then(() => true),
-          new Promise((r) => setTimeout(() => r(false), STOP_TIMEOUT_MS)),
+          new Promise((r) => (deadline = setTimeout(() => r(false), STOP_TIMEOUT_MS))),
         ]);
+        // A pending timer keeps Node running: left alone, it held each test file's process for 10 s.
+        clearTimeout(deadline);
         if (!stopped) {
           child.kill('SIGKILL');
           await exited;
