@@ -4,15 +4,10 @@
 // Every test fails on a console error or page error. Screenshots go to web/test-results/.
 
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { chromium } from 'playwright-core';
-import { api, eventually, REPO_ROOT, runWatershed, startWatershed, watershedBinary } from './watershed.mjs';
+import { DESKTOP, launchBrowser, newPage as openPage, PageErrors, PHONE, screenshot } from './browser.mjs';
+import { api, eventually, runWatershed, sendReading as sendTo, startWatershed, watershedBinary } from './watershed.mjs';
 
-const RESULTS = path.join(REPO_ROOT, 'web', 'test-results');
-const DESKTOP = { width: 1280, height: 900 };
-const PHONE = { width: 390, height: 844 };
 /** "Within a second or two", with room for a loaded 2-core CI machine. */
 const LIVE_MS = 5000;
 /** The page polls /v1/status every 5 s (src/app.ts STATUS_POLL_MS); twice that, with room. */
@@ -24,27 +19,11 @@ watershedBinary();
 let server;
 let browser;
 let page;
-/** Console errors and page errors of the current test, and the messages a test expects (e.g. while the server is down). */
-const problems = [];
-const expected = [];
+const errors = new PageErrors();
 
-function watch(target) {
-  target.on('console', (message) => {
-    if (message.type() === 'error' && !expected.some((pattern) => pattern.test(message.text()))) {
-      problems.push(`console error: ${message.text()}`);
-    }
-  });
-  target.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-}
+const newPage = (viewport) => openPage(browser, errors, viewport);
 
-async function newPage(viewport = DESKTOP) {
-  const context = await browser.newContext({ viewport });
-  const created = await context.newPage();
-  watch(created);
-  return created;
-}
-
-const shot = (name) => page.screenshot({ path: path.join(RESULTS, `${name}.png`), fullPage: true });
+const shot = (name) => screenshot(page, name);
 
 /** Every row of the fleet table as the page shows it. */
 const rowsOnPage = () =>
@@ -64,35 +43,15 @@ const rowsOnPage = () =>
 
 const row = (id) => page.locator(`tr[data-device-id="${id}"]`);
 
-async function sendReading(deviceKey, deviceId, reading) {
-  const measured_at = new Date().toISOString();
-  return api(server, `/v1/devices/${deviceId}/readings`, {
-    token: deviceKey,
-    method: 'POST',
-    body: { batch_id: `e2e-${Date.now()}-${Math.random()}`, readings: [{ ...reading, measured_at }] },
-  });
-}
+const sendReading = (deviceKey, deviceId, reading) => sendTo(server, deviceKey, deviceId, reading);
 
 before(async () => {
-  mkdirSync(RESULTS, { recursive: true });
   server = await startWatershed({ simulate: 3 });
   await eventually('3 simulated devices with readings', async () => {
     const { devices } = await api(server, '/v1/devices');
     return devices.length === 3 && devices.every((d) => d.sensors.length > 0);
   });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchBrowser();
   page = await newPage();
 });
 
@@ -101,10 +60,7 @@ after(async () => {
   await server?.stop();
 });
 
-afterEach(() => {
-  expected.length = 0;
-  assert.deepEqual(problems.splice(0), [], 'the page logged errors');
-});
+afterEach(() => errors.assertNone());
 
 describe('dashboard against the real server', () => {
   let probeKey;
@@ -360,7 +316,7 @@ describe('dashboard against the real server', () => {
 
     const rejected = await newPage();
     // The browser itself reports the refused request on the console; that one message is expected here.
-    expected.push(/status of 401/);
+    errors.expect(/status of 401/);
     await rejected.goto(`${server.baseUrl}/#token=not-the-token`);
     await rejected.locator('[data-testid=token-form] [role=alert]').waitFor();
     assert.equal(
@@ -437,7 +393,7 @@ describe('dashboard against the real server', () => {
     const port = new URL(server.baseUrl).port;
     const { adminToken, readToken, dataDir } = server;
     // Failed requests while the server is down are the browser's console messages, not the page's.
-    expected.push(/net::ERR_/);
+    errors.expect(/net::ERR_/);
     await server.stop({ signal: 'SIGKILL', keepData: true });
     await page.waitForFunction(() => document.querySelector('[data-testid=live]').textContent === 'reconnecting…');
 

@@ -38,17 +38,23 @@ export function watershedBinary() {
 /**
  * Runs `watershed up` on a fresh data dir and resolves once it has printed its address and tokens.
  * To restart on the same data, pass the stopped server's `dataDir` (the new server then owns it) and
- * its port and tokens (`listen`, and `args` for extra flags).
+ * its port and tokens (`listen`, and `args` for extra flags). By default the alert rules are the example
+ * ones, which fit the simulated fleet, so alerts are raised and cleared while tests run; `rules` names
+ * another file (absolute, or from the repository root).
  */
-export async function startWatershed({ simulate = 3, listen = '127.0.0.1:0', dataDir, args = [] } = {}) {
+export async function startWatershed({
+  simulate = 3,
+  listen = '127.0.0.1:0',
+  dataDir,
+  rules = 'alert-rules.example.toml',
+  args = [],
+} = {}) {
   const bin = watershedBinary();
   const dir = dataDir ?? mkdtempSync(path.join(tmpdir(), 'watershed-e2e-'));
   const env = testEnv();
-  // The example rules fit the simulated fleet, so alerts are raised and cleared while tests run.
-  const rules = ['--alert-rules', 'alert-rules.example.toml'];
   const child = spawn(
     bin,
-    ['up', '--data-dir', dir, '--listen', listen, '--simulate', String(simulate), ...rules, ...args],
+    ['up', '--data-dir', dir, '--listen', listen, '--simulate', String(simulate), '--alert-rules', rules, ...args],
     {
       cwd: REPO_ROOT,
       env,
@@ -97,10 +103,13 @@ export async function startWatershed({ simulate = 3, listen = '127.0.0.1:0', dat
     async stop({ signal = 'SIGTERM', keepData = false } = {}) {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill(signal);
+        let deadline;
         const stopped = await Promise.race([
           exited.then(() => true),
-          new Promise((r) => setTimeout(() => r(false), STOP_TIMEOUT_MS)),
+          new Promise((r) => (deadline = setTimeout(() => r(false), STOP_TIMEOUT_MS))),
         ]);
+        // A pending timer keeps Node running: left alone, it held each test file's process for 10 s.
+        clearTimeout(deadline);
         if (!stopped) {
           child.kill('SIGKILL');
           await exited;
@@ -150,6 +159,22 @@ export async function api(server, route, { token = server.readToken, method = 'G
   const text = await response.text();
   if (!response.ok) throw new Error(`${method} ${route} answered ${response.status}: ${text}`);
   return text ? JSON.parse(text) : null;
+}
+
+/** Registers a device with the admin token and resolves with its device key. */
+export async function registerDevice(server, { device_id, name = null, kind = null, location = null }) {
+  const body = { device_id, name, kind, location };
+  return (await api(server, '/v1/devices', { token: server.adminToken, method: 'POST', body })).device_key;
+}
+
+/** Sends one reading, measured now, with the device's key. */
+export function sendReading(server, deviceKey, deviceId, reading) {
+  const measured_at = new Date().toISOString();
+  return api(server, `/v1/devices/${deviceId}/readings`, {
+    token: deviceKey,
+    method: 'POST',
+    body: { batch_id: `e2e-${Date.now()}-${Math.random()}`, readings: [{ ...reading, measured_at }] },
+  });
 }
 
 /** Polls `check` until it returns a truthy value, or fails after `timeoutMs` saying what was awaited. */

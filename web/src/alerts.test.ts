@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { OpenAlert } from './api/types';
-import { alertsTooltip, describeAlert, fleetOpenAlerts, formatAlertCount } from './alerts';
+import { actedOn, alertsTooltip, describeAlert, describeState, fleetOpenAlerts, formatAlertCount } from './alerts';
+import { alert as listed } from './fixtures';
 
 function alert(overrides: Partial<OpenAlert> = {}): OpenAlert {
   return {
@@ -58,5 +59,46 @@ describe('alertsTooltip', () => {
 
   it('says so when there are none', () => {
     expect(alertsTooltip([])).toBe('no open alerts');
+  });
+});
+
+describe('describeState', () => {
+  it('says active, or how it was cleared', () => {
+    expect(describeState(listed())).toBe('active');
+    expect(describeState(listed({ state: 'cleared', clear_reason: 'rule', clear_value: 84.25 }))).toBe(
+      'cleared by its rule at 84.25 C',
+    );
+    expect(describeState(listed({ state: 'cleared', clear_reason: 'rule' }))).toBe('cleared by its rule');
+    expect(describeState(listed({ state: 'cleared', clear_reason: 'manual', cleared_by: 'Ana' }))).toBe(
+      'cleared by hand',
+    );
+    expect(describeState(listed({ state: 'cleared', clear_reason: 'decommissioned' }))).toBe(
+      'cleared: device decommissioned',
+    );
+  });
+});
+
+describe('actedOn', () => {
+  it('names who acknowledged and who cleared, with their notes', () => {
+    const handled = listed({
+      state: 'cleared',
+      acknowledged: true,
+      acknowledged_by: 'Ana',
+      acknowledged_at: '2026-12-01T04:01:00Z',
+      ack_note: null,
+      clear_reason: 'manual',
+      cleared_by: 'Bob (night shift)',
+      clear_note: 'valve replaced',
+      cleared_at: '2026-12-01T04:05:00Z',
+    });
+    expect(actedOn(handled)).toEqual([
+      { what: 'Acknowledged', by: 'Ana', note: null, at: '2026-12-01T04:01:00Z' },
+      { what: 'Cleared', by: 'Bob (night shift)', note: 'valve replaced', at: '2026-12-01T04:05:00Z' },
+    ]);
+  });
+
+  it('is empty for an alert nobody touched, and for one its rule cleared', () => {
+    expect(actedOn(listed())).toEqual([]);
+    expect(actedOn(listed({ state: 'cleared', clear_reason: 'rule', clear_value: 80 }))).toEqual([]);
   });
 });

@@ -1,6 +1,9 @@
-/** Open alerts as people read them: the fleet's total, what one alert is about, the overview cell's tooltip. */
+/**
+ * Alerts as people read them: the fleet's total, what one alert is about, the overview cell's tooltip,
+ * and on the alerts page where an alert stands and who has acted on it.
+ */
 
-import type { Device, OpenAlert } from './api/types';
+import type { Alert, Device, OpenAlert } from './api/types';
 import { formatValue } from './format';
 
 /**
@@ -27,4 +30,40 @@ export function describeAlert(alert: OpenAlert): string {
 export function alertsTooltip(alerts: readonly OpenAlert[]): string {
   if (alerts.length === 0) return 'no open alerts';
   return alerts.map((alert) => `${alert.rule}: ${describeAlert(alert)}`).join('\n');
+}
+
+/** Where an alert stands: 'active', 'cleared by its rule at 84 C', 'cleared by hand', 'cleared: device decommissioned'. */
+export function describeState(alert: Alert): string {
+  if (alert.state === 'active') return 'active';
+  switch (alert.clear_reason) {
+    case 'rule':
+      return alert.clear_value === null
+        ? 'cleared by its rule'
+        : `cleared by its rule at ${formatValue(alert.clear_value, alert.unit)}`;
+    case 'manual':
+      return 'cleared by hand';
+    case 'decommissioned':
+      return 'cleared: device decommissioned';
+    case null:
+      return 'cleared';
+  }
+}
+
+export interface ActedOn {
+  what: 'Acknowledged' | 'Cleared';
+  by: string;
+  note: string | null;
+  at: string | null;
+}
+
+/** Who acknowledged the alert and who cleared it by hand, in that order, with their notes. */
+export function actedOn(alert: Alert): ActedOn[] {
+  const acts: ActedOn[] = [];
+  if (alert.acknowledged_by) {
+    acts.push({ what: 'Acknowledged', by: alert.acknowledged_by, note: alert.ack_note, at: alert.acknowledged_at });
+  }
+  if (alert.cleared_by) {
+    acts.push({ what: 'Cleared', by: alert.cleared_by, note: alert.clear_note, at: alert.cleared_at });
+  }
+  return acts;
 }

@@ -4,11 +4,13 @@
  */
 
 import { ApiClient, describeError, isUnauthorized } from './api/client';
+import { Operator } from './auth/operator';
 import type { TokenStore } from './auth/token';
 import { askForToken } from './auth/tokenForm';
 import { el } from './dom';
 import { LiveStream, type LiveUpdate } from './live/stream';
-import { parseRoute } from './routes';
+import { parseRoute, type Route } from './routes';
+import { AlertsView } from './views/alertsPage';
 import { DeviceView } from './views/devicePage';
 import { notFoundView } from './views/notFound';
 import { OverviewView } from './views/overview';
@@ -24,6 +26,8 @@ const REJECTED = 'The server did not accept this token. Enter the read token tha
 export class App {
   private readonly api: ApiClient;
   private readonly stream: LiveStream;
+  /** Who acts on alerts: outlives a change of page, not a reload. */
+  private readonly operator = new Operator();
   private view: View | null = null;
   /** Live updates waiting for the current page's first data; null once delivered straight through. */
   private held: LiveUpdate[] | null = null;
@@ -95,12 +99,8 @@ export class App {
     this.view?.destroy();
     const route = parseRoute(location.hash);
     document.title = 'Watershed';
-    const view =
-      route.page === 'overview'
-        ? new OverviewView(this.api, route.params)
-        : route.page === 'device'
-          ? new DeviceView(this.api, route.deviceId, route.params)
-          : notFoundView(route.path);
+    this.shell.setPage(route.page);
+    const view = this.viewFor(route);
     this.view = view;
     this.held = [];
     this.shell.show(view.element);
@@ -111,6 +111,19 @@ export class App {
       held.forEach((update) => view.live(update));
     };
     view.ready.then(deliverHeld, deliverHeld);
+  }
+
+  private viewFor(route: Route): View {
+    switch (route.page) {
+      case 'overview':
+        return new OverviewView(this.api, route.params);
+      case 'device':
+        return new DeviceView(this.api, route.deviceId, route.params);
+      case 'alerts':
+        return new AlertsView(this.api, this.operator, route.params);
+      case 'not_found':
+        return notFoundView(route.path);
+    }
   }
 
   private deliver(update: LiveUpdate): void {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { deviceHref, overviewHref, parseRoute } from './routes';
+import { alertsHref, deviceHref, overviewHref, parseRoute } from './routes';
 
 describe('parseRoute', () => {
   it('opens the overview for an empty or root fragment, with its parameters', () => {
@@ -16,7 +16,15 @@ describe('parseRoute', () => {
     expect(parseRoute('#/devices/sim-0001/')).toMatchObject({ page: 'device', deviceId: 'sim-0001' });
   });
 
+  it('opens the alerts, with their filter', () => {
+    const route = parseRoute('#/alerts?state=all&sort=severity');
+    expect(route.page).toBe('alerts');
+    if (route.page === 'alerts') expect(route.params.get('sort')).toBe('severity');
+    expect(parseRoute('#/alerts/')).toMatchObject({ page: 'alerts' });
+  });
+
   it('knows no other pages', () => {
+    expect(parseRoute('#/alerts/123')).toEqual({ page: 'not_found', path: '/alerts/123' });
     expect(parseRoute('#/devices/a/b')).toEqual({ page: 'not_found', path: '/devices/a/b' });
     expect(parseRoute('#/nowhere')).toEqual({ page: 'not_found', path: '/nowhere' });
   });
@@ -29,5 +37,7 @@ describe('hrefs', () => {
     expect(parseRoute(href)).toMatchObject({ page: 'device', deviceId: 'odd/id?' });
     expect(overviewHref()).toBe('#/');
     expect(overviewHref(new URLSearchParams({ q: 'a b' }))).toBe('#/?q=a+b');
+    expect(alertsHref()).toBe('#/alerts');
+    expect(parseRoute(alertsHref(new URLSearchParams({ device: 'a b' })))).toMatchObject({ page: 'alerts' });
   });
 });

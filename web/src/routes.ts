@@ -1,12 +1,13 @@
 /**
  * Hash routes, so any static host (and the Watershed binary's plain file server) serves every page:
  * `#/` the fleet overview (`?q=` filter, `?alerts=open`, `?sort=`), `#/devices/<id>` a device (`?range=` or
- * `?from=&to=`).
+ * `?from=&to=`), `#/alerts` the alerts (`?state=`, `?acknowledged=`, `?severity=`, `?device=`, `?sort=`).
  */
 
 export type Route =
   | { page: 'overview'; params: URLSearchParams }
   | { page: 'device'; deviceId: string; params: URLSearchParams }
+  | { page: 'alerts'; params: URLSearchParams }
   | { page: 'not_found'; path: string };
 
 export function parseRoute(hash: string): Route {
@@ -15,6 +16,7 @@ export function parseRoute(hash: string): Route {
   const path = queryAt >= 0 ? fragment.slice(0, queryAt) : fragment;
   const params = new URLSearchParams(queryAt >= 0 ? fragment.slice(queryAt + 1) : '');
   if (path === '' || path === '/') return { page: 'overview', params };
+  if (/^\/alerts\/?$/.test(path)) return { page: 'alerts', params };
   const device = /^\/devices\/([^/]+)\/?$/.exec(path);
   if (device) return { page: 'device', deviceId: safeDecode(device[1]!), params };
   return { page: 'not_found', path };
@@ -26,6 +28,10 @@ export function overviewHref(params?: URLSearchParams): string {
 
 export function deviceHref(deviceId: string, params?: URLSearchParams): string {
   return withParams(`#/devices/${encodeURIComponent(deviceId)}`, params);
+}
+
+export function alertsHref(params?: URLSearchParams): string {
+  return withParams('#/alerts', params);
 }
 
 function withParams(path: string, params?: URLSearchParams): string {

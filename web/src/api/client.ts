@@ -1,6 +1,21 @@
-/** The dashboard's client for Watershed's read API: every call sends the bearer token and turns failures into `ApiError`. */
+/**
+ * The dashboard's client for Watershed's API (the reads, and acting on alerts): every call sends a bearer
+ * token and turns failures into `ApiError`.
+ */
 
-import type { Device, Envelope, ErrorBody, Resolution, Series, Status } from './types';
+import { parseActionDone, parseAlertList } from './parseAlerts';
+import type {
+  Alert,
+  AlertAction,
+  AlertActionDone,
+  AlertActionRequest,
+  Device,
+  Envelope,
+  ErrorBody,
+  Resolution,
+  Series,
+  Status,
+} from './types';
 
 /** A failed call. `status` is 0 when the server could not be reached at all. */
 export class ApiError extends Error {
@@ -59,30 +74,72 @@ export class ApiClient {
     return this.get<Status>('/v1/status');
   }
 
+  /** `GET /v1/alerts` with `query` (state, acknowledged, severity, device, limit), newest raised first. */
+  async alerts(query: URLSearchParams): Promise<Alert[]> {
+    return parseAlertList(await this.request('/v1/alerts', { params: query }));
+  }
+
+  /**
+   * Acknowledges or clears an alert. The server takes only the admin token for this: pass it as `token`,
+   * or null to try the page's own (someone may have opened the dashboard with the admin token). A 401
+   * for a token passed here is the caller's to handle: it says nothing about the page's own token.
+   */
+  async actOnAlert(
+    id: string,
+    action: AlertAction,
+    body: AlertActionRequest,
+    token: string | null,
+  ): Promise<AlertActionDone> {
+    const path = `/v1/alerts/${encodeURIComponent(id)}/${action}`;
+    return parseActionDone(await this.request(path, { method: 'POST', body, token }));
+  }
+
   /** The live stream's address. The token goes in the query because EventSource cannot send headers. */
   streamUrl(): string {
     return this.url('/v1/stream', { access_token: this.token() ?? '' });
   }
 
-  private url(path: string, params: Record<string, string> = {}): string {
+  private url(path: string, params: Record<string, string> | URLSearchParams = {}): string {
     const query = new URLSearchParams(params).toString();
     return `${this.base}${path}${query ? `?${query}` : ''}`;
   }
 
   private async get<T>(path: string, params?: Record<string, string>): Promise<T> {
+    return (await this.request(path, { params })) as T;
+  }
+
+  private async request(path: string, options: RequestOptions = {}): Promise<unknown> {
+    const { params, method = 'GET', body, token = null } = options;
+    const headers: Record<string, string> = {
+      Authorization: `Bearer ${token ?? this.token() ?? ''}`,
+      Accept: 'application/json',
+    };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
     let response: Response;
     try {
       response = await fetch(this.url(path, params), {
-        headers: { Authorization: `Bearer ${this.token() ?? ''}`, Accept: 'application/json' },
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch {
       throw new ApiError(0, 'unreachable', `cannot reach the API${this.base ? ` at ${this.base}` : ''}`);
     }
-    if (response.ok) return (await response.json()) as T;
+    if (response.ok) return response.json();
     const failure = await errorFrom(response);
-    if (response.status === 401) this.onUnauthorized();
+    // Only a refusal of the page's own token brings up the token form; a token passed in is the caller's.
+    if (response.status === 401 && token === null) this.onUnauthorized();
     throw failure;
   }
+}
+
+interface RequestOptions {
+  params?: Record<string, string> | URLSearchParams;
+  method?: 'GET' | 'POST';
+  /** Sent as JSON. */
+  body?: unknown;
+  /** A token other than the page's own (the admin token); null for the page's own. */
+  token?: string | null;
 }
 
 async function errorFrom(response: Response): Promise<ApiError> {

@@ -41,6 +41,52 @@ export interface OpenAlert {
   raised_at: string;
 }
 
+/** Alert severities, gravest first: the order the alerts page sorts by. */
+export const SEVERITIES = ['critical', 'major', 'minor', 'warning', 'info'] as const;
+
+export type Severity = (typeof SEVERITIES)[number];
+
+/** `rule`: a reading came back past `clear_at`; `manual`: someone cleared it; `decommissioned`: its device was. */
+export type ClearReason = 'rule' | 'manual' | 'decommissioned';
+
+/** One alert of `GET /v1/alerts`: what raised it, as an open alert says, and what has happened to it since. */
+export interface Alert extends OpenAlert {
+  /** The event id of its `AlertRaised`: what `/v1/alerts/{id}/ack` and `/clear` take. */
+  id: string;
+  device_id: string;
+  severity: Severity;
+  state: 'active' | 'cleared';
+  acknowledged: boolean;
+  cleared_at: string | null;
+  clear_reason: ClearReason | null;
+  /** Who cleared it by hand, and why. */
+  cleared_by: string | null;
+  clear_note: string | null;
+  /** The reading that cleared it, when its rule did. */
+  clear_value: number | null;
+  acknowledged_at: string | null;
+  acknowledged_by: string | null;
+  ack_note: string | null;
+}
+
+/** What an operator does to an alert; also the last segment of its path, `/v1/alerts/{id}/ack`. */
+export type AlertAction = 'ack' | 'clear';
+
+/** The body of an action: who acts (1–128 printable characters, no spaces at the ends) and why. */
+export interface AlertActionRequest {
+  by: string;
+  note?: string;
+}
+
+/** Where an alert stands after an action; `changed` is false when it already stood there. */
+export interface AlertActionDone {
+  id: string;
+  device_id: string;
+  state: Alert['state'];
+  acknowledged: boolean;
+  changed: boolean;
+}
+
 export type Resolution = 'raw' | '1m' | '1h';
 
 export interface RawPoint {

@@ -1,7 +1,7 @@
-/** Small pieces both pages show: a device's status badge and a sensor's latest value. */
+/** Small pieces several pages show: a device's status badge, a sensor's latest value, an alert's severity. */
 
-import type { DeviceStatus, SensorReading } from '../api/types';
-import { setText } from '../dom';
+import type { DeviceStatus, SensorReading, Severity } from '../api/types';
+import { el, setText } from '../dom';
 import { formatTimestamp, formatValue } from '../format';
 import { badgeFor } from '../status';
 
@@ -21,4 +21,9 @@ export function showLatestValue(value: HTMLElement, holder: HTMLElement, reading
   value.title = `measured ${formatTimestamp(new Date(reading.measured_at))}`;
   holder.dataset.value = String(reading.value);
   holder.dataset.measuredAt = reading.measured_at;
+}
+
+/** An alert's severity as a badge, coloured by how grave it is (the word says it too). */
+export function severityBadge(severity: Severity): HTMLElement {
+  return el('span', { class: `badge severity severity--${severity}`, 'data-severity': severity }, severity);
 }

@@ -1,6 +1,6 @@
 /**
- * The page frame: the header with the projection lag, the read models' generation (and any rebuild), the
- * live-stream state, and the main area the pages fill.
+ * The page frame: the header with the pages' links, the projection lag, the read models' generation (and
+ * any rebuild), the live-stream state, and the main area the pages fill.
  */
 
 import type { Status } from '../api/types';
@@ -8,7 +8,7 @@ import { el, setText } from '../dom';
 import { formatLag } from '../format';
 import type { LiveState } from '../live/stream';
 import { describeReadModels } from '../readModels';
-import { overviewHref } from '../routes';
+import { alertsHref, overviewHref, type Route } from '../routes';
 
 const LIVE_LABELS: Record<LiveState, string> = {
   connecting: 'connecting…',
@@ -18,6 +18,11 @@ const LIVE_LABELS: Record<LiveState, string> = {
 
 export class Shell {
   readonly main = el('main', { id: 'main' });
+  /** The pages one goes to, not the device pages one goes through. */
+  private readonly links = new Map<Route['page'], HTMLAnchorElement>([
+    ['overview', el('a', { href: overviewHref() }, 'Fleet')],
+    ['alerts', el('a', { href: alertsHref() }, 'Alerts')],
+  ]);
   private readonly lag = el('span', { class: 'lag', 'data-testid': 'lag' }, 'projections: …');
   private readonly readModels = el('span', { class: 'read-models', 'data-testid': 'read-models', hidden: true });
   private readonly live = el('span', { class: 'live', 'data-testid': 'live', 'data-state': 'connecting' });
@@ -28,6 +33,7 @@ export class Shell {
       'header',
       { class: 'top' },
       el('a', { class: 'brand', href: overviewHref() }, 'Watershed'),
+      el('nav', { class: 'pages', 'aria-label': 'Pages' }, ...this.links.values()),
       this.health,
     );
     root.replaceChildren(header, this.main);
@@ -64,6 +70,14 @@ export class Shell {
       this.readModels.title = line.hint;
       this.readModels.dataset.state = line.state;
       this.readModels.dataset.generation = String(readModels.generation);
+    }
+  }
+
+  /** Marks the link of the page shown (none for a device page or an unknown address). */
+  setPage(page: Route['page']): void {
+    for (const [linked, link] of this.links) {
+      if (linked === page) link.setAttribute('aria-current', 'page');
+      else link.removeAttribute('aria-current');
     }
   }
 

@@ -1,0 +1,264 @@
+// Browser tests of the alerts page against the real Watershed server (WATERSHED_BIN), run with alert
+// rules of its own and no simulated fleet, so every alert is one a test raised with a reading: an alert
+// shows up live, is acknowledged with the admin token the page asks for, is raised again after its rule
+// cleared it and cleared by hand; filters and order stay in the address; the page fits a phone.
+// Every test fails on a console error or page error. Screenshots go to web/test-results/.
+
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { DESKTOP, launchBrowser, newPage, PageErrors, PHONE, screenshot } from './browser.mjs';
+import { api, eventually, registerDevice, sendReading, startWatershed, watershedBinary } from './watershed.mjs';
+
+/** "Within a second or two", with room for a loaded 2-core CI machine; well under the page's 10 s poll. */
+const LIVE_MS = 5000;
+
+const RULES = `
+[[rule]]
+name = "boiler-hot"
+sensor = "boiler"
+above = 90.0
+clear_at = 85.0
+message = "Boiler above 90 °C"
+severity = "critical"
+
+[[rule]]
+name = "low-pressure"
+sensor = "pressure"
+below = 1.0
+clear_at = 1.2
+severity = "warning"
+`;
+const NAME = 'Ana (on call)';
+
+// Fail fast, before starting anything, when the binary or the build is missing.
+watershedBinary();
+
+let rulesDir;
+let server;
+let browser;
+let page;
+let boilerKey;
+const errors = new PageErrors();
+
+/** The alert rows on the page, in order. */
+const rowsOnPage = () =>
+  page.$$eval('.alert-table tbody tr', (rows) =>
+    rows.map((row) => ({ id: row.dataset.alertId, rule: row.dataset.rule, state: row.dataset.state })),
+  );
+
+/** A row's cells by column (as rendered: the parts of a cell on lines of their own), and its buttons. */
+const rowOnPage = (locator) =>
+  locator.evaluate((row) => ({
+    cells: Object.fromEntries([...row.cells].map((cell) => [cell.dataset.label, cell.innerText.trim()])),
+    actions: [...row.querySelectorAll('button')].map((button) => button.dataset.action),
+  }));
+
+const alertRow = (id) => page.locator(`.alert-table tr[data-alert-id="${id}"]`);
+const dialog = () => page.locator('[data-testid=alert-action]');
+const submitButton = (verb) => dialog().getByRole('button', { name: verb, exact: true });
+const notice = () => page.locator('[data-testid=alerts-notice]');
+
+/** Every alert the API lists, once `check` holds for them (the read models apply an action a moment after it). */
+const alertsOnceThey = (what, check) =>
+  eventually(what, async () => {
+    const { alerts } = await api(server, '/v1/alerts?limit=1000');
+    return check(alerts) && alerts;
+  });
+
+before(async () => {
+  rulesDir = mkdtempSync(path.join(tmpdir(), 'watershed-e2e-rules-'));
+  const rules = path.join(rulesDir, 'alert-rules.toml');
+  writeFileSync(rules, RULES);
+  server = await startWatershed({ simulate: 0, rules });
+  boilerKey = await registerDevice(server, { device_id: 'boiler-1', location: 'Plant room' });
+  browser = await launchBrowser();
+  page = await newPage(browser, errors);
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  if (rulesDir) rmSync(rulesDir, { recursive: true, force: true });
+});
+
+afterEach(() => errors.assertNone());
+
+describe('alerts page against the real server', () => {
+  let firstId;
+  let secondId;
+
+  it('lists an alert raised while it is open, and acknowledges it with the admin token it asks for', async () => {
+    await page.goto(server.dashboardUrl);
+    await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Alerts' }).click();
+    await page.locator('[data-testid=alerts-message]', { hasText: 'No active alerts.' }).waitFor();
+    assert.match(page.url(), /#\/alerts$/);
+    assert.equal(await page.getByRole('link', { name: 'Alerts' }).getAttribute('aria-current'), 'page');
+    assert.equal(await page.title(), 'Alerts · Watershed');
+
+    await sendReading(server, boilerKey, 'boiler-1', { sensor: 'boiler', value: 95.5, unit: 'C' });
+    const [raised] = await alertsOnceThey('the raised alert', (alerts) => alerts.length === 1);
+    firstId = raised.id;
+    const row = alertRow(firstId);
+    await row.waitFor({ timeout: LIVE_MS });
+    const { cells, actions } = await rowOnPage(row);
+    const { Raised: raisedAt, ...rest } = cells;
+    assert.deepEqual(rest, {
+      Severity: 'critical',
+      Device: 'boiler-1',
+      Rule: 'boiler-hot\nBoiler above 90 °C',
+      Sensor: 'boiler',
+      Reading: '95.5 C\nabove 90 C',
+      State: 'active',
+      Handled: '–',
+      Actions: 'Acknowledge\nClear',
+    });
+    assert.match(raisedAt, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+    assert.deepEqual(actions, ['ack', 'clear']);
+    assert.equal(await row.getByRole('link', { name: 'boiler-1' }).getAttribute('href'), '#/devices/boiler-1');
+    const rule = page.locator('[data-testid=rules] tr[data-rule="boiler-hot"]');
+    assert.equal(await rule.innerText(), 'boiler-hot\tcritical\tboiler\tabove 90 C\t1');
+
+    // The page's own token is the read token: the server refuses it, and the dialog asks for the admin token.
+    errors.expect(/status of 403/);
+    errors.expect(/status of 401/);
+    await row.getByRole('button', { name: 'Acknowledge boiler-hot on boiler-1' }).click();
+    assert.equal(await dialog().getByRole('heading').textContent(), 'Acknowledge boiler-hot on boiler-1');
+    await dialog().getByLabel('Your name').fill(NAME);
+    await dialog().getByLabel('Note (optional)').fill('going to the plant room');
+    await submitButton('Acknowledge').click();
+    const token = dialog().getByLabel('Admin token');
+    await token.waitFor();
+    assert.match(await dialog().getByRole('alert').textContent(), /a read or analyst token cannot change anything/);
+    await screenshot(page, 'alerts-admin-token');
+
+    // A wrong admin token is refused in the dialog; the page keeps its own token and shows no token form.
+    await token.fill('not-the-admin-token');
+    await submitButton('Acknowledge').click();
+    await dialog().getByRole('alert').filter({ hasText: 'did not take this admin token' }).waitFor();
+    assert.equal(await page.locator('[data-testid=token-form]').count(), 0);
+    assert.equal(await page.evaluate(() => localStorage.getItem('watershed.token')), server.readToken);
+
+    await token.fill(server.adminToken);
+    await submitButton('Acknowledge').click();
+    await dialog().waitFor({ state: 'hidden' });
+    assert.equal(await notice().textContent(), 'boiler-hot on boiler-1: acknowledged.');
+    await page.locator(`tr[data-alert-id="${firstId}"][data-acknowledged=true]`).waitFor();
+    const acknowledged = await rowOnPage(row);
+    assert.equal(acknowledged.cells.Handled, `Acknowledged by ${NAME}: going to the plant room`);
+    assert.deepEqual(acknowledged.actions, ['clear'], 'nothing left to acknowledge');
+    const [listed] = await alertsOnceThey('the acknowledgement in the read models', ([a]) => a.acknowledged);
+    assert.equal(listed.acknowledged_by, NAME);
+    assert.equal(listed.ack_note, 'going to the plant room');
+
+    const kept = await page.evaluate(() => JSON.stringify([{ ...localStorage }, { ...sessionStorage }, location.href]));
+    assert.ok(!kept.includes(server.adminToken), 'the admin token is in no storage and not in the address');
+    await screenshot(page, 'alerts-desktop');
+  });
+
+  it('clears by hand an alert its rule raised again, and says who cleared it', async () => {
+    // Back under clear_at: the rule clears the first alert, and the active list empties live.
+    await sendReading(server, boilerKey, 'boiler-1', { sensor: 'boiler', value: 80, unit: 'C' });
+    await alertRow(firstId).waitFor({ state: 'detached', timeout: LIVE_MS });
+    await page.locator('[data-testid=alerts-message]', { hasText: 'No active alerts.' }).waitFor();
+
+    await sendReading(server, boilerKey, 'boiler-1', { sensor: 'boiler', value: 97.25, unit: 'C' });
+    const [again] = await alertsOnceThey('the alert raised again', (alerts) => alerts.length === 2);
+    secondId = again.id;
+    assert.notEqual(secondId, firstId);
+    const row = alertRow(secondId);
+    await row.waitFor({ timeout: LIVE_MS });
+
+    await row.getByRole('button', { name: 'Clear boiler-hot on boiler-1' }).click();
+    assert.equal(await dialog().getByLabel('Your name').inputValue(), NAME, 'the name given last, for this tab');
+    assert.ok(await dialog().getByLabel('Admin token').isHidden(), 'the admin token is held for this tab');
+    await dialog().getByLabel('Note (optional)').fill('valve reset');
+    await submitButton('Clear').click();
+    await dialog().waitFor({ state: 'hidden' });
+    assert.equal(await notice().textContent(), 'boiler-hot on boiler-1: cleared.');
+    // Cleared, it leaves the active alerts; all of them show it, and the first one as its rule cleared it.
+    await row.waitFor({ state: 'detached' });
+    await page.selectOption('select[name=state]', 'all');
+    assert.match(page.url(), /#\/alerts\?state=all$/);
+    await row.waitFor();
+    const byHand = await rowOnPage(row);
+    assert.match(byHand.cells.State, /^cleared by hand\n\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+    assert.equal(byHand.cells.Handled, `Cleared by ${NAME}: valve reset`);
+    assert.deepEqual(byHand.actions, ['ack'], 'cleared, but nobody acknowledged it');
+    const byRule = await rowOnPage(alertRow(firstId));
+    assert.match(byRule.cells.State, /^cleared by its rule at 80 C\n/);
+    assert.deepEqual(byRule.actions, []);
+    assert.deepEqual(
+      (await rowsOnPage()).map((r) => r.id),
+      [secondId, firstId],
+      'newest first',
+    );
+
+    const alerts = await alertsOnceThey('the manual clear in the read models', (all) =>
+      all.some((a) => a.id === secondId && a.state === 'cleared'),
+    );
+    const cleared = alerts.find((a) => a.id === secondId);
+    assert.deepEqual([cleared.clear_reason, cleared.cleared_by, cleared.clear_note], ['manual', NAME, 'valve reset']);
+    await page.locator('[data-testid=rules] tr[data-rule="boiler-hot"][data-active="0"]').waitFor();
+    await screenshot(page, 'alerts-cleared');
+  });
+
+  it('filters by acknowledgement, severity and device, sorts by severity, and keeps them in the address', async () => {
+    await sendReading(server, boilerKey, 'boiler-1', { sensor: 'pressure', value: 0.6, unit: 'bar' });
+    await page.locator('.alert-table tr[data-rule="low-pressure"]').waitFor({ timeout: LIVE_MS });
+    const order = async () => (await rowsOnPage()).map((r) => r.rule);
+    assert.deepEqual(await order(), ['low-pressure', 'boiler-hot', 'boiler-hot'], 'newest first');
+
+    await page.selectOption('select[name=sort]', 'severity');
+    assert.deepEqual(await order(), ['boiler-hot', 'boiler-hot', 'low-pressure'], 'critical first');
+    assert.deepEqual((await rowsOnPage()).map((r) => r.id).slice(0, 2), [secondId, firstId], 'then newest first');
+    await page.selectOption('select[name=acknowledged]', 'no');
+    await page.waitForFunction(() => document.querySelectorAll('.alert-table tbody tr').length === 2);
+    assert.deepEqual(await order(), ['boiler-hot', 'low-pressure'], 'nobody acknowledged these two');
+    assert.equal((await rowsOnPage())[0].id, secondId);
+    await page.selectOption('select[name=severity]', 'warning');
+    await page.waitForFunction(() => document.querySelectorAll('.alert-table tbody tr').length === 1);
+    assert.deepEqual(await order(), ['low-pressure']);
+    assert.match(page.url(), /#\/alerts\?state=all&acknowledged=false&severity=warning&sort=severity$/);
+
+    await page.reload();
+    await page.locator('.alert-table tr[data-rule="low-pressure"]').waitFor();
+    assert.deepEqual(await order(), ['low-pressure'], 'the same filter after a reload');
+    for (const [name, value] of [
+      ['state', 'all'],
+      ['acknowledged', 'no'],
+      ['severity', 'warning'],
+      ['sort', 'severity'],
+    ]) {
+      assert.equal(await page.locator(`select[name=${name}]`).inputValue(), value, name);
+    }
+
+    await page.selectOption('select[name=severity]', 'any');
+    await page.selectOption('select[name=acknowledged]', 'any');
+    const device = page.locator('input[name=device]');
+    await device.fill('boiler-2');
+    await device.press('Enter');
+    await page.locator('[data-testid=alerts-message]', { hasText: 'No alerts match these filters.' }).waitFor();
+    assert.match(page.url(), /device=boiler-2/);
+    // The server's own words for an id it cannot take.
+    errors.expect(/status of 400/);
+    await device.fill('boiler 1');
+    await device.press('Enter');
+    await page.locator('[data-testid=alerts-message]', { hasText: /^Could not load alerts: contains ' '/ }).waitFor();
+    await device.fill('boiler-1');
+    await device.press('Enter');
+    await page.waitForFunction(() => document.querySelectorAll('.alert-table tbody tr').length === 3);
+    assert.ok(await page.locator('[data-testid=alerts-message]').isHidden());
+  });
+
+  it('fits a phone screen', async () => {
+    await page.setViewportSize(PHONE);
+    await page.locator('.alert-table tbody tr').first().waitFor();
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= PHONE.width, `the alerts page is ${width}px wide, no sideways scrolling`);
+    await screenshot(page, 'alerts-phone');
+    await page.setViewportSize(DESKTOP);
+  });
+});
