@@ -1,4 +1,5 @@
-//! `watershed bench alerts`: detection and notification under load, embedded. While a simulated
+//! `watershed bench alerts`: detection and notification under load, embedded or (`--cloud`) on
+//! Kafka, PostgreSQL and Redis. While a simulated
 //! fleet sends background traffic, a probe device crosses a threshold rule's level and back again
 //! and again; a webhook receiver inside the bench notes when each raise and clear arrives, and the
 //! bench reports reading acknowledged → webhook received. A second device then stops sending, and
@@ -21,7 +22,7 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 use watershed_domain::AlertRules;
 
-use super::{quantiles, Served, FLEET_PREFIX};
+use super::{quantiles, CloudServers, Database, Served, FLEET_PREFIX};
 use crate::alert_rules;
 use crate::app::AppConfig;
 use crate::simulate::{self, FleetConfig};
@@ -45,6 +46,11 @@ pub struct BenchAlertsArgs {
     /// Silences the deadman device goes through.
     #[arg(long, default_value_t = 5)]
     silences: u32,
+    /// Cloud mode: the SQLite event store, Kafka, PostgreSQL and Redis (see the server flags).
+    #[arg(long)]
+    cloud: bool,
+    #[command(flatten)]
+    servers: CloudServers,
 }
 
 /// The rules: the probe's threshold, and the deadman device's silence of 2 s.
@@ -111,9 +117,18 @@ impl Arrivals {
 pub async fn run(args: BenchAlertsArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let rules: AlertRules = alert_rules::parse(RULES)?;
-    let config = AppConfig {
+    let mut config = AppConfig {
         alert_rules: Arc::new(rules),
         ..AppConfig::ephemeral(dir.path(), &tokens::generate(), &tokens::generate())
+    };
+    let database = match args.cloud {
+        true => {
+            let id = uuid::Uuid::now_v7().simple().to_string();
+            let database = Database::create(&args.servers.postgres, &id).await?;
+            config.ports = args.servers.ports(dir.path(), &id, &database)?;
+            Some(database)
+        }
+        false => None,
     };
     let served = Served::start(config).await?;
     let arrivals = Arrivals::default();
@@ -135,7 +150,8 @@ pub async fn run(args: BenchAlertsArgs) -> anyhow::Result<()> {
     let beat = Device::register(&http, &served, "alert-beat").await?;
 
     println!(
-        "bench alerts: {} raise/clear rounds and {} silences, beside {} devices at {} rounds/s each ({} readings per request)",
+        "bench alerts ({}): {} raise/clear rounds and {} silences, beside {} devices at {} rounds/s each ({} readings per request)",
+        if args.cloud { "cloud: SQLite events, Kafka, PostgreSQL, Redis" } else { "embedded" },
         args.rounds, args.silences, args.devices, args.rate, args.batch_size
     );
     let stop_background = CancellationToken::new();
@@ -170,6 +186,9 @@ pub async fn run(args: BenchAlertsArgs) -> anyhow::Result<()> {
 
     let mut deadman = latencies();
     for silence in 0..args.silences {
+        // At a random phase of the watch's one-second look: right after a raise it would be
+        // in step with it, and every silence would wait the same.
+        tokio::time::sleep(Duration::from_secs_f64(rand::random::<f64>())).await;
         let (_, seq) = beat
             .send(&http, &served, &format!("beat-{silence}"), "beat", 1.0)
             .await?;
@@ -199,7 +218,11 @@ pub async fn run(args: BenchAlertsArgs) -> anyhow::Result<()> {
         "  silence allowed → deadman      {}  (the watch looks every 1 s)",
         quantiles(&deadman)
     );
-    served.stop().await
+    served.stop().await?;
+    if let Some(database) = database {
+        database.drop().await;
+    }
+    Ok(())
 }
 
 fn latencies() -> Histogram<u64> {

@@ -11,12 +11,15 @@ pub mod pipeline;
 
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use chrono::Utc;
 use hdrhistogram::Histogram;
+use sqlx::{Connection, PgConnection};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use watershed_domain::Reading;
 
+use crate::adapters::PortUrls;
 use crate::app::{App, AppConfig};
 use crate::simulate::{self, DeviceSignals, FleetConfig, Report};
 
@@ -168,4 +171,95 @@ pub(crate) fn fleet_batches(
         }
     }
     batches
+}
+
+/// The servers of a cloud-mode bench: Kafka, PostgreSQL and Redis (`scripts/services` starts them
+/// here), and the event store. The bench makes a topic, a database and a key namespace of its own.
+#[derive(Debug, clap::Args)]
+pub struct CloudServers {
+    /// The event store, as for `up`. The Cosmos DB emulator copies a whole partition for every
+    /// transactional batch, so `cosmos-emulator:` measures the emulator more than Watershed.
+    #[arg(long, default_value = "sqlite:")]
+    pub event_store: String,
+    /// Kafka bootstrap servers; the bench makes topics of its own.
+    #[arg(long, env = "WATERSHED_BENCH_KAFKA", default_value = "127.0.0.1:59092")]
+    pub kafka: String,
+    /// Partitions of the bench's topics.
+    #[arg(long, default_value_t = 12)]
+    pub partitions: i32,
+    /// A PostgreSQL server; the bench makes (and drops) a database of its own on it.
+    #[arg(
+        long,
+        env = "WATERSHED_BENCH_POSTGRES",
+        default_value = "postgres://postgres@127.0.0.1:55432/postgres"
+    )]
+    pub postgres: String,
+    /// A Redis server; the bench's keys get a namespace of their own.
+    #[arg(
+        long,
+        env = "WATERSHED_BENCH_REDIS",
+        default_value = "redis://127.0.0.1:56379"
+    )]
+    pub redis: String,
+}
+
+impl CloudServers {
+    /// The ports of a Watershed on these servers: topic and namespace `bench-<id>`, `database`.
+    pub(crate) fn ports(
+        &self,
+        dir: &std::path::Path,
+        id: &str,
+        database: &Database,
+    ) -> anyhow::Result<PortUrls> {
+        PortUrls::parse(
+            dir,
+            &self.event_store,
+            &format!(
+                "kafka://{}/bench-{id}?partitions={}",
+                self.kafka, self.partitions
+            ),
+            &database.url,
+            &format!("{}?namespace=bench-{id}", self.redis),
+        )
+    }
+}
+
+/// A database of the bench's own, dropped at the end.
+pub(crate) struct Database {
+    admin_url: String,
+    name: String,
+    pub url: String,
+}
+
+impl Database {
+    pub async fn create(admin_url: &str, id: &str) -> anyhow::Result<Self> {
+        let name = format!("watershed_bench_{id}");
+        let mut admin = PgConnection::connect(admin_url)
+            .await
+            .context("connecting to PostgreSQL")?;
+        // A database name cannot be a bound parameter; this one is made of hex digits.
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await?;
+        let (base, _) = admin_url
+            .rsplit_once('/')
+            .context("the PostgreSQL URL names a database")?;
+        Ok(Self {
+            url: format!("{base}/{name}"),
+            admin_url: admin_url.to_owned(),
+            name,
+        })
+    }
+
+    pub async fn drop(self) {
+        let dropped = async {
+            let mut admin = PgConnection::connect(&self.admin_url).await?;
+            sqlx::query(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
+                .execute(&mut admin)
+                .await
+        };
+        if let Err(e) = dropped.await {
+            eprintln!("bench: could not drop database {}: {e}", self.name);
+        }
+    }
 }

@@ -18,8 +18,7 @@ use watershed_domain::{BatchId, Reading};
 use watershed_infra::kafka::publisher::producer_settings;
 use watershed_infra::KafkaConfig;
 
-use super::{fleet_batches, quantiles, rate, Load, Served};
-use crate::adapters::PortUrls;
+use super::{fleet_batches, quantiles, rate, CloudServers, Database, Load, Served};
 use crate::app::AppConfig;
 use crate::tokens;
 
@@ -27,30 +26,8 @@ use crate::tokens;
 pub struct BenchPipelineArgs {
     #[command(flatten)]
     load: Load,
-    /// The event store, as for `up`. The Cosmos DB emulator copies a whole partition for every
-    /// transactional batch, so `cosmos-emulator:` measures the emulator more than Watershed.
-    #[arg(long, default_value = "sqlite:")]
-    event_store: String,
-    /// Kafka bootstrap servers; the bench makes topics of its own.
-    #[arg(long, env = "WATERSHED_BENCH_KAFKA", default_value = "127.0.0.1:59092")]
-    kafka: String,
-    /// Partitions of the bench's topics.
-    #[arg(long, default_value_t = 12)]
-    partitions: i32,
-    /// A PostgreSQL server; the bench makes (and drops) a database of its own on it.
-    #[arg(
-        long,
-        env = "WATERSHED_BENCH_POSTGRES",
-        default_value = "postgres://postgres@127.0.0.1:55432/postgres"
-    )]
-    postgres: String,
-    /// A Redis server; the bench's keys get a namespace of their own.
-    #[arg(
-        long,
-        env = "WATERSHED_BENCH_REDIS",
-        default_value = "redis://127.0.0.1:56379"
-    )]
-    redis: String,
+    #[command(flatten)]
+    cloud: CloudServers,
 }
 
 pub async fn run(args: BenchPipelineArgs) -> anyhow::Result<()> {
@@ -63,7 +40,7 @@ pub async fn run(args: BenchPipelineArgs) -> anyhow::Result<()> {
     };
     println!(
         "bench pipeline: {readings} readings, {} per request, {} devices, {pace}; event store {}, Kafka {}, PostgreSQL, Redis",
-        args.load.batch_size, args.load.devices, args.event_store, args.kafka
+        args.load.batch_size, args.load.devices, args.cloud.event_store, args.cloud.kafka
     );
 
     let kafka = raw_kafka_baseline(&args, &id, &batches).await?;
@@ -73,7 +50,7 @@ pub async fn run(args: BenchPipelineArgs) -> anyhow::Result<()> {
         batches.len(),
         kafka.as_secs_f64()
     );
-    let database = Database::create(&args.postgres, &id).await?;
+    let database = Database::create(&args.cloud.postgres, &id).await?;
     let copy = raw_copy_baseline(&database.url, &batches).await?;
     println!(
         "  raw PostgreSQL COPY            {:>10.0} rows/s      ({readings} rows in {:.2} s)",
@@ -83,16 +60,7 @@ pub async fn run(args: BenchPipelineArgs) -> anyhow::Result<()> {
 
     let dir = tempfile::tempdir().context("creating a scratch directory")?;
     let mut config = AppConfig::ephemeral(dir.path(), &tokens::generate(), &tokens::generate());
-    config.ports = PortUrls::parse(
-        dir.path(),
-        &args.event_store,
-        &format!(
-            "kafka://{}/bench-{id}?partitions={}",
-            args.kafka, args.partitions
-        ),
-        &database.url,
-        &format!("{}?namespace=bench-{id}", args.redis),
-    )?;
+    config.ports = args.cloud.ports(dir.path(), &id, &database)?;
     let app = Served::start(config).await?;
     let stop_probe = CancellationToken::new();
     let probe = tokio::spawn(freshness(
@@ -148,9 +116,9 @@ async fn raw_kafka_baseline(
     batches: &[(String, Vec<Reading>)],
 ) -> anyhow::Result<Duration> {
     let config = KafkaConfig {
-        bootstrap_servers: args.kafka.clone(),
+        bootstrap_servers: args.cloud.kafka.clone(),
         topic: format!("bench-raw-{id}"),
-        partitions: args.partitions,
+        partitions: args.cloud.partitions,
         replication: 1,
         assign: None,
     };
@@ -233,46 +201,6 @@ async fn raw_copy_baseline(
         .execute(&mut conn)
         .await?;
     Ok(took)
-}
-
-/// A database of the bench's own, dropped at the end.
-struct Database {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl Database {
-    async fn create(admin_url: &str, id: &str) -> anyhow::Result<Self> {
-        let name = format!("watershed_bench_{id}");
-        let mut admin = PgConnection::connect(admin_url)
-            .await
-            .context("connecting to PostgreSQL")?;
-        // A database name cannot be a bound parameter; this one is made of hex digits.
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await?;
-        let (base, _) = admin_url
-            .rsplit_once('/')
-            .context("the PostgreSQL URL names a database")?;
-        Ok(Self {
-            url: format!("{base}/{name}"),
-            admin_url: admin_url.to_owned(),
-            name,
-        })
-    }
-
-    async fn drop(self) {
-        let dropped = async {
-            let mut admin = PgConnection::connect(&self.admin_url).await?;
-            sqlx::query(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
-                .execute(&mut admin)
-                .await
-        };
-        if let Err(e) = dropped.await {
-            eprintln!("bench pipeline: could not drop database {}: {e}", self.name);
-        }
-    }
 }
 
 /// Under load, a probe device sends one reading every 100 ms and polls the query API until the
