@@ -394,14 +394,16 @@ pub trait Notifications: Send + Sync + 'static {
     /// is, so a notifier that sees an alert again never mints a second delivery of it.
     async fn enqueue(&self, deliveries: &[NewDelivery]) -> Result<(), NotifyError>;
 
-    /// Pending deliveries due by `now` of enabled channels not in `busy`, oldest first, leased to
-    /// the caller until `lease_until`: no other dispatcher takes them meanwhile, and if the caller
-    /// dies they are due again once the lease runs out.
+    /// Pending deliveries due by `now` of enabled channels not in `busy`, oldest first, at most
+    /// `per_channel` of each channel and `limit` in all, leased to the caller until
+    /// `lease_until`: no other dispatcher takes them meanwhile, and if the caller dies they are
+    /// due again once the lease runs out.
     async fn claim_due(
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: usize,
+        per_channel: usize,
         busy: &[uuid::Uuid],
     ) -> Result<Vec<DueDelivery>, NotifyError>;
 

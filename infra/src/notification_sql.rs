@@ -207,25 +207,39 @@ pub(crate) fn records(
         .collect()
 }
 
-/// How a dialect does what it does its own way: many rows in one insert, and a claim that holds
-/// under contention.
+/// How a dialect does what it does its own way: many rows in one insert, a filter on a list of
+/// channels, and a claim that holds under contention.
 #[async_trait]
 pub trait Dialect: sqlx::Database {
+    /// `d.channel_id` is not in the JSON array of strings bound as `$2`.
+    const NOT_BUSY: &'static str;
+    /// What makes the claim's select lock its rows against other dispatchers, skipping those
+    /// another holds; empty where one writer holds the whole file.
+    const LOCK: &'static str;
+
     /// Inserts the rows, due at `now`; a (message, channel) already held is left as it is.
     async fn enqueue(
         pool: &sqlx::Pool<Self>,
         rows: Vec<NewDeliveryRow>,
         now: i64,
     ) -> Result<(), sqlx::Error>;
+}
 
-    /// Moves the due rows' next attempt to `lease_until` and returns them with their channel.
-    async fn claim_due(
-        pool: &sqlx::Pool<Self>,
-        now: i64,
-        lease_until: i64,
-        limit: i64,
-        busy: Vec<String>,
-    ) -> Result<Vec<DueRow>, sqlx::Error>;
+/// Due deliveries one claim looks at: enough for every channel's share, few enough to lock.
+const CLAIM_CANDIDATES: i64 = 1000;
+
+/// Of due deliveries in order, at most `per_channel` of each channel and `limit` in all.
+fn pick(candidates: Vec<DueRow>, per_channel: usize, limit: usize) -> Vec<DueRow> {
+    let mut taken: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    candidates
+        .into_iter()
+        .filter(|row| {
+            let n = taken.entry(row.channel_id.clone()).or_default();
+            *n += 1;
+            *n <= per_channel
+        })
+        .take(limit)
+        .collect()
 }
 
 /// The notification store on SQL: one implementation, with `$n` placeholders both dialects take;
@@ -253,6 +267,7 @@ where
     for<'r> DeliveryRow: sqlx::FromRow<'r, DB::Row>,
     for<'r> AttemptRow: sqlx::FromRow<'r, DB::Row>,
     for<'r> (String,): sqlx::FromRow<'r, DB::Row>,
+    for<'r> DueRow: sqlx::FromRow<'r, DB::Row>,
 {
     async fn channels(&self) -> Result<Vec<WebhookChannel>, NotifyError> {
         sqlx::query_as::<DB, ChannelRow>("SELECT * FROM webhook_channels ORDER BY created_at, id")
@@ -389,15 +404,73 @@ where
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: usize,
+        per_channel: usize,
         busy: &[Uuid],
     ) -> Result<Vec<DueDelivery>, NotifyError> {
-        let busy = busy.iter().map(Uuid::to_string).collect();
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        DB::claim_due(&self.pool, micros(now), micros(lease_until), limit, busy)
-            .await
-            .map_err(unavailable)?
-            .into_iter()
-            .map(DueRow::due)
-            .collect()
+        let busy: Vec<String> = busy.iter().map(Uuid::to_string).collect();
+        let busy = serde_json::to_string(&busy).expect("strings serialize");
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let candidates = sqlx::query_as::<DB, DueRow>(&format!(
+            "SELECT d.id, d.message_id, d.channel_id, c.url, c.secret, d.body, d.attempts, d.since
+             FROM webhook_deliveries d JOIN webhook_channels c ON c.id = d.channel_id
+             WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND c.enabled
+               AND {}
+             ORDER BY d.next_attempt_at, d.id LIMIT $3{}",
+            DB::NOT_BUSY,
+            DB::LOCK
+        ))
+        .bind(micros(now))
+        .bind(busy)
+        .bind(CLAIM_CANDIDATES)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        let claimed = pick(candidates, per_channel, limit);
+        for row in &claimed {
+            sqlx::query::<DB>("UPDATE webhook_deliveries SET next_attempt_at = $1 WHERE id = $2")
+                .bind(micros(lease_until))
+                .bind(row.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        }
+        tx.commit().await.map_err(unavailable)?;
+        claimed.into_iter().map(DueRow::due).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: i64, channel: &str) -> DueRow {
+        DueRow {
+            id,
+            message_id: String::new(),
+            channel_id: channel.to_owned(),
+            url: String::new(),
+            secret: String::new(),
+            body: String::new(),
+            attempts: 0,
+            since: 0,
+        }
+    }
+
+    #[test]
+    fn a_claim_takes_a_few_of_each_channel_in_order() {
+        let due = || {
+            vec![
+                row(1, "a"),
+                row(2, "a"),
+                row(3, "a"),
+                row(4, "b"),
+                row(5, "a"),
+                row(6, "c"),
+            ]
+        };
+        let ids = |rows: Vec<DueRow>| rows.iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(ids(pick(due(), 2, 10)), [1, 2, 4, 6]);
+        assert_eq!(ids(pick(due(), 2, 3)), [1, 2, 4]);
+        assert_eq!(ids(pick(due(), 10, 10)), [1, 2, 3, 4, 5, 6]);
     }
 }

@@ -5,7 +5,8 @@
 //! carries the same `webhook-id`, so receivers drop the duplicates that at-least-once brings.
 //!
 //! A slow or dead receiver costs at most `per_channel` tasks and never delays another channel:
-//! its channel counts as busy and claims pass over it while its attempts are out.
+//! a claim takes at most that many of one channel, and passes over a channel while it has
+//! attempts out.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -67,18 +68,20 @@ impl Dispatcher {
         loop {
             let (busy, room) = {
                 let counts = in_flight.lock().expect("in-flight lock poisoned");
-                let busy: Vec<Uuid> = counts
-                    .iter()
-                    .filter(|(_, n)| **n >= this.config.per_channel)
-                    .map(|(id, _)| *id)
-                    .collect();
+                // A channel with attempts out waits for all of them before its next claim: a
+                // claim takes at most `per_channel` of a channel, so it never has more out.
+                let busy: Vec<Uuid> = counts.keys().copied().collect();
                 let out: usize = counts.values().sum();
                 (busy, this.config.max_in_flight.saturating_sub(out))
             };
             if room > 0 {
                 let now = Utc::now();
                 let lease_until = now + chrono_duration(this.config.lease);
-                match this.store.claim_due(now, lease_until, room, &busy).await {
+                let claimed = this
+                    .store
+                    .claim_due(now, lease_until, room, this.config.per_channel, &busy)
+                    .await;
+                match claimed {
                     Ok(due) => {
                         for delivery in due {
                             *in_flight

@@ -7,7 +7,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
 use watershed_domain::ports::NotifyError;
 
-use crate::notification_sql::{Dialect, DueRow, NewDeliveryRow, SqlNotifications};
+use crate::notification_sql::{Dialect, NewDeliveryRow, SqlNotifications};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres_notifications");
 
@@ -46,6 +46,11 @@ impl SqlNotifications<Postgres> {
 
 #[async_trait]
 impl Dialect for Postgres {
+    const NOT_BUSY: &'static str =
+        "d.channel_id NOT IN (SELECT jsonb_array_elements_text(CAST($2 AS jsonb)))";
+    // Rows another dispatcher holds locked are skipped, not waited for.
+    const LOCK: &'static str = " FOR UPDATE OF d SKIP LOCKED";
+
     async fn enqueue(
         pool: &PgPool,
         rows: Vec<NewDeliveryRow>,
@@ -71,34 +76,5 @@ impl Dialect for Postgres {
         .execute(pool)
         .await?;
         Ok(())
-    }
-
-    /// Rows another dispatcher holds locked are skipped, not waited for.
-    async fn claim_due(
-        pool: &PgPool,
-        now: i64,
-        lease_until: i64,
-        limit: i64,
-        busy: Vec<String>,
-    ) -> Result<Vec<DueRow>, sqlx::Error> {
-        sqlx::query_as::<_, DueRow>(
-            "UPDATE webhook_deliveries d SET next_attempt_at = $2
-             FROM webhook_channels c
-             WHERE c.id = d.channel_id AND d.id IN (
-                 SELECT w.id FROM webhook_deliveries w JOIN webhook_channels wc
-                     ON wc.id = w.channel_id
-                 WHERE w.state = 'pending' AND w.next_attempt_at <= $1 AND wc.enabled
-                   AND NOT (w.channel_id = ANY($3))
-                 ORDER BY w.next_attempt_at, w.id LIMIT $4
-                 FOR UPDATE OF w SKIP LOCKED)
-             RETURNING d.id, d.message_id, d.channel_id, c.url, c.secret, d.body, d.attempts,
-                 d.since",
-        )
-        .bind(now)
-        .bind(lease_until)
-        .bind(busy)
-        .bind(limit)
-        .fetch_all(pool)
-        .await
     }
 }

@@ -8,7 +8,7 @@ use sqlx::sqlite::SqlitePoolOptions;
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use watershed_domain::ports::NotifyError;
 
-use crate::notification_sql::{Dialect, DueRow, NewDeliveryRow, SqlNotifications};
+use crate::notification_sql::{Dialect, NewDeliveryRow, SqlNotifications};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite_notifications");
 
@@ -33,6 +33,10 @@ impl SqlNotifications<Sqlite> {
 
 #[async_trait]
 impl Dialect for Sqlite {
+    const NOT_BUSY: &'static str = "d.channel_id NOT IN (SELECT value FROM json_each($2))";
+    // One writer per file: the select and the updates in one transaction are the claim.
+    const LOCK: &'static str = "";
+
     async fn enqueue(
         pool: &SqlitePool,
         rows: Vec<NewDeliveryRow>,
@@ -59,38 +63,5 @@ impl Dialect for Sqlite {
         insert.push(" ON CONFLICT (message_id, channel_id) DO NOTHING");
         insert.build().execute(pool).await?;
         Ok(())
-    }
-
-    /// One writer per file: the select and the updates in one transaction are the claim.
-    async fn claim_due(
-        pool: &SqlitePool,
-        now: i64,
-        lease_until: i64,
-        limit: i64,
-        busy: Vec<String>,
-    ) -> Result<Vec<DueRow>, sqlx::Error> {
-        let busy = serde_json::to_string(&busy).expect("strings serialize");
-        let mut tx = pool.begin().await?;
-        let rows = sqlx::query_as::<_, DueRow>(
-            "SELECT d.id, d.message_id, d.channel_id, c.url, c.secret, d.body, d.attempts, d.since
-             FROM webhook_deliveries d JOIN webhook_channels c ON c.id = d.channel_id
-             WHERE d.state = 'pending' AND d.next_attempt_at <= ? AND c.enabled
-               AND d.channel_id NOT IN (SELECT value FROM json_each(?))
-             ORDER BY d.next_attempt_at, d.id LIMIT ?",
-        )
-        .bind(now)
-        .bind(busy)
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await?;
-        for row in &rows {
-            sqlx::query("UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ?")
-                .bind(lease_until)
-                .bind(row.id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(rows)
     }
 }

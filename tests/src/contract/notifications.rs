@@ -92,11 +92,11 @@ pub async fn notifications_contract(store: Arc<dyn Notifications>) {
     let now = Utc::now();
     let lease = now + Duration::seconds(30);
     assert!(store
-        .claim_due(now, lease, 10, &[ops.id])
+        .claim_due(now, lease, 10, 10, &[ops.id])
         .await
         .unwrap()
         .is_empty());
-    let claimed = store.claim_due(now, lease, 10, &[]).await.unwrap();
+    let claimed = store.claim_due(now, lease, 10, 10, &[]).await.unwrap();
     assert_eq!(claimed.len(), 1, "the disabled channel's delivery waits");
     let due = &claimed[0];
     assert_eq!(due.channel_id, ops.id);
@@ -110,13 +110,19 @@ pub async fn notifications_contract(store: Arc<dyn Notifications>) {
         raised.recorded_at.timestamp_micros()
     );
     assert!(store
-        .claim_due(now, lease, 10, &[])
+        .claim_due(now, lease, 10, 10, &[])
         .await
         .unwrap()
         .is_empty());
     let after_lease = lease + Duration::seconds(1);
     let again = store
-        .claim_due(after_lease, after_lease + Duration::seconds(30), 10, &[])
+        .claim_due(
+            after_lease,
+            after_lease + Duration::seconds(30),
+            10,
+            10,
+            &[],
+        )
         .await
         .unwrap();
     assert_eq!(again.len(), 1, "a lease that ran out frees the delivery");
@@ -132,12 +138,12 @@ pub async fn notifications_contract(store: Arc<dyn Notifications>) {
         .await
         .unwrap();
     assert!(store
-        .claim_due(after_lease, after_lease, 10, &[])
+        .claim_due(after_lease, after_lease, 10, 10, &[])
         .await
         .unwrap()
         .is_empty());
     let retried = store
-        .claim_due(retry_at, retry_at + Duration::seconds(30), 10, &[])
+        .claim_due(retry_at, retry_at + Duration::seconds(30), 10, 10, &[])
         .await
         .unwrap();
     assert_eq!(retried.len(), 1);
@@ -147,7 +153,11 @@ pub async fn notifications_contract(store: Arc<dyn Notifications>) {
         .await
         .unwrap();
     let far = retry_at + Duration::days(2);
-    assert!(store.claim_due(far, far, 10, &[]).await.unwrap().is_empty());
+    assert!(store
+        .claim_due(far, far, 10, 10, &[])
+        .await
+        .unwrap()
+        .is_empty());
     let ops_record = store
         .deliveries_of_alert(alert)
         .await
@@ -169,7 +179,7 @@ pub async fn notifications_contract(store: Arc<dyn Notifications>) {
         }])
         .await
         .unwrap();
-    let clear = store.claim_due(far, far, 10, &[]).await.unwrap();
+    let clear = store.claim_due(far, far, 10, 10, &[]).await.unwrap();
     assert_eq!(clear.len(), 1);
     store
         .record_attempt(
@@ -212,4 +222,23 @@ pub async fn notifications_contract(store: Arc<dyn Notifications>) {
         .await
         .unwrap()
         .is_empty());
+
+    // A claim takes at most `per_channel` of one channel; the rest wait for the next.
+    let burst = channel("burst", t0 + Duration::seconds(2));
+    store.save_channel(&burst).await.unwrap();
+    let three: Vec<NewDelivery> = (0..3)
+        .map(|_| NewDelivery {
+            channel_id: burst.id,
+            notification: notification(Uuid::now_v7(), NotificationType::Raised),
+        })
+        .collect();
+    store.enqueue(&three).await.unwrap();
+    let later = far + Duration::seconds(1);
+    let lease = later + Duration::seconds(30);
+    let first = store.claim_due(later, lease, 10, 2, &[]).await.unwrap();
+    assert_eq!(first.len(), 2, "{first:?}");
+    assert!(first.iter().all(|d| d.channel_id == burst.id));
+    let second = store.claim_due(later, lease, 10, 2, &[]).await.unwrap();
+    assert_eq!(second.len(), 1);
+    assert!(!first.iter().any(|d| d.id == second[0].id));
 }
