@@ -25,7 +25,7 @@ use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
-use watershed_command_api::CommandState;
+use watershed_command_api::{CommandState, MqttGateway};
 use watershed_domain::ports::Notifications;
 use watershed_domain::{AlertRules, Backoff, PoisonPolicy};
 use watershed_http_edge::{json::BODY_LIMIT, limits, ApiToken, ApiTokens, RequestLimits};
@@ -97,6 +97,8 @@ pub struct AppConfig {
     pub roles: Roles,
     pub ports: PortUrls,
     pub listen: SocketAddr,
+    /// The devices' MQTT gateway, served with the command API when given.
+    pub mqtt_listen: Option<SocketAddr>,
     /// The built dashboard, served with the query API.
     pub web_dir: PathBuf,
     pub admin_token: ApiToken,
@@ -169,6 +171,7 @@ impl AppConfig {
             roles: Roles::ALL,
             ports: PortUrls::embedded(&dir.join("data")),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            mqtt_listen: None,
             web_dir: dir.join("no-dashboard"),
             admin_token: ApiToken::parse("admin", admin_token)
                 .expect("a test's admin token is valid"),
@@ -275,6 +278,7 @@ pub struct App {
     failure: Arc<OnceLock<String>>,
     /// Aborted when the app is dropped without a clean stop, as a killed process would stop them.
     background: Vec<AbortOnDropHandle<()>>,
+    mqtt: Option<MqttGateway>,
 }
 
 #[derive(OpenApi)]
@@ -328,13 +332,26 @@ impl App {
             readiness.read_model(Arc::clone(&read_model.current));
         }
 
+        let mut mqtt = None;
         if roles.command_api {
             let events = required(&ports.events, "event store");
-            api = api.merge(watershed_command_api::router(CommandState::new(
+            let commands = CommandState::new(
                 events.store,
                 tokens.clone(),
                 config.limits.max_sensors_per_device,
-            )));
+            );
+            if let Some(address) = config.mqtt_listen {
+                let listener = std::net::TcpListener::bind(address)
+                    .with_context(|| format!("binding MQTT to {address}"))?;
+                mqtt = Some(
+                    MqttGateway::start(commands.clone(), listener)
+                        .await
+                        .context("starting the MQTT gateway")?,
+                );
+            }
+            api = api.merge(watershed_command_api::router(commands));
+        } else if config.mqtt_listen.is_some() {
+            anyhow::bail!("MQTT is served by the command API: --mqtt-listen needs that role");
         }
         if roles.relay {
             let events = required(&ports.events, "event store");
@@ -519,6 +536,7 @@ impl App {
             shutdown,
             failure,
             background,
+            mqtt,
         })
     }
 
@@ -526,6 +544,11 @@ impl App {
         self.listener
             .local_addr()
             .expect("a bound listener has a local address")
+    }
+
+    /// Where the MQTT gateway listens, if it runs.
+    pub fn mqtt_address(&self) -> Option<SocketAddr> {
+        self.mqtt.as_ref().map(MqttGateway::address)
     }
 
     /// Serves until `signal` resolves, then stops accepting, lets requests in flight finish, and
@@ -554,6 +577,14 @@ impl App {
             }
         };
         self.shutdown.cancel();
+        if let Some(mqtt) = self.mqtt {
+            if tokio::time::timeout(DRAIN_DEADLINE, mqtt.stop())
+                .await
+                .is_err()
+            {
+                tracing::warn!("the MQTT gateway did not stop within the deadline");
+            }
+        }
         let drained =
             tokio::time::timeout(DRAIN_DEADLINE, futures::future::join_all(self.background)).await;
         if drained.is_err() {

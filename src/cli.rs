@@ -121,6 +121,10 @@ struct ServeArgs {
     /// Address for the target's HTTP API, `/healthz` and `/readyz` (port 0 picks a free port).
     #[arg(long, env = "WATERSHED_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Address for the devices' MQTT gateway (3.1.1 and 5; served with the command API): client
+    /// id = device id, password = device key, batches published to `devices/{id}/readings`.
+    #[arg(long, env = "WATERSHED_MQTT_LISTEN")]
+    mqtt_listen: Option<SocketAddr>,
     /// The built dashboard, served with the query API.
     #[arg(long, env = "WATERSHED_WEB_DIR", default_value = "web/dist")]
     web_dir: PathBuf,
@@ -220,6 +224,7 @@ impl ServeArgs {
             roles,
             ports: self.ports.urls()?,
             listen: self.listen,
+            mqtt_listen: self.mqtt_listen,
             web_dir: self.web_dir,
             admin_token,
             read_token,
@@ -567,8 +572,15 @@ async fn serve_role(args: ServeArgs, roles: Roles) -> anyhow::Result<()> {
     let stopped = stop_signal();
     tracing::info!(?roles, listen = %config.listen, "starting");
     let app = App::build(config).await?;
-    announce(&[format!("listening on http://{}", app.address())]);
+    let mut lines = vec![format!("listening on http://{}", app.address())];
+    lines.extend(mqtt_line(&app));
+    announce(&lines);
     app.run_until_stopped(stopped).await
+}
+
+fn mqtt_line(app: &App) -> Option<String> {
+    app.mqtt_address()
+        .map(|address| format!("mqtt on mqtt://{address}"))
 }
 
 async fn up(args: UpArgs) -> anyhow::Result<()> {
@@ -588,13 +600,15 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     let stopped = stop_signal();
     let app = App::build(config).await?;
     let base = format!("http://{}", app.address());
-    announce(&[
-        format!("listening on {base}"),
+    let mut lines = vec![format!("listening on {base}")];
+    lines.extend(mqtt_line(&app));
+    lines.extend([
         format!("admin token: {admin_token}"),
         format!("read token: {read_token}"),
         format!("analyst token: {}", analyst_token.reveal()),
         format!("dashboard: {base}/#token={read_token}"),
     ]);
+    announce(&lines);
 
     let shutdown = CancellationToken::new();
     let fleet = (args.simulate > 0).then(|| {

@@ -3,6 +3,8 @@
 
 pub mod device_states;
 pub mod handler;
+pub mod ingest;
+pub mod mqtt;
 pub mod routes;
 mod stream_locks;
 
@@ -15,6 +17,7 @@ use watershed_http_edge::ApiTokens;
 
 pub use device_states::DeviceStates;
 pub use handler::CommandHandler;
+pub use mqtt::MqttGateway;
 pub use routes::readings::decode_batch;
 
 /// Everything the command routes need.

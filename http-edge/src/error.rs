@@ -105,6 +105,21 @@ impl ApiError {
     }
 
     /// A 400 for an invalid value, naming its field.
+    /// What the client is told, on HTTP and on the devices' MQTT error topic alike.
+    pub fn body(&self) -> ErrorBody {
+        let field = match self {
+            Self::Invalid { field, .. } => field.clone(),
+            _ => None,
+        };
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code().to_owned(),
+                message: self.to_string(),
+                field,
+            },
+        }
+    }
+
     pub fn invalid(e: ValidationError) -> Self {
         Self::Invalid {
             code: "invalid_input",
@@ -130,18 +145,7 @@ impl IntoResponse for ApiError {
             Self::Internal(detail) => tracing::error!(%detail, "request failed: internal error"),
             _ => {}
         }
-        let field = match &self {
-            Self::Invalid { field, .. } => field.clone(),
-            _ => None,
-        };
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code().to_owned(),
-                message: self.to_string(),
-                field,
-            },
-        };
-        let mut response = (self.status(), Json(body)).into_response();
+        let mut response = (self.status(), Json(self.body())).into_response();
         if self.status() == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()

@@ -34,7 +34,7 @@ fn correlation_id(headers: &HeaderMap) -> Option<Uuid> {
         .and_then(|v| Uuid::parse_str(v).ok())
 }
 
-fn api_error(device: &DeviceId, e: CommandError) -> ApiError {
+pub(crate) fn api_error(device: &DeviceId, e: CommandError) -> ApiError {
     match e {
         CommandError::Refused(DomainError::AlreadyRegistered) => ApiError::Conflict {
             code: "device_exists",

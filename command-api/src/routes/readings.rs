@@ -8,11 +8,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
-use watershed_domain::{BatchId, Command, IdempotencyKey, KeyHash, Reading, ReadingBatch};
+use watershed_domain::{BatchId, KeyHash, Reading, ReadingBatch};
 use watershed_http_edge::{path::DevicePath, ApiError, ApiJson, BearerToken, ErrorBody};
 
-use super::{api_error, correlation_id, device_id};
-use crate::handler::CommandContext;
+use super::{correlation_id, device_id};
+use crate::ingest::Recorded;
 use crate::CommandState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -96,31 +96,11 @@ async fn ingest(
     let id = device_id(raw_id)?;
     let presented_key = KeyHash::of(&key);
     // The key first: a caller without one gets no parsing and no answer about the device.
-    state
-        .handler
-        .authenticate(&id, &presented_key)
-        .await
-        .map_err(|e| api_error(&id, e))?;
+    state.authenticate(&id, &presented_key).await?;
     let ApiJson(body) = ApiJson::<RecordReadings>::from_request(request, &state).await?;
-    let now = Utc::now();
-    let batch = body.into_batch(now)?;
-    let batch_id = batch.batch_id().clone();
-    let readings = batch.readings().len() as u64;
-    let command = Command::RecordReadings {
-        presented_key,
-        batch,
-        max_sensors: state.max_sensors,
-    };
-    let context = CommandContext {
-        now,
-        correlation_id: correlation_id(&headers),
-        idempotency_key: Some(IdempotencyKey::batch(&batch_id)),
-    };
-    let outcome = state
-        .handler
-        .execute(&id, command, context)
-        .await
-        .map_err(|e| api_error(&id, e))?;
+    let Recorded { outcome, batch_id } = state
+        .record(&id, presented_key, body, correlation_id(&headers))
+        .await?;
     let body = ReadingsAccepted {
         device_id: id.to_string(),
         batch_id: batch_id.to_string(),
@@ -133,8 +113,6 @@ async fn ingest(
         response
             .headers_mut()
             .insert(REPLAYED, HeaderValue::from_static("true"));
-    } else {
-        metrics::counter!("watershed_ingest_readings_total").increment(readings);
     }
     Ok(response)
 }
