@@ -15,8 +15,8 @@ A manifest fails when a Watershed container
     SecretProviderClass's objects by objectAlias/objectName for a Secrets Store CSI volume);
   - sets a value clap would refuse (a possible-values flag), or refers to a ConfigMap key that the
     rendered manifests do not have, or to a Secret key no SecretProviderClass syncs;
-  - declares a containerPort the binary does not listen on, listens on loopback (probes would
-    fail), or probes a path the role's help does not name;
+  - declares a containerPort the binary does not listen on (HTTP, and MQTT when
+    WATERSHED_MQTT_LISTEN is set), listens on loopback (probes would fail), or probes a path the role's help does not name;
   - leaves a port the role uses on its embedded default (a SQLite file on a read-only root, a bus
     inside one process), or its terminationGracePeriodSeconds is shorter than the drain;
   - runs the rebuild with another image, event store, read model, raw retention or poison policy
@@ -456,11 +456,18 @@ class Checker:
             host, listen_port = port_of(listen)
             if host in ("127.0.0.1", "localhost", "::1"):
                 self.error(where, f"listens on {listen}: loopback is unreachable for probes and Services; set WATERSHED_LISTEN=0.0.0.0:{listen_port}")
+        listening = {listen_port}
+        mqtt = effective("mqtt-listen")
+        if mqtt:
+            host, mqtt_port = port_of(mqtt)
+            listening.add(mqtt_port)
+            if host in ("127.0.0.1", "localhost", "::1"):
+                self.error(where, f"serves MQTT on {mqtt}: loopback is unreachable for devices; set WATERSHED_MQTT_LISTEN=0.0.0.0:{mqtt_port}")
         ports = container.get("ports", []) or []
         names = {p.get("name"): p["containerPort"] for p in ports}
         for p in ports:
-            if p["containerPort"] != listen_port:
-                self.error(where, f"containerPort {p['containerPort']} but watershed {role} listens on {listen_port} only")
+            if p["containerPort"] not in listening:
+                self.error(where, f"containerPort {p['containerPort']} but watershed {role} listens on {sorted(listening)} only")
         for probe_name in ("startupProbe", "readinessProbe", "livenessProbe"):
             probe = container.get(probe_name)
             if not probe or "httpGet" not in probe:
@@ -604,6 +611,8 @@ class Checker:
         with tempfile.TemporaryDirectory(prefix="watershed-check-env-") as tmp:
             child_env = self.offline_env(env, files, tmp)
             child_env["WATERSHED_LISTEN"] = "127.0.0.1:0"
+            if child_env.get("WATERSHED_MQTT_LISTEN"):
+                child_env["WATERSHED_MQTT_LISTEN"] = "127.0.0.1:0"
             if "WATERSHED_ALERT_RULES" in env and env["WATERSHED_ALERT_RULES"]:
                 child_env["WATERSHED_ALERT_RULES"] = self.rules_file(container, env["WATERSHED_ALERT_RULES"], Path(tmp))
             child_env.pop("WATERSHED_WEB_DIR", None)
