@@ -22,7 +22,7 @@ use tokio_util::task::AbortOnDropHandle;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use watershed_command_api::{CommandState, MqttGateway};
@@ -299,6 +299,14 @@ impl utoipa::Modify for SecuritySchemes {
                 SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
             );
         }
+        // The whole header: `SharedAccessSignature sr=…&sig=…&se=…` (`watershed token`).
+        components.add_security_scheme(
+            "device_token",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "a signed, expiring device token in IoT Hub's SAS format",
+            ))),
+        );
     }
 }
 

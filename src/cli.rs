@@ -62,6 +62,8 @@ enum Action {
     QueryApi(ServeArgs),
     /// Run a simulated device fleet against a running Watershed.
     Simulate(SimulateArgs),
+    /// Print a signed device token (IoT Hub's SAS format) for HTTP `Authorization` or an MQTT password.
+    Token(TokenArgs),
     /// Create or upgrade the stores' schemas, then exit.
     Migrate(MigrateArgs),
     /// List, retry or skip the events the projectors parked (`--on-poison park`).
@@ -339,6 +341,36 @@ struct SimulateArgs {
 }
 
 #[derive(Debug, Args)]
+struct TokenArgs {
+    /// The device the token is for.
+    #[arg(long)]
+    device: String,
+    /// The device's key (from its registration or last rotation).
+    #[arg(long, env = "WATERSHED_DEVICE_KEY", hide_env_values = true)]
+    key: String,
+    /// Seconds until the token expires.
+    #[arg(long, default_value_t = 3600,
+          value_parser = clap::value_parser!(u32).range(1..=365 * 86_400))]
+    ttl_secs: u32,
+    /// A host to name in the token's resource (`{host}/devices/{id}`), as IoT Hub tokens do.
+    #[arg(long)]
+    resource_host: Option<String>,
+}
+
+impl TokenArgs {
+    fn mint(&self) -> anyhow::Result<String> {
+        let device = watershed_domain::DeviceId::parse(self.device.as_str())?;
+        let expiry = chrono::Utc::now().timestamp() + i64::from(self.ttl_secs);
+        Ok(watershed_domain::DeviceToken::mint(
+            self.resource_host.as_deref(),
+            &device,
+            &watershed_domain::KeyHash::of(&self.key),
+            expiry,
+        ))
+    }
+}
+
+#[derive(Debug, Args)]
 struct MigrateArgs {
     #[command(flatten)]
     ports: PortArgs,
@@ -468,6 +500,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if report.errors > 0 {
                 anyhow::bail!("{} batches failed", report.errors);
             }
+            Ok(())
+        }
+        Action::Token(args) => {
+            println!("{}", args.mint()?);
             Ok(())
         }
         Action::Migrate(args) => {

@@ -8,7 +8,8 @@ use uuid::Uuid;
 use watershed_domain::event::{AppendOutcome, Committed, EventMeta, ExpectedVersion, NewEvent};
 use watershed_domain::ports::{EventStore, StoreError};
 use watershed_domain::{
-    decide, Command, DeviceEvent, DeviceId, DomainError, IdempotencyKey, KeyHash, PayloadDigest,
+    decide, Command, Credential, DeviceEvent, DeviceId, DomainError, IdempotencyKey, KeyHash,
+    PayloadDigest,
 };
 
 use crate::device_states::DeviceStates;
@@ -64,14 +65,20 @@ impl CommandHandler {
         }
     }
 
-    /// Checks a device key before any other work is done for its request. An unknown device and
-    /// a wrong key are the same refusal, so ids cannot be probed.
-    pub async fn authenticate(&self, id: &DeviceId, key: &KeyHash) -> Result<(), CommandError> {
-        if self.states.get(id).await?.accepts_key(key) {
-            Ok(())
-        } else {
-            Err(DomainError::InvalidKey.into())
-        }
+    /// Checks a device's credential before any other work is done for its request, and answers
+    /// the hash of the key it proves (what its commands present). An unknown device, a wrong key
+    /// and a bad or expired token are the same refusal, so ids cannot be probed.
+    pub async fn authenticate(
+        &self,
+        id: &DeviceId,
+        presented: &Credential,
+        now: DateTime<Utc>,
+    ) -> Result<KeyHash, CommandError> {
+        self.states
+            .get(id)
+            .await?
+            .key_proven_by(id, presented, now)
+            .ok_or_else(|| DomainError::InvalidKey.into())
     }
 
     pub async fn execute(

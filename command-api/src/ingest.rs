@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 use uuid::Uuid;
-use watershed_domain::{BatchId, Command, DeviceId, IdempotencyKey, KeyHash};
+use watershed_domain::{BatchId, Command, Credential, DeviceId, IdempotencyKey, KeyHash};
 use watershed_http_edge::ApiError;
 
 use crate::handler::{CommandContext, Outcome};
@@ -18,11 +18,15 @@ pub struct Recorded {
 }
 
 impl CommandState {
-    /// Checks a device key before any other work is done for a request. An unknown device and a
-    /// wrong key are the same refusal, so ids cannot be probed.
-    pub async fn authenticate(&self, id: &DeviceId, key: &KeyHash) -> Result<(), ApiError> {
+    /// Checks a device's key or token before any other work is done for a request; answers the
+    /// hash of the key it proves. An unknown device, a wrong key and a bad token are the same
+    /// refusal, so ids cannot be probed.
+    pub async fn authenticate(&self, id: &DeviceId, presented: &str) -> Result<KeyHash, ApiError> {
+        let unknown =
+            || ApiError::Unauthorized("unknown device, or not its key or token".to_owned());
+        let credential = Credential::parse(presented).map_err(|_| unknown())?;
         self.handler
-            .authenticate(id, key)
+            .authenticate(id, &credential, Utc::now())
             .await
             .map_err(|e| api_error(id, e))
     }

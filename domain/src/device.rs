@@ -1,17 +1,19 @@
 //! The Device aggregate: `decide` turns a command into events or refuses it; `evolve` folds an
 //! event into the state. Both are pure, so every rule is tested without I/O.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use std::collections::BTreeSet;
 
+use crate::device_token::Credential;
 use crate::event::{
     DeviceDecommissioned, DeviceEvent, DeviceKeyRotated, DeviceRegistered, ReadingsRecorded,
     SensorsAdded,
 };
-use crate::ids::{Label, SensorName};
+use crate::ids::{DeviceId, Label, SensorName};
 use crate::reading::ReadingBatch;
 
 /// SHA-256 of a device key. Keys are 256-bit random strings, so a fast hash is enough: there is
@@ -23,6 +25,11 @@ pub struct KeyHash([u8; 32]);
 impl KeyHash {
     pub fn of(key: &str) -> Self {
         Self(Sha256::digest(key.as_bytes()).into())
+    }
+
+    /// The key device tokens are signed with (`device_token`): the server keeps only the hash.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
     }
 
     /// Compares in constant time so response timing tells nothing about the stored hash.
@@ -87,6 +94,22 @@ impl Device {
     /// accepts none, so an unknown id and a wrong key look the same to a caller.
     pub fn accepts_key(&self, presented: &KeyHash) -> bool {
         self.key_hash.as_ref().is_some_and(|k| k.matches(presented))
+    }
+
+    /// The hash of the device's current key, if `presented` proves it at `now`: the key itself,
+    /// or an unexpired token of this device signed with it.
+    pub fn key_proven_by(
+        &self,
+        id: &DeviceId,
+        presented: &Credential,
+        now: DateTime<Utc>,
+    ) -> Option<KeyHash> {
+        let current = self.key_hash.as_ref()?;
+        let proven = match presented {
+            Credential::Key(key) => current.matches(key),
+            Credential::Token(token) => token.check(id, current, now).is_ok(),
+        };
+        proven.then(|| current.clone())
     }
 }
 
@@ -311,6 +334,29 @@ mod tests {
             decide(&Device::default(), record("k")),
             Err(DomainError::NotRegistered)
         );
+    }
+
+    #[test]
+    fn a_credential_proves_the_current_key_only() {
+        let id = DeviceId::parse("pump-1").unwrap();
+        let now = Utc::now();
+        let expiry = now.timestamp() + 60;
+        let token = |key: &str| {
+            let text = crate::DeviceToken::mint(None, &id, &KeyHash::of(key), expiry);
+            Credential::parse(&text).unwrap()
+        };
+        let device = given(vec![register("k")]);
+        for presented in [Credential::parse("k").unwrap(), token("k")] {
+            assert_eq!(
+                device.key_proven_by(&id, &presented, now),
+                Some(KeyHash::of("k"))
+            );
+        }
+        for presented in [Credential::parse("wrong").unwrap(), token("wrong")] {
+            assert_eq!(device.key_proven_by(&id, &presented, now), None);
+        }
+        // An unregistered device has no key to prove.
+        assert_eq!(Device::default().key_proven_by(&id, &token("k"), now), None);
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod as_of;
 pub mod cloudevents;
 pub mod dead_letter;
 pub mod device;
+pub mod device_token;
 pub mod event;
 pub mod generations;
 pub mod history;
@@ -24,6 +25,7 @@ pub use alert::{AlertRule, AlertRules, Condition, DeviceAlerts, RuleSpec, Severi
 pub use alert_lifecycle::{AlertAction, AlertLifecycle};
 pub use dead_letter::{DeadLetter, Parked, PoisonPolicy};
 pub use device::{decide, evolve, Command, Device, DeviceStatus, DomainError, KeyHash};
+pub use device_token::{Credential, DeviceToken, TokenRefusal};
 pub use event::{
     AlertAcknowledged, AlertCleared, AlertClearedManually, AlertRaised, AppendOutcome, Committed,
     DecodeError, DeviceEvent, EventMeta, ExpectedVersion, NewEvent, ReadingsRecorded,

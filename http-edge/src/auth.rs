@@ -107,8 +107,11 @@ enum Role {
     Analyst,
 }
 
-/// The token of an `Authorization: Bearer …` header.
-pub struct BearerToken(pub String);
+/// What a device presents in `Authorization`: `Bearer <device key>`, or a signed device token,
+/// `SharedAccessSignature sr=…&sig=…&se=…`, as IoT Hub devices send it.
+pub struct DeviceAuthorization(pub String);
+
+const DEVICE_TOKEN_SCHEME: &str = "SharedAccessSignature ";
 
 fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
@@ -137,13 +140,25 @@ fn header_role(parts: &Parts, tokens: &ApiTokens) -> Result<Role, ApiError> {
         .ok_or_else(|| ApiError::Unauthorized("unknown token".to_owned()))
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
+impl<S: Send + Sync> FromRequestParts<S> for DeviceAuthorization {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        bearer(parts)
-            .map(|t| BearerToken(t.to_owned()))
-            .ok_or_else(missing)
+        let token = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| v.starts_with(DEVICE_TOKEN_SCHEME));
+        token
+            .or_else(|| bearer(parts))
+            .map(|t| DeviceAuthorization(t.to_owned()))
+            .ok_or_else(|| {
+                ApiError::Unauthorized(
+                    "missing device key (Authorization: Bearer <key>) or token \
+                     (Authorization: SharedAccessSignature sr=…&sig=…&se=…)"
+                        .to_owned(),
+                )
+            })
     }
 }
 

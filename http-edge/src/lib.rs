@@ -9,7 +9,7 @@ pub mod path;
 pub mod query;
 
 pub use auth::{
-    AdminAccess, AnalystAccess, ApiToken, ApiTokens, BearerToken, ReadAccess, StreamAccess,
+    AdminAccess, AnalystAccess, ApiToken, ApiTokens, DeviceAuthorization, ReadAccess, StreamAccess,
     TokenError,
 };
 pub use error::{ApiError, ErrorBody};

@@ -8,6 +8,10 @@ HTTP, then, on MQTT 3.1.1 and on MQTT 5:
   - a batch to another device's topic, and an invalid batch, store nothing and are answered on the
     device's error topic with the HTTP error body (MQTT 5: also in the PUBACK's reason code);
   - a device may not subscribe to another device's error topic;
+  - Debian's `mosquitto_pub` publishes on both versions, and is refused with a wrong key;
+  - device tokens made by IoT Hub's documented algorithm and by `watershed token` are a device's
+    MQTT password and HTTP Authorization; expired ones, another device's and badly signed ones
+    are refused;
   - the server is killed with publishes in flight (sent, not acknowledged) and started again:
     Paho publishes them again and every batch is exactly one event;
   - 1000 devices are connected at once, and each one's batch is stored.
@@ -17,6 +21,7 @@ HTTP, then, on MQTT 3.1.1 and on MQTT 5:
 
 import json
 import os
+import urllib.error
 import selectors
 import signal
 import socket
@@ -25,7 +30,11 @@ import sys
 import threading
 import time
 import urllib.request
+from base64 import b64decode, b64encode
 from datetime import datetime, timezone
+from hashlib import sha256
+from hmac import HMAC
+from urllib.parse import quote_plus, urlencode
 
 import paho.mqtt.client as mqtt
 
@@ -256,6 +265,64 @@ def mosquitto_pub(server):
     print("check-mqtt: mosquitto_pub on 3.1.1 and 5: acknowledged and stored; a wrong key refused")
 
 
+def iot_hub_sas_token(uri, key, expiry):
+    """Azure IoT Hub's documented token generator ("Control access to IoT Hub with Shared Access
+    Signatures", the Python sample), unchanged but for taking the expiry itself."""
+    sign_key = "%s\n%d" % ((quote_plus(uri)), int(expiry))
+    signature = b64encode(HMAC(b64decode(key), sign_key.encode('utf-8'), sha256).digest())
+    rawtoken = {'sr': uri, 'sig': signature, 'se': str(int(expiry))}
+    return 'SharedAccessSignature ' + urlencode(rawtoken)
+
+
+def device_tokens(server):
+    """Tokens minted by IoT Hub's algorithm and by `watershed token` let a device in, over MQTT
+    (as its password) and HTTP (as its Authorization); expired or foreign ones do not."""
+    device, other = "mqtt-token-a", "mqtt-token-b"
+    key, other_key = server.register(device), server.register(other)
+    # The signing key IoT Hub calls the device key: here the SHA-256 of it, base64.
+    signing_key = b64encode(sha256(key.encode()).digest())
+    now = int(time.time())
+    minted = subprocess.run([server.binary, "token", "--device", device, "--ttl-secs", "600"],
+                            env={**os.environ, "WATERSHED_DEVICE_KEY": key},
+                            capture_output=True, text=True, check=True).stdout.strip()
+    good = {"IoT Hub's algorithm": iot_hub_sas_token(f"hub.example/devices/{device}", signing_key, now + 600),
+            "watershed token": minted}
+    bad = {"expired": iot_hub_sas_token(f"devices/{device}", signing_key, now - 1),
+           "another device's": iot_hub_sas_token(
+               f"devices/{other}", b64encode(sha256(other_key.encode()).digest()), now + 600),
+           "wrongly signed": iot_hub_sas_token(f"devices/{device}", b64encode(b"x" * 32), now + 600)}
+    sent = {}
+    for name, token in good.items():
+        client = Device(server, device, token, "5")
+        check(client.connect().value == 0, f"MQTT refused a token from {name}")
+        body = batch(f"token-mqtt-{len(sent)}", 1.5)
+        client.publish(f"devices/{device}/readings", body).wait_for_publish(PATIENCE_S)
+        sent[body["batch_id"]] = body["readings"]
+        client.close()
+        body = batch(f"token-http-{len(sent)}", 2.5)
+        check(http_ingest(server, device, token, body) == 201, f"HTTP refused a token from {name}")
+        sent[body["batch_id"]] = body["readings"]
+    for name, token in bad.items():
+        client = Device(server, device, token, "3.1.1")
+        check(client.connect().value == 134, f"MQTT let in an {name} token")
+        client.client.loop_stop()
+        check(http_ingest(server, device, token, batch("never", 0.0)) == 401, f"HTTP took an {name} token")
+    stored_once(server, device, sent)
+    print("check-mqtt: device tokens from IoT Hub's algorithm and `watershed token` accepted over MQTT "
+          f"and HTTP; {', '.join(bad)} ones refused")
+
+
+def http_ingest(server, device, authorization, body):
+    request = urllib.request.Request(
+        f"{server.base}/v1/devices/{device}/readings", data=json.dumps(body).encode(),
+        method="POST", headers={"Authorization": authorization, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
 def kill_in_flight(server, protocol):
     """SIGKILL with batches sent and not acknowledged; Paho resends them to the restarted server."""
     device = f"mqtt-kill-{protocol.replace('.', '')}"
@@ -329,6 +396,7 @@ def main():
         for protocol in PROTOCOLS:
             ingest_and_refusals(server, protocol)
         mosquitto_pub(server)
+        device_tokens(server)
         for protocol in PROTOCOLS:
             kill_in_flight(server, protocol)
         thousand_devices(server)

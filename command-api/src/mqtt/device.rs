@@ -5,7 +5,7 @@ use std::cell::Cell;
 use std::sync::Arc;
 
 use ntex_bytes::{ByteString, Bytes};
-use watershed_domain::{DeviceId, KeyHash};
+use watershed_domain::DeviceId;
 use watershed_http_edge::ApiError;
 
 use super::Gateway;
@@ -16,7 +16,8 @@ use crate::routes::readings::RecordReadings;
 pub enum ConnectRefusal {
     /// The client id is not a device id.
     ClientId,
-    /// No password, an unknown device or not its key (the same answer, so ids cannot be probed).
+    /// No password, an unknown device, not its key, or a bad or expired token (the same answer,
+    /// so ids cannot be probed).
     Credentials,
     /// The event store could not be asked.
     Unavailable,
@@ -50,7 +51,8 @@ impl Verdict {
 pub struct Device {
     gateway: Arc<Gateway>,
     id: DeviceId,
-    key: KeyHash,
+    /// The password of the CONNECT: the device key or a device token.
+    presented: Arc<str>,
     readings_topic: String,
     errors_topic: ByteString,
     /// Errors are published only to a device that subscribed to its error topic.
@@ -58,30 +60,31 @@ pub struct Device {
 }
 
 impl Device {
-    /// The device a CONNECT names (client id) with the key it presents (password).
+    /// The device a CONNECT names (client id) with the key or device token it presents
+    /// (password).
     pub async fn connect(
         gateway: &Arc<Gateway>,
         client_id: &str,
         password: Option<&[u8]>,
     ) -> Result<Self, ConnectRefusal> {
         let id = DeviceId::parse(client_id).map_err(|_| ConnectRefusal::ClientId)?;
-        let key = password
+        let presented: Arc<str> = password
             .and_then(|p| std::str::from_utf8(p).ok())
-            .map(KeyHash::of)
-            .ok_or(ConnectRefusal::Credentials)?;
-        let (state, asked_id, asked_key) = (gateway.state.clone(), id.clone(), key.clone());
+            .ok_or(ConnectRefusal::Credentials)?
+            .into();
+        let (state, asked_id, asked) = (gateway.state.clone(), id.clone(), Arc::clone(&presented));
         let answer = gateway
             .runtime
-            .spawn(async move { state.authenticate(&asked_id, &asked_key).await })
+            .spawn(async move { state.authenticate(&asked_id, &asked).await })
             .await;
         match answer {
-            Ok(Ok(())) => Ok(Self {
+            Ok(Ok(_)) => Ok(Self {
                 gateway: Arc::clone(gateway),
                 readings_topic: format!("devices/{id}/readings"),
                 errors_topic: ByteString::from(format!("devices/{id}/errors")),
                 errors_subscribed: Cell::new(false),
                 id,
-                key,
+                presented,
             }),
             Ok(Err(e)) if e.status().is_client_error() => Err(ConnectRefusal::Credentials),
             Ok(Err(_)) | Err(_) => Err(ConnectRefusal::Unavailable),
@@ -99,16 +102,15 @@ impl Device {
                 ),
             });
         }
-        let (state, id, key) = (
-            self.gateway.state.clone(),
-            self.id.clone(),
-            self.key.clone(),
-        );
+        let (state, id) = (self.gateway.state.clone(), self.id.clone());
+        let presented = Arc::clone(&self.presented);
         // The append runs on the application's runtime, where the store's connections live.
         let recorded = self
             .gateway
             .runtime
             .spawn(async move {
+                // Checked again for each batch: a token expires, a key is replaced.
+                let key = state.authenticate(&id, &presented).await?;
                 let body = watershed_http_edge::json::parse::<RecordReadings>(&payload)?;
                 state.record(&id, key, body, None).await
             })

@@ -46,7 +46,7 @@ pub(crate) fn api_error(device: &DeviceId, e: CommandError) -> ApiError {
             message: format!("device {device} is decommissioned and accepts no commands"),
         },
         CommandError::Refused(DomainError::InvalidKey) => {
-            ApiError::Unauthorized("unknown device, or not its key".to_owned())
+            ApiError::Unauthorized("unknown device, or not its key or token".to_owned())
         }
         CommandError::Refused(refusal @ DomainError::TooManySensors { .. }) => ApiError::Invalid {
             code: "too_many_sensors",

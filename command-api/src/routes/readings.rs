@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
-use watershed_domain::{BatchId, KeyHash, Reading, ReadingBatch};
-use watershed_http_edge::{path::DevicePath, ApiError, ApiJson, BearerToken, ErrorBody};
+use watershed_domain::{BatchId, Reading, ReadingBatch};
+use watershed_http_edge::{path::DevicePath, ApiError, ApiJson, DeviceAuthorization, ErrorBody};
 
 use super::{correlation_id, device_id};
 use crate::ingest::Recorded;
@@ -54,11 +54,11 @@ pub struct ReadingsAccepted {
 #[utoipa::path(post, path = "/v1/devices/{device_id}/readings", tag = "ingest",
     params(DevicePath),
     request_body = RecordReadings,
-    security(("device_key" = [])),
+    security(("device_key" = []), ("device_token" = [])),
     responses(
         (status = 201, body = ReadingsAccepted, description = "stored; a repeated batch_id with the same readings answers the same, with `Idempotent-Replayed: true`, even after the device was decommissioned"),
         (status = 400, body = ErrorBody, description = "invalid input; `field` names it (`too_many_sensors`: the batch would take the device past its number of distinct sensors)"),
-        (status = 401, body = ErrorBody, description = "missing key, unknown device, or not its key (the same answer for each)"),
+        (status = 401, body = ErrorBody, description = "missing key, unknown device, not its key, or a token that is malformed, expired, of another device or not signed with its key (the same answer for each)"),
         (status = 403, body = ErrorBody, description = "the device is decommissioned"),
         (status = 409, body = ErrorBody, description = "`idempotency_key_reused`: this batch_id was stored with different readings"),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
@@ -66,7 +66,7 @@ pub struct ReadingsAccepted {
     ))]
 pub async fn record(
     State(state): State<CommandState>,
-    BearerToken(key): BearerToken,
+    DeviceAuthorization(key): DeviceAuthorization,
     headers: HeaderMap,
     Path(raw_id): Path<String>,
     request: Request,
@@ -94,9 +94,8 @@ async fn ingest(
     request: Request,
 ) -> Result<Response, ApiError> {
     let id = device_id(raw_id)?;
-    let presented_key = KeyHash::of(&key);
     // The key first: a caller without one gets no parsing and no answer about the device.
-    state.authenticate(&id, &presented_key).await?;
+    let presented_key = state.authenticate(&id, &key).await?;
     let ApiJson(body) = ApiJson::<RecordReadings>::from_request(request, &state).await?;
     let Recorded { outcome, batch_id } = state
         .record(&id, presented_key, body, correlation_id(&headers))
