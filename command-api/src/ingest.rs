@@ -45,6 +45,7 @@ impl CommandState {
         let readings = batch.readings().len() as u64;
         let command = Command::RecordReadings {
             presented_key: key,
+            presented_at: now,
             batch,
             max_sensors: self.max_sensors,
         };

@@ -74,6 +74,8 @@ pub struct Device {
     pub version: u64,
     pub status: DeviceStatus,
     key_hash: Option<KeyHash>,
+    /// The key a rotation replaced, and until when it still works.
+    previous_key: Option<(KeyHash, DateTime<Utc>)>,
     /// Every sensor the device reported since sensors were recorded.
     sensors: BTreeSet<SensorName>,
 }
@@ -90,26 +92,37 @@ impl Device {
 }
 
 impl Device {
-    /// Whether `presented` is the hash of the device's current key. An unregistered device
-    /// accepts none, so an unknown id and a wrong key look the same to a caller.
-    pub fn accepts_key(&self, presented: &KeyHash) -> bool {
-        self.key_hash.as_ref().is_some_and(|k| k.matches(presented))
+    /// The keys that work at `now`: the current one, and the one a rotation replaced until its
+    /// deadline. An unregistered device has none, so an unknown id and a wrong key look the
+    /// same to a caller.
+    fn valid_keys(&self, now: DateTime<Utc>) -> impl Iterator<Item = &KeyHash> {
+        let previous = self
+            .previous_key
+            .as_ref()
+            .filter(|(_, until)| now < *until)
+            .map(|(key, _)| key);
+        self.key_hash.iter().chain(previous)
     }
 
-    /// The hash of the device's current key, if `presented` proves it at `now`: the key itself,
-    /// or an unexpired token of this device signed with it.
+    /// Whether `presented` is the hash of a key that works at `now`.
+    pub fn accepts_key(&self, presented: &KeyHash, now: DateTime<Utc>) -> bool {
+        self.valid_keys(now).any(|k| k.matches(presented))
+    }
+
+    /// The hash of the key `presented` proves at `now`, if it proves one that works: the key
+    /// itself, or an unexpired token of this device signed with it.
     pub fn key_proven_by(
         &self,
         id: &DeviceId,
         presented: &Credential,
         now: DateTime<Utc>,
     ) -> Option<KeyHash> {
-        let current = self.key_hash.as_ref()?;
-        let proven = match presented {
-            Credential::Key(key) => current.matches(key),
-            Credential::Token(token) => token.check(id, current, now).is_ok(),
-        };
-        proven.then(|| current.clone())
+        self.valid_keys(now)
+            .find(|key| match presented {
+                Credential::Key(k) => key.matches(k),
+                Credential::Token(token) => token.check(id, key, now).is_ok(),
+            })
+            .cloned()
     }
 }
 
@@ -124,11 +137,15 @@ pub enum Command {
     },
     RotateKey {
         key_hash: KeyHash,
+        /// Until when the replaced key still works; `None`: it stops at once.
+        previous_valid_until: Option<DateTime<Utc>>,
     },
-    /// `presented_key` is the hash of the key the caller authenticated with; the device may
-    /// report at most `max_sensors` distinct sensors in all.
+    /// `presented_key` is the hash of the key the caller authenticated with, at `presented_at`
+    /// (a replaced key works until its deadline); the device may report at most `max_sensors`
+    /// distinct sensors in all.
     RecordReadings {
         presented_key: KeyHash,
+        presented_at: DateTime<Utc>,
         batch: ReadingBatch,
         max_sensors: usize,
     },
@@ -191,18 +208,26 @@ pub fn decide(device: &Device, command: Command) -> Result<Vec<DeviceEvent>, Dom
         (_, Command::Register { .. }) => Err(DomainError::AlreadyRegistered),
         (DeviceStatus::Unregistered, _) => Err(DomainError::NotRegistered),
         (DeviceStatus::Decommissioned, _) => Err(DomainError::Decommissioned),
-        (DeviceStatus::Active, Command::RotateKey { key_hash }) => {
-            Ok(vec![DeviceEvent::KeyRotated(DeviceKeyRotated { key_hash })])
-        }
+        (
+            DeviceStatus::Active,
+            Command::RotateKey {
+                key_hash,
+                previous_valid_until,
+            },
+        ) => Ok(vec![DeviceEvent::KeyRotated(DeviceKeyRotated {
+            key_hash,
+            previous_valid_until,
+        })]),
         (
             DeviceStatus::Active,
             Command::RecordReadings {
                 presented_key,
+                presented_at,
                 batch,
                 max_sensors,
             },
         ) => {
-            if !device.accepts_key(&presented_key) {
+            if !device.accepts_key(&presented_key, presented_at) {
                 return Err(DomainError::InvalidKey);
             }
             let new: BTreeSet<&SensorName> = batch
@@ -249,7 +274,13 @@ pub fn evolve(mut device: Device, stream_seq: u64, event: &DeviceEvent) -> Devic
             device.status = DeviceStatus::Active;
             device.key_hash = Some(e.key_hash.clone());
         }
-        DeviceEvent::KeyRotated(e) => device.key_hash = Some(e.key_hash.clone()),
+        DeviceEvent::KeyRotated(e) => {
+            let replaced = device.key_hash.replace(e.key_hash.clone());
+            device.previous_key = e
+                .previous_valid_until
+                .zip(replaced)
+                .map(|(until, k)| (k, until));
+        }
         DeviceEvent::SensorsAdded(e) => device.sensors.extend(e.sensors.iter().cloned()),
         DeviceEvent::ReadingsRecorded(_)
         | DeviceEvent::AlertRaised(_)
@@ -295,6 +326,7 @@ mod tests {
             .collect();
         Command::RecordReadings {
             presented_key: KeyHash::of(key),
+            presented_at: now,
             batch: ReadingBatch::new(BatchId::parse("b").unwrap(), readings, now).unwrap(),
             max_sensors,
         }
@@ -410,11 +442,39 @@ mod tests {
             register("old"),
             Command::RotateKey {
                 key_hash: KeyHash::of("new"),
+                previous_valid_until: None,
             },
         ]);
         assert_eq!(decide(&device, record("old")), Err(DomainError::InvalidKey));
         assert!(decide(&device, record("new")).is_ok());
         assert_eq!(device.version, 2);
+    }
+
+    #[test]
+    fn a_replaced_key_works_until_its_deadline_and_only_the_last_one() {
+        let id = DeviceId::parse("pump-1").unwrap();
+        let now = Utc::now();
+        let rotate = |key: &str| Command::RotateKey {
+            key_hash: KeyHash::of(key),
+            previous_valid_until: Some(now + chrono::Duration::hours(1)),
+        };
+        let proves = |device: &Device, key: &str, at| {
+            device.key_proven_by(&id, &Credential::parse(key).unwrap(), at)
+        };
+        let device = given(vec![register("first"), rotate("second")]);
+        for key in ["first", "second"] {
+            assert_eq!(proves(&device, key, now), Some(KeyHash::of(key)), "{key}");
+        }
+        let later = now + chrono::Duration::hours(2);
+        assert_eq!(proves(&device, "first", later), None);
+        assert_eq!(
+            proves(&device, "second", later),
+            Some(KeyHash::of("second"))
+        );
+        // A second rotation keeps one previous key: the one it replaced.
+        let device = given(vec![register("first"), rotate("second"), rotate("third")]);
+        assert_eq!(proves(&device, "first", now), None);
+        assert_eq!(proves(&device, "second", now), Some(KeyHash::of("second")));
     }
 
     #[test]

@@ -40,6 +40,10 @@ pub struct DeviceRegistered {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeviceKeyRotated {
     pub key_hash: KeyHash,
+    /// Until when the key it replaces still works (an overlap, as IoT Hub's primary and
+    /// secondary keys give); absent: the old key stops at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_valid_until: Option<DateTime<Utc>>,
 }
 
 /// One accepted ingest batch.

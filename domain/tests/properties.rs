@@ -116,10 +116,11 @@ proptest! {
             let key = KeyHash::of("k");
             let command = match step {
                 0 => Command::Register { name: None, kind: None, location: None, key_hash: key },
-                1 => Command::RotateKey { key_hash: KeyHash::of("k") },
+                1 => Command::RotateKey { key_hash: KeyHash::of("k"), previous_valid_until: None },
                 2 => Command::Decommission { reason: None },
                 _ => Command::RecordReadings {
                     presented_key: KeyHash::of(if step == 3 { "k" } else { "wrong" }),
+                    presented_at: now(),
                     batch: ReadingBatch::new(
                         BatchId::parse("b").unwrap(),
                         vec![Reading {

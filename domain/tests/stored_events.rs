@@ -1,7 +1,7 @@
 //! Events written by the release of 2026-11-30 (Watershed 0.1, every event at schema version 1),
-//! as stored, then those the release of 2026-12-01 added (alert severities, silences, alert ids
-//! on clears, acknowledgements and clears by hand; still version 1, since every field it added
-//! has a default): they must read back to the same meaning forever. A change to an event's shape
+//! as stored, then those the releases of 2026-12-01 added (alert severities, silences, alert ids
+//! on clears, acknowledgements and clears by hand, key rotations with an overlap; still version
+//! 1, since every field they added has a default): they must read back to the same meaning forever. A change to an event's shape
 //! that breaks this needs a new schema version and an upcaster in `DeviceEvent::decode`; the
 //! fixture is never edited to fit new code.
 
@@ -103,7 +103,23 @@ fn stored_events_keep_their_meaning() {
         (Condition::Silent, Severity::Critical)
     );
     let DeviceEvent::AlertClearedManually(by_hand) = &events[12] else {
-        panic!("a clear by hand last")
+        panic!("a clear by hand thirteenth")
     };
     assert_eq!(by_hand.by.as_str(), "Ben");
+
+    let DeviceEvent::KeyRotated(overlapping) = &events[13] else {
+        panic!("a rotation with an overlap last")
+    };
+    assert_eq!(overlapping.key_hash, KeyHash::of("fixture-key-3"));
+    assert_eq!(
+        overlapping.previous_valid_until.map(|t| t.to_rfc3339()),
+        Some("2026-12-02T10:00:00+00:00".to_owned())
+    );
+    let DeviceEvent::KeyRotated(at_once) = &events[2] else {
+        panic!("a rotation third")
+    };
+    assert_eq!(
+        at_once.previous_valid_until, None,
+        "rotated before overlaps existed"
+    );
 }

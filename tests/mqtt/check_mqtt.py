@@ -12,6 +12,8 @@ HTTP, then, on MQTT 3.1.1 and on MQTT 5:
   - device tokens made by IoT Hub's documented algorithm and by `watershed token` are a device's
     MQTT password and HTTP Authorization; expired ones, another device's and badly signed ones
     are refused;
+  - a key rotation with an overlap keeps the old key (and tokens signed with it) working until the
+    deadline and not after; one without an overlap ends it at once;
   - the server is killed with publishes in flight (sent, not acknowledged) and started again:
     Paho publishes them again and every batch is exactly one event;
   - 1000 devices are connected at once, and each one's batch is stored.
@@ -312,6 +314,58 @@ def device_tokens(server):
           f"and HTTP; {', '.join(bad)} ones refused")
 
 
+def key_rotation(server):
+    """A rotation with an overlap: the replaced key (and tokens signed with it) works beside the
+    new one until the deadline, then not; a rotation without one ends the old key at once."""
+    device = "mqtt-rotating"
+    first = server.register(device)
+    rotated = json.loads(server.call("POST", f"/v1/devices/{device}/key",
+                                     {"previous_key_valid_for_secs": 3}))
+    second = rotated["device_key"]
+    check(rotated.get("previous_key_valid_until"), f"no deadline in {rotated}")
+    first_token = iot_hub_sas_token(f"devices/{device}", b64encode(sha256(first.encode()).digest()),
+                                    int(time.time()) + 600)
+    sent = {}
+
+    def accepted(credential, protocol="5"):
+        client = Device(server, device, credential, protocol)
+        code = client.connect().value
+        if code == 0:
+            body = batch(f"rotation-{len(sent)}", float(len(sent)))
+            client.publish(f"devices/{device}/readings", body).wait_for_publish(PATIENCE_S)
+            sent[body["batch_id"]] = body["readings"]
+            client.close()
+        else:
+            client.client.loop_stop()
+        http = http_ingest(server, device, f"Bearer {credential}" if credential.startswith("wsk_")
+                           else credential, batch(f"rotation-http-{len(sent)}", 0.5))
+        check((code == 0) == (http == 201), f"MQTT answered {code}, HTTP {http}")
+        if http == 201:
+            sent[f"rotation-http-{len(sent)}"] = None
+        return code == 0
+
+    for credential in [first, first_token, second]:
+        check(accepted(credential), "a key or token refused inside the overlap")
+    time.sleep(3.5)
+    check(not accepted(first) and not accepted(first_token, "3.1.1"), "the old key outlived its deadline")
+    check(accepted(second), "the new key stopped with the old one's deadline")
+    third = json.loads(server.call("POST", f"/v1/devices/{device}/key"))["device_key"]
+    check(not accepted(second) and accepted(third), "a rotation without overlap kept the old key")
+    too_long = {"previous_key_valid_for_secs": 30 * 86400 + 1}
+    try:
+        server.call("POST", f"/v1/devices/{device}/key", too_long)
+        check(False, "a 31-day overlap was accepted")
+    except urllib.error.HTTPError as e:
+        error = json.loads(e.read())["error"]
+        check(e.code == 400 and error["field"] == "previous_key_valid_for_secs", f"{e.code} {error}")
+    check(accepted(third), "a refused rotation changed the key")
+    stored = server.batches(device)
+    check(len(stored) == len(sent) and all(len(v) == 1 for v in stored.values()),
+          f"{len(stored)} batches stored of {len(sent)} accepted")
+    print("check-mqtt: a rotation's overlap lets the old key and its tokens in until the deadline "
+          "and not after, over MQTT and HTTP; without one the old key stops at once")
+
+
 def http_ingest(server, device, authorization, body):
     request = urllib.request.Request(
         f"{server.base}/v1/devices/{device}/readings", data=json.dumps(body).encode(),
@@ -397,6 +451,7 @@ def main():
             ingest_and_refusals(server, protocol)
         mosquitto_pub(server)
         device_tokens(server)
+        key_rotation(server)
         for protocol in PROTOCOLS:
             kill_in_flight(server, protocol)
         thousand_devices(server)

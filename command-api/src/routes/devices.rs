@@ -5,12 +5,12 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use base64::Engine;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
-use watershed_domain::{Command, DeviceId, KeyHash, Label};
+use watershed_domain::{Command, DeviceId, KeyHash, Label, ValidationError};
 use watershed_http_edge::{path::DevicePath, AdminAccess, ApiError, ApiJson, ErrorBody};
 
 use super::{api_error, correlation_id, device_id};
@@ -49,6 +49,21 @@ pub struct DeviceKeyIssued {
     pub device_key: String,
     pub event_id: Uuid,
     pub stream_seq: u64,
+    /// After a rotation with an overlap: until when the replaced key still works.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_key_valid_until: Option<DateTime<Utc>>,
+}
+
+/// The longest overlap a rotation gives the replaced key.
+const MAX_OVERLAP_SECS: u32 = 30 * 86_400;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateKey {
+    /// Seconds the replaced key keeps working beside the new one (0 to 2592000, 30 days), so
+    /// that devices can be moved to the new key without downtime. Absent or 0: it stops at once.
+    #[schema(minimum = 0, maximum = 2592000)]
+    pub previous_key_valid_for_secs: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -95,6 +110,7 @@ async fn issue_key(
         device_key: key,
         event_id: outcome.committed.event_id,
         stream_seq: outcome.committed.stream_seq,
+        previous_key_valid_until: None,
     })
 }
 
@@ -135,28 +151,51 @@ pub async fn register(
     Ok((StatusCode::CREATED, Json(issued)))
 }
 
-/// Issue a new key for a device; the old key stops working at once.
+/// Issue a new key for a device. The old key stops working at once, or, with
+/// `previous_key_valid_for_secs`, at that deadline (the new one works at once).
 #[utoipa::path(post, path = "/v1/devices/{device_id}/key", tag = "devices",
     params(DevicePath),
+    request_body(content = Option<RotateKey>),
     security(("admin_token" = [])),
     responses(
         (status = 200, body = DeviceKeyIssued),
-        (status = 400, body = ErrorBody, description = "not a device id"),
+        (status = 400, body = ErrorBody, description = "not a device id, or the body is not a rotation"),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
     ))]
 pub async fn rotate_key(
     State(state): State<CommandState>,
     _: AdminAccess,
     headers: HeaderMap,
     Path(raw_id): Path<String>,
+    body: Bytes,
 ) -> Result<Json<DeviceKeyIssued>, ApiError> {
     let id = device_id(raw_id)?;
-    let issued = issue_key(&state, &id, &headers, |key_hash| Command::RotateKey {
+    // The body is optional: an empty one, or `null`, rotates without an overlap.
+    let overlap = if body.is_empty() {
+        None
+    } else {
+        watershed_http_edge::json::parse::<Option<RotateKey>>(&body)?
+            .and_then(|r| r.previous_key_valid_for_secs)
+    };
+    let overlap = match overlap {
+        Some(secs) if secs > MAX_OVERLAP_SECS => {
+            return Err(ApiError::invalid(ValidationError::new(
+                "previous_key_valid_for_secs",
+                format!("at most {MAX_OVERLAP_SECS} (30 days)"),
+            )))
+        }
+        Some(0) | None => None,
+        Some(secs) => Some(chrono::Duration::seconds(i64::from(secs))),
+    };
+    let previous_valid_until = overlap.map(|overlap| Utc::now() + overlap);
+    let mut issued = issue_key(&state, &id, &headers, |key_hash| Command::RotateKey {
         key_hash,
+        previous_valid_until,
     })
     .await?;
-    tracing::info!(device_id = %id, "device key rotated");
+    issued.previous_key_valid_until = previous_valid_until;
+    tracing::info!(device_id = %id, ?previous_valid_until, "device key rotated");
     Ok(Json(issued))
 }
 
