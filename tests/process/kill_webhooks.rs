@@ -142,8 +142,31 @@ async fn a_delivery_cut_off_by_sigkill_is_sent_again_under_the_same_id() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // Give a re-minted message, if there were one, time to arrive.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The notifier reads in order: once the clear is in the outbox, a re-minted raise would be
+    // too. Wait until nothing there is pending, so that one would also have reached the receiver.
+    let raise_id = messages(&receiver)[0].0.clone();
+    let record = loop {
+        let record = get_json(
+            &http,
+            &running.base,
+            ADMIN,
+            &format!("/v1/alerts/{raise_id}/deliveries"),
+        )
+        .await;
+        let pending = record["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["state"] == "pending");
+        if !pending {
+            break record;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still pending: {record}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
 
     let ids = messages(&receiver);
     assert_eq!(
@@ -166,13 +189,6 @@ async fn a_delivery_cut_off_by_sigkill_is_sent_again_under_the_same_id() {
     assert_eq!(clear_body["type"], "alert.cleared");
     assert_eq!(clear_body["data"]["alert_id"], raise.0.as_str());
 
-    let record = get_json(
-        &http,
-        &running.base,
-        ADMIN,
-        &format!("/v1/alerts/{}/deliveries", raise.0),
-    )
-    .await;
     let states: Vec<&str> = record["deliveries"]
         .as_array()
         .unwrap()
