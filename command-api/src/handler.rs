@@ -67,7 +67,8 @@ impl CommandHandler {
 
     /// Checks a device's credential before any other work is done for its request, and answers
     /// the hash of the key it proves (what its commands present). An unknown device, a wrong key
-    /// and a bad or expired token are the same refusal, so ids cannot be probed.
+    /// and a bad or expired token are the same refusal, so ids cannot be probed; a disabled or
+    /// decommissioned device is refused after its credential was proven.
     pub async fn authenticate(
         &self,
         id: &DeviceId,
@@ -77,8 +78,8 @@ impl CommandHandler {
         self.states
             .get(id)
             .await?
-            .key_proven_by(id, presented, now)
-            .ok_or_else(|| DomainError::InvalidKey.into())
+            .admit(id, presented, now)
+            .map_err(CommandError::Refused)
     }
 
     pub async fn execute(

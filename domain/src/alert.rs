@@ -249,7 +249,12 @@ impl DeviceAlerts {
             DeviceEvent::AlertAcknowledged(_)
             | DeviceEvent::KeyRotated(_)
             | DeviceEvent::ReadingsRecorded(_)
-            | DeviceEvent::SensorsAdded(_) => {}
+            | DeviceEvent::SensorsAdded(_)
+            | DeviceEvent::Renamed(_)
+            | DeviceEvent::Moved(_)
+            | DeviceEvent::Retagged(_)
+            | DeviceEvent::Disabled(_)
+            | DeviceEvent::Enabled(_) => {}
         }
     }
 }
@@ -361,9 +366,9 @@ impl AlertRules {
     /// The silences `view` shows at `now`: for every silence rule that applies to the device and
     /// has no open alert, a sensor whose newest reading is older than the rule allows. The raise
     /// names that reading's `measured_at`, which identifies the silence: deciding again at a later
-    /// `now` raises the same silence, not a second one.
+    /// `now` raises the same silence, not a second one. A disabled device is silent on purpose.
     pub fn silences(&self, view: &DeviceView, now: DateTime<Utc>) -> Vec<AlertRaised> {
-        if view.decommissioned_at.is_some() {
+        if view.decommissioned_at.is_some() || view.disabled_at.is_some() {
             return Vec::new();
         }
         let silent_seconds = Unit::parse("s").expect("a valid unit");
@@ -595,6 +600,8 @@ mod tests {
             location: None,
             registered_at: at(-100),
             decommissioned_at: None,
+            disabled_at: None,
+            tags: Vec::new(),
             sensors: sensors
                 .iter()
                 .map(|(sensor, seconds)| SensorLatest {

@@ -30,6 +30,8 @@ impl FleetFold {
                     location: r.location,
                     registered_at: at,
                     decommissioned_at: None,
+                    disabled_at: None,
+                    tags: Vec::new(),
                     sensors: Vec::new(),
                     alerts: Vec::new(),
                 },
@@ -75,6 +77,11 @@ impl FleetFold {
                 view.decommissioned_at = Some(at);
                 view.alerts.clear();
             }
+            profile @ (DeviceEvent::Renamed(_)
+            | DeviceEvent::Moved(_)
+            | DeviceEvent::Retagged(_)
+            | DeviceEvent::Disabled(_)
+            | DeviceEvent::Enabled(_)) => view.change_by(&profile, at),
         }
         Ok(())
     }

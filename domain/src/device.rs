@@ -10,10 +10,10 @@ use std::collections::BTreeSet;
 
 use crate::device_token::Credential;
 use crate::event::{
-    DeviceDecommissioned, DeviceEvent, DeviceKeyRotated, DeviceRegistered, ReadingsRecorded,
-    SensorsAdded,
+    DeviceDecommissioned, DeviceDisabled, DeviceEnabled, DeviceEvent, DeviceKeyRotated,
+    DeviceMoved, DeviceRegistered, DeviceRenamed, DeviceRetagged, ReadingsRecorded, SensorsAdded,
 };
-use crate::ids::{DeviceId, Label, SensorName};
+use crate::ids::{DeviceId, Label, SensorName, Tag};
 use crate::reading::ReadingBatch;
 
 /// SHA-256 of a device key. Keys are 256-bit random strings, so a fast hash is enough: there is
@@ -64,6 +64,8 @@ pub enum DeviceStatus {
     #[default]
     Unregistered,
     Active,
+    /// Refuses its device's readings until enabled again.
+    Disabled,
     Decommissioned,
 }
 
@@ -78,7 +80,21 @@ pub struct Device {
     previous_key: Option<(KeyHash, DateTime<Utc>)>,
     /// Every sensor the device reported since sensors were recorded.
     sensors: BTreeSet<SensorName>,
+    pub profile: Profile,
 }
+
+/// What an administrator says about a device: changed by `Command::ChangeProfile` but for
+/// `kind`, which is fixed at registration.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Profile {
+    pub name: Option<Label>,
+    pub kind: Option<Label>,
+    pub location: Option<Label>,
+    pub tags: BTreeSet<Tag>,
+}
+
+/// The most tags a device carries.
+pub const MAX_TAGS: usize = 32;
 
 impl Device {
     /// The event types that change this state; every other event only advances the version, so a
@@ -88,6 +104,11 @@ impl Device {
         "DeviceKeyRotated",
         "SensorsAdded",
         "DeviceDecommissioned",
+        "DeviceRenamed",
+        "DeviceMoved",
+        "DeviceRetagged",
+        "DeviceDisabled",
+        "DeviceEnabled",
     ];
 }
 
@@ -126,6 +147,29 @@ impl Device {
     }
 }
 
+impl Device {
+    /// Lets a device in: the key its credential proves, if it proves one, and only while the
+    /// device may send. The credential is checked first, so a stranger learns nothing about a
+    /// device's state.
+    pub fn admit(
+        &self,
+        id: &DeviceId,
+        presented: &Credential,
+        now: DateTime<Utc>,
+    ) -> Result<KeyHash, DomainError> {
+        let key = self
+            .key_proven_by(id, presented, now)
+            .ok_or(DomainError::InvalidKey)?;
+        match self.status {
+            DeviceStatus::Active => Ok(key),
+            DeviceStatus::Disabled => Err(DomainError::Disabled),
+            DeviceStatus::Decommissioned => Err(DomainError::Decommissioned),
+            // Has no key, so it proves none; kept for the match to be whole.
+            DeviceStatus::Unregistered => Err(DomainError::InvalidKey),
+        }
+    }
+}
+
 /// What may be asked of a device.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
@@ -151,6 +195,17 @@ pub enum Command {
     },
     Decommission {
         reason: Option<Label>,
+    },
+    Disable {
+        reason: Option<Label>,
+    },
+    Enable,
+    /// Each field present replaces the current value (an inner `None` removes it); absent fields
+    /// stay as they are. More than [`MAX_TAGS`] tags are refused.
+    ChangeProfile {
+        name: Option<Option<Label>>,
+        location: Option<Option<Label>>,
+        tags: Option<BTreeSet<Tag>>,
     },
 }
 
@@ -180,6 +235,13 @@ pub enum DomainError {
     Decommissioned,
     #[error("the device key is not valid for this device")]
     InvalidKey,
+    #[error("the device is disabled; an administrator can enable it")]
+    Disabled,
+    #[error("a device carries at most {max} tags")]
+    TooManyTags { max: usize },
+    /// The command asks for what already is (the device is already disabled, …).
+    #[error("nothing to change: {0}")]
+    Unchanged(&'static str),
     /// The batch would take the device past its number of distinct sensors.
     #[error("sensor {first_new} would be the device's sensor number {would_be}; at most {max} are accepted per device")]
     TooManySensors {
@@ -209,7 +271,7 @@ pub fn decide(device: &Device, command: Command) -> Result<Vec<DeviceEvent>, Dom
         (DeviceStatus::Unregistered, _) => Err(DomainError::NotRegistered),
         (DeviceStatus::Decommissioned, _) => Err(DomainError::Decommissioned),
         (
-            DeviceStatus::Active,
+            DeviceStatus::Active | DeviceStatus::Disabled,
             Command::RotateKey {
                 key_hash,
                 previous_valid_until,
@@ -218,6 +280,7 @@ pub fn decide(device: &Device, command: Command) -> Result<Vec<DeviceEvent>, Dom
             key_hash,
             previous_valid_until,
         })]),
+        (DeviceStatus::Disabled, Command::RecordReadings { .. }) => Err(DomainError::Disabled),
         (
             DeviceStatus::Active,
             Command::RecordReadings {
@@ -258,12 +321,61 @@ pub fn decide(device: &Device, command: Command) -> Result<Vec<DeviceEvent>, Dom
             }));
             Ok(events)
         }
-        (DeviceStatus::Active, Command::Decommission { reason }) => {
+        (DeviceStatus::Active | DeviceStatus::Disabled, Command::Decommission { reason }) => {
             Ok(vec![DeviceEvent::Decommissioned(DeviceDecommissioned {
                 reason,
             })])
         }
+        (DeviceStatus::Active, Command::Disable { reason }) => {
+            Ok(vec![DeviceEvent::Disabled(DeviceDisabled { reason })])
+        }
+        (DeviceStatus::Disabled, Command::Disable { .. }) => {
+            Err(DomainError::Unchanged("the device is already disabled"))
+        }
+        (DeviceStatus::Disabled, Command::Enable) => {
+            Ok(vec![DeviceEvent::Enabled(DeviceEnabled {})])
+        }
+        (DeviceStatus::Active, Command::Enable) => {
+            Err(DomainError::Unchanged("the device is not disabled"))
+        }
+        (
+            DeviceStatus::Active | DeviceStatus::Disabled,
+            Command::ChangeProfile {
+                name,
+                location,
+                tags,
+            },
+        ) => change_profile(&device.profile, name, location, tags),
     }
+}
+
+/// One event per field that changes; refused when none does, so every stored change is real.
+fn change_profile(
+    current: &Profile,
+    name: Option<Option<Label>>,
+    location: Option<Option<Label>>,
+    tags: Option<BTreeSet<Tag>>,
+) -> Result<Vec<DeviceEvent>, DomainError> {
+    let mut events = Vec::new();
+    if let Some(name) = name.filter(|n| *n != current.name) {
+        events.push(DeviceEvent::Renamed(DeviceRenamed { name }));
+    }
+    if let Some(location) = location.filter(|l| *l != current.location) {
+        events.push(DeviceEvent::Moved(DeviceMoved { location }));
+    }
+    if let Some(tags) = tags.filter(|t| *t != current.tags) {
+        if tags.len() > MAX_TAGS {
+            return Err(DomainError::TooManyTags { max: MAX_TAGS });
+        }
+        let tags = tags.into_iter().collect();
+        events.push(DeviceEvent::Retagged(DeviceRetagged { tags }));
+    }
+    if events.is_empty() {
+        return Err(DomainError::Unchanged(
+            "the device already has this name, location and tags",
+        ));
+    }
+    Ok(events)
 }
 
 /// Folds one stored event (at `stream_seq`) into the state.
@@ -273,6 +385,12 @@ pub fn evolve(mut device: Device, stream_seq: u64, event: &DeviceEvent) -> Devic
         DeviceEvent::Registered(e) => {
             device.status = DeviceStatus::Active;
             device.key_hash = Some(e.key_hash.clone());
+            device.profile = Profile {
+                name: e.name.clone(),
+                kind: e.kind.clone(),
+                location: e.location.clone(),
+                tags: BTreeSet::new(),
+            };
         }
         DeviceEvent::KeyRotated(e) => {
             let replaced = device.key_hash.replace(e.key_hash.clone());
@@ -288,6 +406,11 @@ pub fn evolve(mut device: Device, stream_seq: u64, event: &DeviceEvent) -> Devic
         | DeviceEvent::AlertAcknowledged(_)
         | DeviceEvent::AlertClearedManually(_) => {}
         DeviceEvent::Decommissioned(_) => device.status = DeviceStatus::Decommissioned,
+        DeviceEvent::Disabled(_) => device.status = DeviceStatus::Disabled,
+        DeviceEvent::Enabled(_) => device.status = DeviceStatus::Active,
+        DeviceEvent::Renamed(e) => device.profile.name = e.name.clone(),
+        DeviceEvent::Moved(e) => device.profile.location = e.location.clone(),
+        DeviceEvent::Retagged(e) => device.profile.tags = e.tags.iter().cloned().collect(),
     }
     device
 }
@@ -489,6 +612,105 @@ mod tests {
             decide(&device, Command::Decommission { reason: None }),
             Err(DomainError::Decommissioned)
         );
+    }
+
+    fn tags(names: &[&str]) -> BTreeSet<Tag> {
+        names.iter().map(|t| Tag::parse(*t).unwrap()).collect()
+    }
+
+    fn change(name: Option<Option<&str>>, tags_to: Option<&[&str]>) -> Command {
+        Command::ChangeProfile {
+            name: name.map(|n| n.map(|n| Label::parse(n).unwrap())),
+            location: None,
+            tags: tags_to.map(tags),
+        }
+    }
+
+    #[test]
+    fn a_disabled_device_is_refused_until_enabled_and_can_still_be_administered() {
+        let id = DeviceId::parse("pump-1").unwrap();
+        let key = Credential::parse("k").unwrap();
+        let disable = Command::Disable {
+            reason: Some(Label::parse("maintenance").unwrap()),
+        };
+        let device = given(vec![register("k"), disable.clone()]);
+        assert_eq!(device.status, DeviceStatus::Disabled);
+        assert_eq!(decide(&device, record("k")), Err(DomainError::Disabled));
+        assert_eq!(
+            device.admit(&id, &key, Utc::now()),
+            Err(DomainError::Disabled)
+        );
+        // A wrong key is told as a wrong key, not as a disabled device.
+        let wrong = Credential::parse("wrong").unwrap();
+        assert_eq!(
+            device.admit(&id, &wrong, Utc::now()),
+            Err(DomainError::InvalidKey)
+        );
+        assert_eq!(
+            decide(&device, disable),
+            Err(DomainError::Unchanged("the device is already disabled"))
+        );
+        assert!(decide(&device, change(Some(Some("Pump 9")), None)).is_ok());
+
+        let device = given(vec![
+            register("k"),
+            Command::Disable { reason: None },
+            Command::Enable,
+        ]);
+        assert_eq!(device.status, DeviceStatus::Active);
+        assert!(decide(&device, record("k")).is_ok());
+        assert_eq!(device.admit(&id, &key, Utc::now()), Ok(KeyHash::of("k")));
+        assert_eq!(
+            decide(&device, Command::Enable),
+            Err(DomainError::Unchanged("the device is not disabled"))
+        );
+        let device = given(vec![register("k"), Command::Disable { reason: None }]);
+        assert!(decide(&device, Command::Decommission { reason: None }).is_ok());
+    }
+
+    #[test]
+    fn a_profile_change_records_only_what_changes() {
+        let device = given(vec![register("k")]);
+        // The name is "Pump 1" since registration: only the tags change.
+        let events = decide(&device, change(Some(Some("Pump 1")), Some(&["b", "a"]))).unwrap();
+        let [DeviceEvent::Retagged(retagged)] = events.as_slice() else {
+            panic!("expected only a retag, got {events:?}");
+        };
+        let names: Vec<&str> = retagged.tags.iter().map(Tag::as_str).collect();
+        assert_eq!(names, ["a", "b"], "sorted");
+
+        let device = given(vec![register("k"), change(Some(None), Some(&["a"]))]);
+        assert_eq!(device.profile.name, None);
+        assert_eq!(device.profile.tags, tags(&["a"]));
+        assert_eq!(
+            decide(&device, change(Some(None), Some(&["a"]))),
+            Err(DomainError::Unchanged(
+                "the device already has this name, location and tags"
+            ))
+        );
+        let moved = Command::ChangeProfile {
+            name: None,
+            location: Some(Some(Label::parse("Hall C").unwrap())),
+            tags: Some(BTreeSet::new()),
+        };
+        let events = decide(&device, moved).unwrap();
+        assert!(matches!(
+            events.as_slice(),
+            [DeviceEvent::Moved(m), DeviceEvent::Retagged(t)]
+                if m.location.as_ref().unwrap().as_str() == "Hall C" && t.tags.is_empty()
+        ));
+    }
+
+    #[test]
+    fn a_device_carries_at_most_its_cap_of_tags() {
+        let device = given(vec![register("k")]);
+        let many: Vec<String> = (0..=MAX_TAGS).map(|i| format!("t{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert_eq!(
+            decide(&device, change(None, Some(&many))),
+            Err(DomainError::TooManyTags { max: MAX_TAGS })
+        );
+        assert!(decide(&device, change(None, Some(&many[..MAX_TAGS]))).is_ok());
     }
 
     #[test]

@@ -97,6 +97,11 @@ token_type!(
 );
 
 token_type!(
+    /// A free-form device tag, e.g. `line-3` or `site=berlin`: 1–64 of `A-Z a-z 0-9 - _ . : = /`.
+    Tag, "tags", 64, |f, s, m| check_token(f, s, m, &['-', '_', '.', ':', '=', '/'])
+);
+
+token_type!(
     /// An alert rule, e.g. `too-hot`: 1–64 of `A-Z a-z 0-9 - _ .`.
     RuleName, "rule", 64, |f, s, m| check_token(f, s, m, &['-', '_', '.'])
 );

@@ -34,7 +34,7 @@ pub use event::{
 pub use generations::{Generations, Rebuild, RebuildPhase, RebuildRefused};
 pub use history::{HistoryFilter, HistoryPage, TimeRange};
 pub use idempotency::{IdempotencyKey, PayloadDigest, Recalled};
-pub use ids::{BatchId, DeviceId, Label, RuleName, SensorName, Unit};
+pub use ids::{BatchId, DeviceId, Label, RuleName, SensorName, Tag, Unit};
 pub use reading::{Reading, ReadingBatch, Value, MAX_READINGS_PER_BATCH};
 pub use validation::ValidationError;
 pub use webhooks::{

@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use crate::alert::{Condition, Severity};
 use crate::dead_letter::Parked;
-use crate::event::AlertRaised;
-use crate::ids::{DeviceId, Label, RuleName, SensorName, Unit};
+use crate::event::{AlertRaised, DeviceEvent};
+use crate::ids::{DeviceId, Label, RuleName, SensorName, Tag, Unit};
 
 /// A device counts as online while its newest reading is at most this old.
 pub const ONLINE_WINDOW: Duration = Duration::minutes(5);
@@ -31,6 +31,13 @@ pub struct DeviceView {
     pub location: Option<Label>,
     pub registered_at: DateTime<Utc>,
     pub decommissioned_at: Option<DateTime<Utc>>,
+    /// Since when the device is disabled, while it is. Absent in views cached before devices
+    /// could be disabled.
+    #[serde(default)]
+    pub disabled_at: Option<DateTime<Utc>>,
+    /// Sorted, each once. Absent in views cached before tags existed.
+    #[serde(default)]
+    pub tags: Vec<Tag>,
     /// Sorted by sensor name.
     pub sensors: Vec<SensorLatest>,
     /// Open alerts, oldest first. Absent in views cached before alerts existed.
@@ -156,6 +163,7 @@ pub struct AlertQuery {
 pub enum Presence {
     Online,
     Silent,
+    Disabled,
     Decommissioned,
 }
 
@@ -165,9 +173,28 @@ impl DeviceView {
         self.sensors.iter().map(|s| s.measured_at).max()
     }
 
+    /// Applies what `event`, recorded at `at`, changes of the profile (nothing, if it is no
+    /// administrator's change).
+    pub fn change_by(&mut self, event: &DeviceEvent, at: DateTime<Utc>) {
+        if let Some(change) = event.profile_change(at) {
+            self.change(change);
+        }
+    }
+
+    /// Applies what an administrator changed.
+    pub fn change(&mut self, change: ProfileChange) {
+        match change {
+            ProfileChange::Name(name) => self.name = name,
+            ProfileChange::Location(location) => self.location = location,
+            ProfileChange::Tags(tags) => self.tags = tags,
+            ProfileChange::Disabled(at) => self.disabled_at = at,
+        }
+    }
+
     pub fn presence(&self, now: DateTime<Utc>) -> Presence {
         match (self.decommissioned_at, self.last_seen()) {
             (Some(_), _) => Presence::Decommissioned,
+            (None, _) if self.disabled_at.is_some() => Presence::Disabled,
             (None, Some(seen)) if now - seen <= ONLINE_WINDOW => Presence::Online,
             _ => Presence::Silent,
         }
@@ -340,6 +367,24 @@ pub struct Registration {
     pub at: DateTime<Utc>,
 }
 
+/// A change an administrator made to a registered device, applied in stream order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProfileChange {
+    Name(Option<Label>),
+    Location(Option<Label>),
+    Tags(Vec<Tag>),
+    /// Disabled at this instant, or enabled again (`None`).
+    Disabled(Option<DateTime<Utc>>),
+}
+
+impl ProfileChange {
+    /// Tags as the SQL read models store them: sorted, separated by single spaces (the tag
+    /// alphabet has none).
+    pub fn joined_tags(tags: &[Tag]) -> String {
+        tags.iter().map(Tag::as_str).collect::<Vec<_>>().join(" ")
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct LatestValue {
     pub value: f64,
@@ -370,6 +415,8 @@ pub struct StreamAdvance {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReadModelDelta {
     pub registrations: Vec<Registration>,
+    /// After the registrations, in stream order.
+    pub profile_changes: Vec<(DeviceId, ProfileChange)>,
     pub decommissions: Vec<(DeviceId, DateTime<Utc>)>,
     /// In stream order: an alert may open and close within one delta.
     pub alerts: Vec<AlertChange>,
@@ -434,6 +481,8 @@ mod tests {
             location: None,
             registered_at: Utc::now(),
             decommissioned_at: decommissioned.then(Utc::now),
+            disabled_at: None,
+            tags: Vec::new(),
             sensors: seen
                 .map(|t| SensorLatest {
                     sensor: SensorName::parse("s").unwrap(),

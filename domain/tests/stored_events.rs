@@ -1,7 +1,8 @@
 //! Events written by the release of 2026-11-30 (Watershed 0.1, every event at schema version 1),
 //! as stored, then those the releases of 2026-12-01 added (alert severities, silences, alert ids
 //! on clears, acknowledgements and clears by hand, key rotations with an overlap; still version
-//! 1, since every field they added has a default): they must read back to the same meaning forever. A change to an event's shape
+//! 1, since every field they added has a default), then the registry's events of 2026-12-01
+//! (rename, move, retag, disable, enable): they must read back to the same meaning forever. A change to an event's shape
 //! that breaks this needs a new schema version and an upcaster in `DeviceEvent::decode`; the
 //! fixture is never edited to fit new code.
 
@@ -108,7 +109,7 @@ fn stored_events_keep_their_meaning() {
     assert_eq!(by_hand.by.as_str(), "Ben");
 
     let DeviceEvent::KeyRotated(overlapping) = &events[13] else {
-        panic!("a rotation with an overlap last")
+        panic!("a rotation with an overlap fourteenth")
     };
     assert_eq!(overlapping.key_hash, KeyHash::of("fixture-key-3"));
     assert_eq!(
@@ -122,4 +123,29 @@ fn stored_events_keep_their_meaning() {
         at_once.previous_valid_until, None,
         "rotated before overlaps existed"
     );
+
+    let DeviceEvent::Renamed(renamed) = &events[14] else {
+        panic!("a rename fifteenth")
+    };
+    assert_eq!(
+        renamed.name.as_ref().map(|n| n.as_str()),
+        Some("Boiler 7 (east)")
+    );
+    let DeviceEvent::Moved(moved) = &events[15] else {
+        panic!("a move sixteenth")
+    };
+    assert_eq!(moved.location, None, "moved nowhere: the location removed");
+    let DeviceEvent::Retagged(retagged) = &events[16] else {
+        panic!("a retag seventeenth")
+    };
+    let tags: Vec<&str> = retagged.tags.iter().map(|t| t.as_str()).collect();
+    assert_eq!(tags, ["line-3", "site=berlin"]);
+    let DeviceEvent::Disabled(disabled) = &events[17] else {
+        panic!("a disable eighteenth")
+    };
+    assert_eq!(
+        disabled.reason.as_ref().map(|r| r.as_str()),
+        Some("maintenance")
+    );
+    assert!(matches!(events[18], DeviceEvent::Enabled(_)));
 }

@@ -104,7 +104,6 @@ impl ApiError {
         }
     }
 
-    /// A 400 for an invalid value, naming its field.
     /// What the client is told, on HTTP and on the devices' MQTT error topic alike.
     pub fn body(&self) -> ErrorBody {
         let field = match self {
@@ -120,6 +119,7 @@ impl ApiError {
         }
     }
 
+    /// A 400 for an invalid value, naming its field.
     pub fn invalid(e: ValidationError) -> Self {
         Self::Invalid {
             code: "invalid_input",

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use watershed_domain::ports::ReadModelError;
 use watershed_domain::read_model::{DeviceView, OpenAlert, SensorLatest};
-use watershed_domain::{Condition, DeviceId, Label, RuleName, SensorName, Unit};
+use watershed_domain::{Condition, DeviceId, Label, RuleName, SensorName, Tag, Unit};
 
 /// One row of `devices LEFT JOIN series LEFT JOIN latest`, ordered by device then sensor.
 pub(crate) struct DeviceRow {
@@ -17,6 +17,9 @@ pub(crate) struct DeviceRow {
     pub location: Option<String>,
     pub registered_at: DateTime<Utc>,
     pub decommissioned_at: Option<DateTime<Utc>>,
+    pub disabled_at: Option<DateTime<Utc>>,
+    /// Separated by single spaces.
+    pub tags: String,
     pub sensor: Option<String>,
     pub value: Option<f64>,
     pub unit: Option<String>,
@@ -84,6 +87,13 @@ pub(crate) fn assemble(
                 location: label("location", row.location)?,
                 registered_at: row.registered_at,
                 decommissioned_at: row.decommissioned_at,
+                disabled_at: row.disabled_at,
+                tags: row
+                    .tags
+                    .split_whitespace()
+                    .map(Tag::parse)
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| unreadable("tag", e))?,
                 sensors: Vec::new(),
                 alerts: Vec::new(),
             });

@@ -13,6 +13,7 @@ pub mod live_feed;
 pub mod memory_cache;
 mod notification_sql;
 pub mod postgres;
+mod profile_sql;
 mod raw_block_rows;
 pub mod redis;
 mod rollup_sql;

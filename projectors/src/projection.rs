@@ -47,7 +47,8 @@ pub struct Projected {
     pub delta: ReadModelDelta,
     /// Devices whose view changed (registry or latest values), for the cache.
     pub touched: Vec<DeviceId>,
-    /// Devices registered, decommissioned or whose alerts changed, announced whole to live clients.
+    /// Devices registered, renamed, moved, retagged, disabled, enabled, decommissioned or whose
+    /// alerts changed, announced whole to live clients.
     pub lifecycle: Vec<DeviceId>,
     /// New readings, announced to live clients after the commit.
     pub live: Vec<LiveUpdate>,
@@ -127,6 +128,16 @@ fn apply(
             out.lifecycle.push(device.clone());
         }
         DeviceEvent::KeyRotated(_) | DeviceEvent::SensorsAdded(_) => {}
+        profile @ (DeviceEvent::Renamed(_)
+        | DeviceEvent::Moved(_)
+        | DeviceEvent::Retagged(_)
+        | DeviceEvent::Disabled(_)
+        | DeviceEvent::Enabled(_)) => {
+            if let Some(change) = profile.profile_change(event.meta.recorded_at) {
+                delta.profile_changes.push((device.clone(), change));
+            }
+            out.lifecycle.push(device.clone());
+        }
         DeviceEvent::AlertRaised(a) => {
             delta.alerts.push(AlertChange::Opened {
                 device: device.clone(),

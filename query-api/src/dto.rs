@@ -22,11 +22,16 @@ pub struct DeviceDto {
     pub name: Option<String>,
     pub kind: Option<String>,
     pub location: Option<String>,
-    /// `online` while the newest reading is at most 5 minutes old, else `silent`; or `decommissioned`.
-    #[schema(value_type = String, example = "online")]
+    /// `online` while the newest reading is at most 5 minutes old, else `silent`; or `disabled`
+    /// (by an administrator, until enabled) or `decommissioned`.
+    #[schema(value_type = String, example = "online", pattern = "^(online|silent|disabled|decommissioned)$")]
     pub status: Presence,
     pub registered_at: DateTime<Utc>,
     pub decommissioned_at: Option<DateTime<Utc>>,
+    /// Since when the device is disabled, while it is.
+    pub disabled_at: Option<DateTime<Utc>>,
+    /// Free-form tags, sorted.
+    pub tags: Vec<String>,
     /// The newest `measured_at` of any sensor.
     pub last_seen: Option<DateTime<Utc>>,
     /// Latest value per sensor, sorted by sensor name.
@@ -154,6 +159,8 @@ impl DeviceDto {
             location: view.location.map(|l| l.as_str().to_owned()),
             registered_at: view.registered_at,
             decommissioned_at: view.decommissioned_at,
+            disabled_at: view.disabled_at,
+            tags: view.tags.iter().map(|t| t.as_str().to_owned()).collect(),
             sensors: view
                 .sensors
                 .into_iter()

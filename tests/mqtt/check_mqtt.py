@@ -139,6 +139,7 @@ class Device:
 
     def _on_connect(self, client, userdata, flags, reason_code, properties):
         self.connack = reason_code
+        self.connack_reason = getattr(properties, "ReasonString", None)
         self.connected.set()
 
     def connect(self):
@@ -366,6 +367,48 @@ def key_rotation(server):
           "and not after, over MQTT and HTTP; without one the old key stops at once")
 
 
+def disabled_device(server):
+    """A disabled device is refused at CONNECT with a reason (MQTT 5: its string), an open session
+    has its publishes refused, nothing is written; enabled again, it sends as before."""
+    device = "mqtt-disabled"
+    key = server.register(device)
+    topic = f"devices/{device}/readings"
+    session = Device(server, device, key, "5")
+    check(session.connect().value == 0, "an active device was refused")
+    sent = {}
+    before = batch("before-disable", 1.0)
+    session.publish(topic, before).wait_for_publish(PATIENCE_S)
+    sent[before["batch_id"]] = before["readings"]
+    server.call("POST", f"/v1/devices/{device}/disable", {"reason": "maintenance"})
+
+    during = session.publish(topic, batch("while-disabled", 2.0))
+    during.wait_for_publish(PATIENCE_S)
+    wait_until(lambda: during.mid in session.acks, "the PUBACK of a disabled device's batch")
+    check(session.acks[during.mid].value == 135, f"an open session's publish answered {session.acks[during.mid]}")
+    session.close()
+    for protocol in PROTOCOLS:
+        refused = Device(server, device, key, protocol)
+        code = refused.connect()
+        refused.client.loop_stop()
+        check(code.value == 135, f"{protocol}: a disabled device's CONNECT answered {code}")
+        if protocol == "5":
+            check("disabled" in (refused.connack_reason or ""), f"no reason given: {refused.connack_reason!r}")
+    wrong = Device(server, device, "wsk_not-the-key", "5")
+    check(wrong.connect().value == 134, "a wrong key learned that the device is disabled")
+    wrong.client.loop_stop()
+
+    server.call("POST", f"/v1/devices/{device}/enable")
+    enabled = Device(server, device, key, "3.1.1")
+    check(enabled.connect().value == 0, "an enabled device was refused")
+    after = batch("after-enable", 3.0)
+    enabled.publish(topic, after).wait_for_publish(PATIENCE_S)
+    sent[after["batch_id"]] = after["readings"]
+    enabled.close()
+    stored_once(server, device, sent)
+    print("check-mqtt: a disabled device is refused at CONNECT (3.1.1 code 5, MQTT 5 reason 135 "
+          "with its reason) and on PUBLISH, nothing it sent is stored, and enabled it sends again")
+
+
 def http_ingest(server, device, authorization, body):
     request = urllib.request.Request(
         f"{server.base}/v1/devices/{device}/readings", data=json.dumps(body).encode(),
@@ -452,6 +495,7 @@ def main():
         mosquitto_pub(server)
         device_tokens(server)
         key_rotation(server)
+        disabled_device(server)
         for protocol in PROTOCOLS:
             kill_in_flight(server, protocol)
         thousand_devices(server)

@@ -427,6 +427,186 @@ async fn a_batch_id_answers_its_first_request_only_and_even_after_decommissionin
     app.stop().await;
 }
 
+/// Sends an admin command to `path` (PATCH or POST) and answers the status and body.
+async fn admin(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    let response = app
+        .http
+        .request(method, app.url(path))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn an_administrator_renames_moves_tags_disables_and_enables_a_device() {
+    let app = spawn_app().await;
+    let key = app.register("reg-1").await;
+    app.register("reg-2").await;
+    let patch = reqwest::Method::PATCH;
+    let (status, _) = admin(
+        &app,
+        patch.clone(),
+        "/v1/devices/reg-1",
+        json!({"name": "Pump 7", "location": "Hall C", "tags": ["site=berlin", "line-3", "line-3"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = admin(
+        &app,
+        patch.clone(),
+        "/v1/devices/reg-1",
+        json!({"tags": ["line-3", "site=berlin"]}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("unchanged"))
+    );
+    let too_many: Vec<String> = (0..33).map(|i| format!("t{i}")).collect();
+    let (status, body) = admin(
+        &app,
+        patch.clone(),
+        "/v1/devices/reg-1",
+        json!({"tags": too_many}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("tags"))
+    );
+    let (status, body) = admin(
+        &app,
+        patch.clone(),
+        "/v1/devices/reg-1",
+        json!({"tags": ["no spaces"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    let t = Utc::now();
+    let (status, _) = admin(
+        &app,
+        reqwest::Method::POST,
+        "/v1/devices/reg-1/disable",
+        json!({"reason": "maintenance"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let refused = error_of(
+        app.post_readings("reg-1", &key, &batch("d-1", &[("temp", 1.0, "C", t)]))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (refused.0, refused.1.as_str()),
+        (StatusCode::FORBIDDEN, "device_disabled")
+    );
+    let wrong_key = error_of(
+        app.post_readings(
+            "reg-1",
+            "wsk_not-its-key",
+            &batch("d-1", &[("temp", 1.0, "C", t)]),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        wrong_key.0,
+        StatusCode::UNAUTHORIZED,
+        "the key is checked first"
+    );
+    let (status, _) = admin(
+        &app,
+        reqwest::Method::POST,
+        "/v1/devices/reg-1/disable",
+        json!(null),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    app.wait_until_projected().await;
+    let (_, listed) = app.get("/v1/devices?tag=site%3Dberlin").await;
+    let listed = listed["devices"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "only the tagged device: {listed:?}");
+    let device = &listed[0];
+    assert_eq!(device["device_id"], "reg-1");
+    assert_eq!(
+        (device["name"].as_str(), device["location"].as_str()),
+        (Some("Pump 7"), Some("Hall C"))
+    );
+    assert_eq!(device["tags"], json!(["line-3", "site=berlin"]));
+    assert_eq!(device["status"], "disabled");
+    assert!(device["disabled_at"].is_string());
+    let (_, disabled) = app.get("/v1/devices?status=disabled").await;
+    assert_eq!(disabled["devices"].as_array().unwrap().len(), 1);
+    let (status, _) = app.get("/v1/devices?status=asleep").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let (status, _) = admin(
+        &app,
+        reqwest::Method::POST,
+        "/v1/devices/reg-1/enable",
+        json!(null),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let stored = app
+        .post_readings("reg-1", &key, &batch("d-1", &[("temp", 1.0, "C", t)]))
+        .await;
+    assert_eq!(stored.status(), StatusCode::CREATED, "enabled again");
+    let (status, _) = admin(
+        &app,
+        patch,
+        "/v1/devices/reg-1",
+        json!({"name": null, "tags": []}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    app.wait_until_projected().await;
+    let (_, device) = app.get("/v1/devices/reg-1").await;
+    assert_eq!(
+        (device["name"].clone(), device["tags"].clone()),
+        (Value::Null, json!([]))
+    );
+    assert_eq!(device["status"], "online");
+    assert_eq!(device["location"], "Hall C", "left out, so unchanged");
+
+    let (_, events) = app.get("/v1/devices/reg-1/events").await;
+    let mut types: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    types.reverse();
+    assert_eq!(
+        types,
+        [
+            "DeviceRegistered",
+            "DeviceRenamed",
+            "DeviceMoved",
+            "DeviceRetagged",
+            "DeviceDisabled",
+            "DeviceEnabled",
+            "SensorsAdded",
+            "ReadingsRecorded",
+            "DeviceRenamed",
+            "DeviceRetagged",
+        ],
+        "one event per change, nothing for what was refused"
+    );
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn history_paging_refuses_cursors_that_name_nothing() {
     let app = spawn_app().await;
@@ -707,6 +887,9 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("/v1/devices/{device_id}/readings", "post"),
         ("/v1/devices/{device_id}/readings", "get"),
         ("/v1/devices/{device_id}/events", "get"),
+        ("/v1/devices/{device_id}", "patch"),
+        ("/v1/devices/{device_id}/disable", "post"),
+        ("/v1/devices/{device_id}/enable", "post"),
         ("/v1/devices/{device_id}/decommission", "post"),
         ("/v1/devices/{device_id}/key", "post"),
         ("/v1/status", "get"),

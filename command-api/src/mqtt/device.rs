@@ -12,13 +12,15 @@ use super::Gateway;
 use crate::routes::readings::RecordReadings;
 
 /// Why a CONNECT is refused; each version has its own codes for these.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnectRefusal {
     /// The client id is not a device id.
     ClientId,
     /// No password, an unknown device, not its key, or a bad or expired token (the same answer,
     /// so ids cannot be probed).
     Credentials,
+    /// The credentials are right but the device may not send (disabled, decommissioned): why.
+    NotAuthorized(String),
     /// The event store could not be asked.
     Unavailable,
 }
@@ -86,6 +88,9 @@ impl Device {
                 id,
                 presented,
             }),
+            Ok(Err(e @ ApiError::Forbidden { .. })) => {
+                Err(ConnectRefusal::NotAuthorized(e.to_string()))
+            }
             Ok(Err(e)) if e.status().is_client_error() => Err(ConnectRefusal::Credentials),
             Ok(Err(_)) | Err(_) => Err(ConnectRefusal::Unavailable),
         }

@@ -26,6 +26,8 @@ pub async fn handshake(
         Ok(device) => hs.ack(device, false),
         Err(ConnectRefusal::ClientId) => hs.identifier_rejected(),
         Err(ConnectRefusal::Credentials) => hs.bad_username_or_pwd(),
+        // 3.1.1 has no reason string: the code is all the device learns.
+        Err(ConnectRefusal::NotAuthorized(_)) => hs.not_authorized(),
         Err(ConnectRefusal::Unavailable) => hs.service_unavailable(),
     })
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use ntex_bytes::ByteString;
 use ntex_mqtt::v5::codec::{
-    ConnectAckReason, Disconnect, DisconnectReasonCode, Encoded, Packet, PublishAckReason,
-    SubscribeAckReason,
+    ConnectAck, ConnectAckReason, Disconnect, DisconnectReasonCode, Encoded, Packet,
+    PublishAckReason, SubscribeAckReason,
 };
 use ntex_mqtt::v5::{
     self, Handshake, HandshakeAck, ProtocolMessage, ProtocolMessageAck, Publish, PublishAck,
@@ -36,6 +36,11 @@ pub async fn handshake(
         }),
         Err(ConnectRefusal::ClientId) => hs.failed(ConnectAckReason::ClientIdentifierNotValid),
         Err(ConnectRefusal::Credentials) => hs.failed(ConnectAckReason::BadUserNameOrPassword),
+        Err(ConnectRefusal::NotAuthorized(why)) => hs.fail_with(ConnectAck {
+            reason_code: ConnectAckReason::NotAuthorized,
+            reason_string: Some(ByteString::from(why)),
+            ..ConnectAck::default()
+        }),
         Err(ConnectRefusal::Unavailable) => hs.failed(ConnectAckReason::ServerUnavailable),
     })
 }

@@ -1,4 +1,5 @@
-//! Device administration (admin token): register, rotate a key, decommission.
+//! Device administration (admin token): register, rotate a key, rename, move, tag, disable,
+//! enable, decommission.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -10,7 +11,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
-use watershed_domain::{Command, DeviceId, KeyHash, Label, ValidationError};
+use watershed_domain::{Command, DeviceId, KeyHash, Label, Tag, ValidationError};
 use watershed_http_edge::{path::DevicePath, AdminAccess, ApiError, ApiJson, ErrorBody};
 
 use super::{api_error, correlation_id, device_id};
@@ -66,13 +67,52 @@ pub struct RotateKey {
     pub previous_key_valid_for_secs: Option<u32>,
 }
 
+/// Why a device is disabled or decommissioned, kept in the event.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Decommission {
+pub struct Reason {
     /// As a device's `name`.
     #[schema(value_type = Option<String>, min_length = 1, max_length = 128,
         pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$")]
     pub reason: Option<Label>,
+}
+
+/// The fields to change; a field left out stays as it is, `null` removes it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeProfile {
+    /// As at registration.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable, example = "Pump 42", min_length = 1, max_length = 128,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$")]
+    pub name: Option<Option<Label>>,
+    /// Where the device now is (a move), as `name`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable, example = "Hall C", min_length = 1, max_length = 128,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$")]
+    pub location: Option<Option<Label>>,
+    /// The device's tags from now on, replacing all it had: at most 32, each 1–64 of
+    /// `A-Z a-z 0-9 - _ . : = /`; repeats count once.
+    #[schema(value_type = Option<Vec<String>>, max_items = 32, example = json!(["line-3", "site=berlin"]))]
+    pub tags: Option<Vec<Tag>>,
+}
+
+/// A field that is present, `null` included, as `Some`; an absent one stays `None` (by
+/// `#[serde(default)]`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// A body that may be left out: empty, or `null`, is `None`.
+fn optional_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<Option<T>, ApiError> {
+    if body.is_empty() {
+        return Ok(None);
+    }
+    watershed_http_edge::json::parse::<Option<T>>(body)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -171,13 +211,8 @@ pub async fn rotate_key(
     body: Bytes,
 ) -> Result<Json<DeviceKeyIssued>, ApiError> {
     let id = device_id(raw_id)?;
-    // The body is optional: an empty one, or `null`, rotates without an overlap.
-    let overlap = if body.is_empty() {
-        None
-    } else {
-        watershed_http_edge::json::parse::<Option<RotateKey>>(&body)?
-            .and_then(|r| r.previous_key_valid_for_secs)
-    };
+    // Without a body, the old key stops at once.
+    let overlap = optional_body::<RotateKey>(&body)?.and_then(|r| r.previous_key_valid_for_secs);
     let overlap = match overlap {
         Some(secs) if secs > MAX_OVERLAP_SECS => {
             return Err(ApiError::invalid(ValidationError::new(
@@ -199,10 +234,111 @@ pub async fn rotate_key(
     Ok(Json(issued))
 }
 
+/// Runs an administrative command and answers where its (last) event landed.
+async fn change(
+    state: &CommandState,
+    id: &DeviceId,
+    headers: &HeaderMap,
+    command: Command,
+) -> Result<Json<DeviceChanged>, ApiError> {
+    let outcome = state
+        .handler
+        .execute(id, command, context(headers))
+        .await
+        .map_err(|e| api_error(id, e))?;
+    Ok(Json(DeviceChanged {
+        device_id: id.to_string(),
+        event_id: outcome.committed.event_id,
+        stream_seq: outcome.committed.stream_seq,
+    }))
+}
+
+/// Rename, move or retag a device: each field present is replaced (`null` removes it), one event
+/// per field that changes.
+#[utoipa::path(patch, path = "/v1/devices/{device_id}", tag = "devices",
+    params(DevicePath),
+    request_body = ChangeProfile,
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, body = DeviceChanged, description = "the last event recorded"),
+        (status = 400, body = ErrorBody, description = "a field is not valid, or more than 32 tags"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "the device already has these values"),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+    ))]
+pub async fn change_profile(
+    State(state): State<CommandState>,
+    _: AdminAccess,
+    headers: HeaderMap,
+    Path(raw_id): Path<String>,
+    ApiJson(body): ApiJson<ChangeProfile>,
+) -> Result<Json<DeviceChanged>, ApiError> {
+    let id = device_id(raw_id)?;
+    let command = Command::ChangeProfile {
+        name: body.name,
+        location: body.location,
+        tags: body.tags.map(|tags| tags.into_iter().collect()),
+    };
+    let changed = change(&state, &id, &headers, command).await?;
+    tracing::info!(device_id = %id, "device profile changed");
+    Ok(changed)
+}
+
+/// Disable a device: its key and tokens are refused (HTTP 403, MQTT connection refused) and
+/// nothing it sends is written, until it is enabled again.
+#[utoipa::path(post, path = "/v1/devices/{device_id}/disable", tag = "devices",
+    params(DevicePath),
+    request_body(content = Option<Reason>),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, body = DeviceChanged),
+        (status = 400, body = ErrorBody, description = "not a device id, or the body is not a reason"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "the device is already disabled"),
+        (status = 413, body = ErrorBody),
+    ))]
+pub async fn disable(
+    State(state): State<CommandState>,
+    _: AdminAccess,
+    headers: HeaderMap,
+    Path(raw_id): Path<String>,
+    body: Bytes,
+) -> Result<Json<DeviceChanged>, ApiError> {
+    let id = device_id(raw_id)?;
+    let reason = optional_body::<Reason>(&body)?.and_then(|r| r.reason);
+    let changed = change(&state, &id, &headers, Command::Disable { reason }).await?;
+    tracing::info!(device_id = %id, "device disabled");
+    Ok(changed)
+}
+
+/// Enable a disabled device: its keys and tokens work again.
+#[utoipa::path(post, path = "/v1/devices/{device_id}/enable", tag = "devices",
+    params(DevicePath),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, body = DeviceChanged),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "the device is not disabled"),
+    ))]
+pub async fn enable(
+    State(state): State<CommandState>,
+    _: AdminAccess,
+    headers: HeaderMap,
+    Path(raw_id): Path<String>,
+) -> Result<Json<DeviceChanged>, ApiError> {
+    let id = device_id(raw_id)?;
+    let changed = change(&state, &id, &headers, Command::Enable).await?;
+    tracing::info!(device_id = %id, "device enabled");
+    Ok(changed)
+}
+
 /// Decommission a device: it accepts no more readings; its history stays.
 #[utoipa::path(post, path = "/v1/devices/{device_id}/decommission", tag = "devices",
     params(DevicePath),
-    request_body(content = Option<Decommission>),
+    request_body(content = Option<Reason>),
     security(("admin_token" = [])),
     responses(
         (status = 200, body = DeviceChanged),
@@ -218,21 +354,8 @@ pub async fn decommission(
     body: Bytes,
 ) -> Result<Json<DeviceChanged>, ApiError> {
     let id = device_id(raw_id)?;
-    // The body is optional: an empty one, or `null`, decommissions without a reason.
-    let reason = if body.is_empty() {
-        None
-    } else {
-        watershed_http_edge::json::parse::<Option<Decommission>>(&body)?.and_then(|d| d.reason)
-    };
-    let outcome = state
-        .handler
-        .execute(&id, Command::Decommission { reason }, context(&headers))
-        .await
-        .map_err(|e| api_error(&id, e))?;
+    let reason = optional_body::<Reason>(&body)?.and_then(|r| r.reason);
+    let changed = change(&state, &id, &headers, Command::Decommission { reason }).await?;
     tracing::info!(device_id = %id, "device decommissioned");
-    Ok(Json(DeviceChanged {
-        device_id: id.to_string(),
-        event_id: outcome.committed.event_id,
-        stream_seq: outcome.committed.stream_seq,
-    }))
+    Ok(changed)
 }

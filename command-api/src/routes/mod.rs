@@ -18,6 +18,9 @@ pub fn router() -> OpenApiRouter<CommandState> {
     OpenApiRouter::new()
         .routes(routes!(devices::register))
         .routes(routes!(devices::rotate_key))
+        .routes(routes!(devices::change_profile))
+        .routes(routes!(devices::disable))
+        .routes(routes!(devices::enable))
         .routes(routes!(devices::decommission))
         .routes(routes!(readings::record))
 }
@@ -44,6 +47,19 @@ pub(crate) fn api_error(device: &DeviceId, e: CommandError) -> ApiError {
         CommandError::Refused(DomainError::Decommissioned) => ApiError::Forbidden {
             code: "device_decommissioned",
             message: format!("device {device} is decommissioned and accepts no commands"),
+        },
+        CommandError::Refused(DomainError::Disabled) => ApiError::Forbidden {
+            code: "device_disabled",
+            message: format!("device {device} is disabled; an administrator can enable it"),
+        },
+        CommandError::Refused(refusal @ DomainError::Unchanged(_)) => ApiError::Conflict {
+            code: "unchanged",
+            message: refusal.to_string(),
+        },
+        CommandError::Refused(refusal @ DomainError::TooManyTags { .. }) => ApiError::Invalid {
+            code: "too_many_tags",
+            message: refusal.to_string(),
+            field: Some("tags".to_owned()),
         },
         CommandError::Refused(DomainError::InvalidKey) => {
             ApiError::Unauthorized("unknown device, or not its key or token".to_owned())

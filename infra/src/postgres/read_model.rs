@@ -23,6 +23,7 @@ use crate::device_rows::{
     assemble, attach_alerts, parse_device_id, parse_unit, read_rows, unreadable, AlertRow,
     DeviceRow,
 };
+use crate::profile_sql;
 use crate::rollup_sql::MERGE_BUCKET;
 use crate::sql_error;
 
@@ -184,6 +185,9 @@ impl PostgresReadModel {
             .await
             .map_err(unavailable)?;
         }
+        profile_sql::apply::<Postgres>(&mut *tx, &delta.profile_changes)
+            .await
+            .map_err(unavailable)?;
         // Alerts before decommissions, which close whatever is still open.
         for change in &delta.alerts {
             match change {
@@ -316,7 +320,7 @@ impl PostgresReadModel {
             .map_err(unavailable)?;
         let rows = sqlx::query(
             "SELECT d.device_id, d.name, d.kind, d.location, d.registered_at, d.decommissioned_at,
-                    s.sensor, l.value, l.unit, l.measured_at
+                    d.disabled_at_us, d.tags, s.sensor, l.value, l.unit, l.measured_at
              FROM devices d
              LEFT JOIN series s ON s.device_id = d.device_id
              LEFT JOIN latest l ON l.series_id = s.series_id
@@ -381,6 +385,10 @@ fn device_row(row: &PgRow) -> Result<DeviceRow, sqlx::Error> {
         location: row.try_get("location")?,
         registered_at: row.try_get("registered_at")?,
         decommissioned_at: row.try_get("decommissioned_at")?,
+        disabled_at: row
+            .try_get::<Option<i64>, _>("disabled_at_us")?
+            .and_then(DateTime::from_timestamp_micros),
+        tags: row.try_get("tags")?,
         sensor: row.try_get("sensor")?,
         value: row.try_get("value")?,
         unit: row.try_get("unit")?,

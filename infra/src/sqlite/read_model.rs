@@ -26,6 +26,7 @@ use crate::device_rows::{
     assemble, attach_alerts, parse_device_id, parse_unit, read_rows, unreadable, AlertRow,
     DeviceRow,
 };
+use crate::profile_sql;
 use crate::rollup_sql::MERGE_BUCKET;
 use crate::sql_error;
 
@@ -189,6 +190,9 @@ impl SqliteReadModel {
             .await
             .map_err(unavailable)?;
         }
+        profile_sql::apply::<Sqlite>(&mut *conn, &delta.profile_changes)
+            .await
+            .map_err(unavailable)?;
         // Alerts before decommissions, which close whatever is still open.
         for change in &delta.alerts {
             match change {
@@ -286,7 +290,7 @@ impl SqliteReadModel {
         }
         let mut sql = QueryBuilder::<Sqlite>::new(
             "SELECT d.device_id, d.name, d.kind, d.location, d.registered_at_us,
-                    d.decommissioned_at_us, s.sensor, l.value, l.unit, l.measured_at_us
+                    d.decommissioned_at_us, d.disabled_at_us, d.tags, s.sensor, l.value, l.unit, l.measured_at_us
              FROM devices d
              LEFT JOIN series s ON s.device_id = d.device_id
              LEFT JOIN latest l ON l.series_id = s.series_id",
@@ -350,6 +354,10 @@ fn device_row(row: &SqliteRow) -> Result<DeviceRow, sqlx::Error> {
         decommissioned_at: row
             .try_get::<Option<i64>, _>("decommissioned_at_us")?
             .map(from_micros),
+        disabled_at: row
+            .try_get::<Option<i64>, _>("disabled_at_us")?
+            .map(from_micros),
+        tags: row.try_get("tags")?,
         sensor: row.try_get("sensor")?,
         value: row.try_get("value")?,
         unit: row.try_get("unit")?,

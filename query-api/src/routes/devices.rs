@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use watershed_domain::ports::StreamQuery;
+use watershed_domain::read_model::{DeviceView, Presence};
+use watershed_domain::{Label, Tag};
 use watershed_http_edge::{path::DevicePath, ApiError, ApiQuery, ErrorBody, ReadAccess};
 
 use super::{all_devices, as_of, device_id, find_device, unavailable};
@@ -24,9 +26,37 @@ pub struct AsOfParams {
     as_of: Option<DateTime<Utc>>,
 }
 
-/// Every device with status, last seen and latest value per sensor, sorted by id.
+/// Which devices to list; every filter given must hold.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeviceFilter {
+    /// Only devices with this status (at `as_of`, when given).
+    #[param(value_type = Option<String>, pattern = "^(online|silent|disabled|decommissioned)$")]
+    status: Option<Presence>,
+    /// Only devices of this kind (exact match).
+    #[param(value_type = Option<String>, min_length = 1, max_length = 128)]
+    kind: Option<Label>,
+    /// Only devices at this location (exact match).
+    #[param(value_type = Option<String>, min_length = 1, max_length = 128)]
+    location: Option<Label>,
+    /// Only devices carrying this tag.
+    #[param(value_type = Option<String>, pattern = r"^[A-Za-z0-9._:=/-]{1,64}$")]
+    tag: Option<Tag>,
+}
+
+impl DeviceFilter {
+    fn admits(&self, device: &DeviceView, now: DateTime<Utc>) -> bool {
+        self.status.is_none_or(|s| device.presence(now) == s)
+            && (self.kind.is_none() || device.kind == self.kind)
+            && (self.location.is_none() || device.location == self.location)
+            && self.tag.as_ref().is_none_or(|t| device.tags.contains(t))
+    }
+}
+
+/// Every device with status, last seen and latest value per sensor, sorted by id; filtered by
+/// status, kind, location or tag when asked.
 #[utoipa::path(get, path = "/v1/devices", tag = "devices",
-    params(AsOfParams),
+    params(AsOfParams, DeviceFilter),
     security(("read_token" = []), ("admin_token" = [])),
     responses((status = 200, body = DeviceList), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody)))]
@@ -34,12 +64,17 @@ pub async fn list(
     State(state): State<QueryState>,
     _: ReadAccess,
     ApiQuery(params): ApiQuery<AsOfParams>,
+    ApiQuery(filter): ApiQuery<DeviceFilter>,
 ) -> Result<Json<DeviceList>, ApiError> {
     let (views, now) = match params.as_of {
         Some(at) => (as_of::fleet(&state, at).await?, at),
         None => (all_devices(&state).await?, Utc::now()),
     };
-    let devices = views.into_iter().map(|v| DeviceDto::new(v, now)).collect();
+    let devices = views
+        .into_iter()
+        .filter(|v| filter.admits(v, now))
+        .map(|v| DeviceDto::new(v, now))
+        .collect();
     Ok(Json(DeviceList { devices }))
 }
 

@@ -18,6 +18,8 @@ fn view(id: &DeviceId, location: &str) -> DeviceView {
         location: Some(Label::parse(location).unwrap()),
         registered_at: Utc::now(),
         decommissioned_at: None,
+        disabled_at: None,
+        tags: Vec::new(),
         sensors: Vec::new(),
         // Whole views are cached, open alerts included.
         alerts: vec![OpenAlert {

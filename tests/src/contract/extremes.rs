@@ -224,6 +224,8 @@ pub async fn cache_carries_extremes(cache: &dyn DeviceCache) {
         location: None,
         registered_at: OLDEST_MEASURED_AT,
         decommissioned_at: None,
+        disabled_at: None,
+        tags: Vec::new(),
         sensors,
         alerts: Vec::new(),
     };

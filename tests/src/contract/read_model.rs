@@ -26,6 +26,7 @@ pub async fn read_model_contract(read_model: Arc<dyn ReadModel>) {
     series_are_cut_at_the_limit_and_say_so(&*read_model).await;
     retention_drops_raw_rows_only(&*read_model).await;
     decommissioning_shows_in_the_view(&*read_model).await;
+    administrators_changes_show_in_the_view_as_the_history_tells(&*read_model).await;
     alerts_open_and_close_in_stream_order(&*read_model).await;
     the_alert_list_follows_raises_acknowledgements_and_clears(&*read_model).await;
     dead_letters_are_parked_once_listed_and_resolved(&*read_model).await;
@@ -303,6 +304,93 @@ async fn decommissioning_shows_in_the_view(read_model: &dyn ReadModel) {
         .await
         .unwrap();
     assert!(view[0].decommissioned_at.is_some());
+}
+
+/// Rename, move, retag, disable and enable land in stream order, within one delta and across
+/// two, and the view equals the one folded from the same history (what `?as_of=` answers).
+async fn administrators_changes_show_in_the_view_as_the_history_tells(read_model: &dyn ReadModel) {
+    use watershed_domain::as_of::FleetFold;
+    use watershed_domain::event::{
+        DeviceDisabled, DeviceEnabled, DeviceMoved, DeviceRenamed, DeviceRetagged,
+    };
+    use watershed_domain::read_model::Presence;
+    use watershed_domain::Tag;
+
+    let d = unique_device("rm-profile");
+    let label = |s: &str| Some(Label::parse(s).unwrap());
+    let tags = |names: &[&str]| names.iter().map(|t| Tag::parse(*t).unwrap()).collect();
+    let first = [
+        (1, registered()),
+        (
+            2,
+            DeviceEvent::Renamed(DeviceRenamed {
+                name: label("Pump 7"),
+            }),
+        ),
+        (
+            3,
+            DeviceEvent::Moved(DeviceMoved {
+                location: label("Hall B"),
+            }),
+        ),
+        (
+            4,
+            DeviceEvent::Moved(DeviceMoved {
+                location: label("Hall C"),
+            }),
+        ),
+        (
+            5,
+            DeviceEvent::Retagged(DeviceRetagged {
+                tags: tags(&["line-3", "site=berlin"]),
+            }),
+        ),
+        (6, DeviceEvent::Disabled(DeviceDisabled { reason: None })),
+    ];
+    apply(read_model, &d, &first).await;
+    let view = read_model
+        .devices_by_id(std::slice::from_ref(&d))
+        .await
+        .unwrap();
+    let view = &view[0];
+    assert_eq!(view.name, label("Pump 7"));
+    assert_eq!(view.location, label("Hall C"), "the later move wins");
+    let names: Vec<&str> = view.tags.iter().map(Tag::as_str).collect();
+    assert_eq!(names, ["line-3", "site=berlin"]);
+    assert!(view.disabled_at.is_some());
+    assert_eq!(view.presence(Utc::now()), Presence::Disabled);
+
+    let second = [
+        (7, DeviceEvent::Enabled(DeviceEnabled {})),
+        (8, DeviceEvent::Renamed(DeviceRenamed { name: None })),
+        (
+            9,
+            DeviceEvent::Retagged(DeviceRetagged { tags: Vec::new() }),
+        ),
+    ];
+    apply(read_model, &d, &second).await;
+    let stored = read_model
+        .devices_by_id(std::slice::from_ref(&d))
+        .await
+        .unwrap();
+    let view = &stored[0];
+    assert_eq!((view.name.clone(), view.disabled_at), (None, None));
+    assert!(view.tags.is_empty());
+
+    let mut fold = FleetFold::default();
+    for (seq, event) in first.iter().chain(&second) {
+        fold.apply(&recorded(&d, *seq, 0, event)).unwrap();
+    }
+    let folded = fold.into_view(&d).unwrap();
+    assert_eq!(
+        (
+            &folded.name,
+            &folded.location,
+            &folded.tags,
+            folded.disabled_at
+        ),
+        (&view.name, &view.location, &view.tags, view.disabled_at)
+    );
 }
 
 async fn alerts_open_and_close_in_stream_order(read_model: &dyn ReadModel) {
