@@ -175,19 +175,19 @@ describe('dashboard against the real server', () => {
     assert.deepEqual(await ids(), ['sim-0002']);
     await page.fill('input[type=search]', '');
 
-    await page.selectOption('select', 'status');
+    await page.selectOption('select[name=sort]', 'status');
     assert.equal((await ids())[0], 'e2e-quiet', 'the silent device leads');
     assert.match(page.url(), /sort=status/);
-    await page.selectOption('select', 'last_seen');
+    await page.selectOption('select[name=sort]', 'last_seen');
     assert.equal((await ids()).at(-1), 'e2e-quiet', 'a device never seen comes last');
-    await page.selectOption('select', 'alerts');
+    await page.selectOption('select[name=sort]', 'alerts');
     const counts = (await rowsOnPage()).map((r) => r.alerts);
     assert.deepEqual(
       counts,
       [...counts].sort((a, b) => b - a),
       'most open alerts first',
     );
-    await page.selectOption('select', 'id');
+    await page.selectOption('select[name=sort]', 'id');
     assert.deepEqual(await ids(), [...(await ids())].sort());
 
     await page.check('.alerts-only input');
@@ -199,6 +199,69 @@ describe('dashboard against the real server', () => {
     await page.uncheck('.alerts-only input');
     assert.doesNotMatch(page.url(), /alerts=/);
     assert.ok((await ids()).includes('e2e-quiet'), 'every device again');
+  });
+
+  it('shows tags as chips and filters by them, and a device disabled and enabled again, live', async () => {
+    const ids = async () => (await rowsOnPage()).map((r) => r.id);
+    const admin = server.adminToken;
+    await api(server, '/v1/devices/e2e-quiet', {
+      token: admin,
+      method: 'PATCH',
+      body: { tags: ['site=berlin', 'line-3'] },
+    });
+    const chips = row('e2e-quiet').locator('.tags');
+    await chips.and(page.locator('[data-tags="line-3 site=berlin"]')).waitFor({ timeout: LIVE_MS });
+    assert.deepEqual(await chips.locator('.tag').allTextContents(), ['line-3', 'site=berlin'], 'sorted, as the API');
+
+    // A tag chosen in the select, or a chip clicked, leaves the devices carrying it, and stays in the address.
+    await page.selectOption('select[name=tag]', 'line-3');
+    assert.deepEqual(await ids(), ['e2e-quiet']);
+    assert.match(page.url(), /tag=line-3/);
+    await page.reload();
+    await row('e2e-quiet').waitFor();
+    assert.deepEqual(await ids(), ['e2e-quiet'], 'the same filter after a reload');
+    await page.selectOption('select[name=tag]', '');
+    assert.doesNotMatch(page.url(), /tag=/);
+    await chips.locator('.tag', { hasText: 'site=berlin' }).click();
+    assert.deepEqual(await ids(), ['e2e-quiet']);
+    assert.match(page.url(), /tag=site%3Dberlin/);
+    await page.selectOption('select[name=tag]', '');
+
+    await api(server, '/v1/devices/e2e-quiet/disable', {
+      token: admin,
+      method: 'POST',
+      body: { reason: 'maintenance' },
+    });
+    await page.waitForFunction(
+      () => document.querySelector('tr[data-device-id="e2e-quiet"]').dataset.status === 'disabled',
+      null,
+      { timeout: LIVE_MS },
+    );
+    assert.equal(await row('e2e-quiet').locator('.badge').textContent(), 'disabled');
+    await shot('overview-tags-disabled');
+
+    // Its page: the tags, since when it is disabled, and the registry's events in words.
+    await page.click('a[href="#/devices/e2e-quiet"]');
+    const note = page.locator('[data-testid=disabled]');
+    await note.waitFor();
+    assert.match(await note.textContent(), /^disabled since \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \(/);
+    assert.deepEqual(await page.locator('[data-testid=tags] .tag').allTextContents(), ['line-3', 'site=berlin']);
+    const summary = (seq) => page.textContent(`[data-testid=events] tr[data-seq="${seq}"] td[data-label=Summary]`);
+    await page.locator('[data-testid=events] tr[data-seq="3"]').waitFor({ timeout: 10_000 });
+    assert.equal(await summary(2), 'tags: line-3, site=berlin');
+    assert.equal(await summary(3), 'disabled: maintenance');
+    await shot('device-disabled');
+
+    await api(server, '/v1/devices/e2e-quiet/enable', { token: admin, method: 'POST' });
+    await page.waitForFunction(() => document.querySelector('.device-head .badge').textContent === 'silent', null, {
+      timeout: LIVE_MS,
+    });
+    assert.ok(await note.isHidden(), 'no disabled time once enabled');
+    await page.locator('[data-testid=events] tr[data-seq="4"]').waitFor({ timeout: 10_000 });
+    assert.equal(await summary(4), 'enabled');
+    // Back to the fleet, where the next test starts.
+    await page.goBack();
+    await row('e2e-quiet').waitFor();
   });
 
   it('opens a device with one chart per sensor, drawn with data, and its latest events', async () => {

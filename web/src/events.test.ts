@@ -30,6 +30,28 @@ describe('summarizeEvent', () => {
     expect(summary('DeviceDecommissioned', { reason: null })).toBe('decommissioned');
   });
 
+  it('says what a rename, move or retag changed, or that it removed the value', () => {
+    expect(summary('DeviceRenamed', { name: 'Pump 7' })).toBe('renamed to "Pump 7"');
+    expect(summary('DeviceRenamed', { name: null })).toBe('name removed');
+    expect(summary('DeviceMoved', { location: 'Hall C' })).toBe('moved to Hall C');
+    expect(summary('DeviceMoved', { location: null })).toBe('location removed');
+    expect(summary('DeviceRetagged', { tags: ['line-3', 'site=berlin'] })).toBe('tags: line-3, site=berlin');
+    expect(summary('DeviceRetagged', { tags: [] })).toBe('tags removed');
+  });
+
+  it('gives the reason a device was disabled when there is one, and says when it is enabled', () => {
+    expect(summary('DeviceDisabled', { reason: 'maintenance' })).toBe('disabled: maintenance');
+    expect(summary('DeviceDisabled', { reason: null })).toBe('disabled');
+    expect(summary('DeviceDisabled', {})).toBe('disabled');
+    expect(summary('DeviceEnabled', {})).toBe('enabled');
+  });
+
+  it('still says something for a registry payload missing or mangling fields', () => {
+    expect(summary('DeviceRenamed', {})).toBe('name removed');
+    expect(summary('DeviceRetagged', { tags: 'line-3' })).toBe('tags removed');
+    expect(summary('DeviceRetagged', { tags: ['line-3', 7, null] })).toBe('tags: line-3');
+  });
+
   it('says which rule a reading broke, with the value, unit and threshold, then the message', () => {
     const raised = {
       rule: 'too-hot',
@@ -69,7 +91,7 @@ describe('summarizeEvent', () => {
 
   it('shows the payload of a type it does not know, shortened', () => {
     expect(summary('DeviceKeyRotated', {})).toBe('device key rotated');
-    expect(summary('DeviceRenamed', { name: 'x' })).toBe('{"name":"x"}');
+    expect(summary('DeviceRepainted', { colour: 'x' })).toBe('{"colour":"x"}');
     expect(summary('Big', { text: 'y'.repeat(200) })).toHaveLength(80);
   });
 });

@@ -5,6 +5,12 @@ import { formatNumber, formatValue } from './format';
 
 type Payload = Record<string, unknown>;
 
+/** 'disabled: maintenance', or 'disabled' when no reason was given. */
+const withReason =
+  (what: string) =>
+  (p: Payload): string =>
+    text(p.reason) ? `${what}: ${text(p.reason)}` : what;
+
 const summaries: Record<string, (payload: Payload) => string> = {
   ReadingsRecorded: (p) => {
     const count = Array.isArray(p.readings) ? p.readings.length : 0;
@@ -19,8 +25,17 @@ const summaries: Record<string, (payload: Payload) => string> = {
     ];
     return ['registered', ...parts].filter(Boolean).join(' ');
   },
-  DeviceDecommissioned: (p) => (text(p.reason) ? `decommissioned: ${text(p.reason)}` : 'decommissioned'),
+  DeviceDecommissioned: withReason('decommissioned'),
   DeviceKeyRotated: () => 'device key rotated',
+  // The registry's changes; a null field is the value removed.
+  DeviceRenamed: (p) => (text(p.name) ? `renamed to "${text(p.name)}"` : 'name removed'),
+  DeviceMoved: (p) => (text(p.location) ? `moved to ${text(p.location)}` : 'location removed'),
+  DeviceRetagged: (p) => {
+    const tags = texts(p.tags);
+    return tags.length > 0 ? `tags: ${tags.join(', ')}` : 'tags removed';
+  },
+  DeviceDisabled: withReason('disabled'),
+  DeviceEnabled: () => 'enabled',
   // 'raised: too-hot on temperature 27.1 C > 26 — Server room too hot': the reading against the threshold it crossed.
   AlertRaised: (p) => {
     const sign = p.condition === 'above' ? '>' : p.condition === 'below' ? '<' : null;
@@ -29,10 +44,7 @@ const summaries: Record<string, (payload: Payload) => string> = {
     return `raised: ${alertReading(p)}${threshold}${message}`;
   },
   AlertCleared: (p) => `cleared: ${alertReading(p)}`,
-  SensorsAdded: (p) => {
-    const sensors = Array.isArray(p.sensors) ? p.sensors.filter((s) => typeof s === 'string') : [];
-    return `new sensors: ${sensors.join(', ')}`;
-  },
+  SensorsAdded: (p) => `new sensors: ${texts(p.sensors).join(', ')}`,
 };
 
 /** A short summary of an event's payload, e.g. '100 readings, batch b-123'. Unknown types show their payload. */
@@ -52,6 +64,11 @@ function alertReading(p: Payload): string {
 
 function text(value: unknown): string | null {
   return typeof value === 'string' && value !== '' ? value : null;
+}
+
+/** The strings of a list (none when it is not one). */
+function texts(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [];
 }
 
 function isObject(value: unknown): value is Payload {

@@ -1,6 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import type { Device } from './api/types';
-import { filterDevices, mergeDevice, mergeReadings, parseSortKey, sortDevices, withOpenAlerts } from './fleet';
+import {
+  filterDevices,
+  mergeDevice,
+  mergeReadings,
+  nothingShownMessage,
+  parseSortKey,
+  sortDevices,
+  tagChoices,
+  tagsOf,
+  withOpenAlerts,
+  withTag,
+} from './fleet';
 
 function device(id: string, overrides: Partial<Device> = {}): Device {
   return {
@@ -9,6 +20,8 @@ function device(id: string, overrides: Partial<Device> = {}): Device {
     kind: null,
     location: null,
     status: 'online',
+    tags: [],
+    disabled_at: null,
     registered_at: '2026-11-23T09:00:00Z',
     last_seen: '2026-11-23T09:59:00Z',
     open_alerts: 0,
@@ -91,6 +104,13 @@ describe('mergeDevice', () => {
     expect(mergeDevice(alerting, device('a'))).toMatchObject({ open_alerts: 0, alerts: [] });
   });
 
+  it('takes the tags and disabled time of the incoming view, set or removed', () => {
+    const disabled = device('a', { status: 'disabled', tags: ['line-3'], disabled_at: '2026-11-23T10:00:00Z' });
+    const held = mergeDevice(device('a'), disabled);
+    expect(held).toMatchObject({ status: 'disabled', tags: ['line-3'], disabled_at: '2026-11-23T10:00:00Z' });
+    expect(mergeDevice(held, device('a'))).toMatchObject({ status: 'online', tags: [], disabled_at: null });
+  });
+
   it('takes a device it did not hold as it comes', () => {
     const incoming = device('b');
     expect(mergeDevice(undefined, incoming)).toBe(incoming);
@@ -100,19 +120,81 @@ describe('mergeDevice', () => {
 describe('filterDevices', () => {
   const fleet = [
     device('pump-1', { name: 'Pump One', location: 'Hall A' }),
-    device('fan-2', { kind: 'ventilation', location: null }),
+    device('fan-2', { kind: 'ventilation', location: null, tags: ['line-3', 'site=Berlin'] }),
     device('sim-0003', { location: 'Roof' }),
   ];
 
-  it('matches id, name, kind and location in any case', () => {
+  it('matches id, name, kind, location and tags in any case', () => {
     expect(filterDevices(fleet, 'PUMP').map((d) => d.device_id)).toEqual(['pump-1']);
     expect(filterDevices(fleet, 'hall a').map((d) => d.device_id)).toEqual(['pump-1']);
     expect(filterDevices(fleet, 'vent').map((d) => d.device_id)).toEqual(['fan-2']);
     expect(filterDevices(fleet, '0003').map((d) => d.device_id)).toEqual(['sim-0003']);
+    expect(filterDevices(fleet, 'berlin').map((d) => d.device_id)).toEqual(['fan-2']);
+  });
+
+  it('reads a device from a server without tags as having none', () => {
+    const untagged = device('old');
+    delete untagged.tags;
+    expect(tagsOf(untagged)).toEqual([]);
+    expect(filterDevices([untagged], 'old')).toHaveLength(1);
   });
 
   it('keeps everything for an empty or blank filter', () => {
     expect(filterDevices(fleet, '  ')).toHaveLength(3);
+  });
+});
+
+describe('withTag', () => {
+  const fleet = [
+    device('a', { tags: ['line-3', 'site=berlin'] }),
+    device('b', { tags: ['line-30'] }),
+    device('c', { tags: ['Line-3'] }),
+    device('d'),
+  ];
+  const ids = (devices: Device[]) => devices.map((d) => d.device_id);
+
+  it('keeps the devices carrying exactly that tag, case and all, as the API filters', () => {
+    expect(ids(withTag(fleet, 'line-3'))).toEqual(['a']);
+    expect(ids(withTag(fleet, 'site=berlin'))).toEqual(['a']);
+    expect(ids(withTag(fleet, 'line'))).toEqual([]);
+  });
+
+  it('keeps every device without a tag to filter by', () => {
+    expect(ids(withTag(fleet, null))).toEqual(['a', 'b', 'c', 'd']);
+  });
+});
+
+describe('tagChoices', () => {
+  it('lists every tag in the fleet once, in code-point order', () => {
+    const fleet = [device('a', { tags: ['site=berlin', 'line-3'] }), device('b', { tags: ['line-3', 'Zone/1'] })];
+    expect(tagChoices(fleet, null)).toEqual(['Zone/1', 'line-3', 'site=berlin']);
+  });
+
+  it('offers the chosen tag even when no device carries it', () => {
+    expect(tagChoices([device('a', { tags: ['line-3'] })], 'gone')).toEqual(['gone', 'line-3']);
+    expect(tagChoices([device('a', { tags: ['line-3'] })], 'line-3')).toEqual(['line-3']);
+    expect(tagChoices([device('a')], null)).toEqual([]);
+  });
+});
+
+describe('nothingShownMessage', () => {
+  it('names the filters that left no device', () => {
+    const none = { query: '', alertsOnly: false, tag: null };
+    expect(nothingShownMessage({ ...none, query: ' hall ' })).toBe('No device matches “hall”.');
+    expect(nothingShownMessage({ ...none, alertsOnly: true })).toBe('No device has an open alert.');
+    expect(nothingShownMessage({ ...none, alertsOnly: true, query: 'hall' })).toBe(
+      'No device with open alerts matches “hall”.',
+    );
+    expect(nothingShownMessage({ ...none, tag: 'line-3' })).toBe('No device is tagged “line-3”.');
+    expect(nothingShownMessage({ ...none, tag: 'line-3', query: 'hall' })).toBe(
+      'No device tagged “line-3” matches “hall”.',
+    );
+    expect(nothingShownMessage({ ...none, tag: 'line-3', alertsOnly: true })).toBe(
+      'No device tagged “line-3” has an open alert.',
+    );
+    expect(nothingShownMessage({ query: 'hall', alertsOnly: true, tag: 'line-3' })).toBe(
+      'No device tagged “line-3” with open alerts matches “hall”.',
+    );
   });
 });
 
@@ -132,6 +214,14 @@ describe('sortDevices', () => {
     device('b', { last_seen: '2026-11-23T09:00:00Z' }),
   ];
   const ids = (devices: Device[]) => devices.map((d) => d.device_id);
+
+  it('puts disabled devices after the working ones and before the decommissioned, even when seen just now', () => {
+    const withDisabled = [
+      ...fleet,
+      device('e', { status: 'disabled', disabled_at: '2026-11-23T09:59:00Z', last_seen: '2026-11-23T09:59:59Z' }),
+    ];
+    expect(ids(sortDevices(withDisabled, 'status', now))).toEqual(['a', 'b', 'c', 'e', 'd']);
+  });
 
   it('sorts by id', () => {
     expect(ids(sortDevices(fleet, 'id', now))).toEqual(['a', 'b', 'c', 'd']);

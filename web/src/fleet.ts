@@ -32,13 +32,50 @@ export function mergeDevice(held: Device | undefined, incoming: Device): Device 
   return mergeReadings(incoming, held.sensors);
 }
 
-/** The devices whose id, name, kind or location contain `query` (any case). */
+/** A device's tags, sorted; none from a server older than the device registry. */
+export function tagsOf(device: Pick<Device, 'tags'>): readonly string[] {
+  return device.tags ?? [];
+}
+
+/** The devices whose id, name, kind, location or one of whose tags contain `query` (any case). */
 export function filterDevices(devices: readonly Device[], query: string): Device[] {
   const needle = query.trim().toLowerCase();
   if (!needle) return [...devices];
   return devices.filter((d) =>
-    [d.device_id, d.name, d.kind, d.location].some((field) => field?.toLowerCase().includes(needle)),
+    [d.device_id, d.name, d.kind, d.location, ...tagsOf(d)].some((field) => field?.toLowerCase().includes(needle)),
   );
+}
+
+/** The devices carrying `tag`, matched exactly as the API's `?tag=` does (case counts); all of them for null. */
+export function withTag(devices: readonly Device[], tag: string | null): Device[] {
+  if (tag === null) return [...devices];
+  return devices.filter((d) => tagsOf(d).includes(tag));
+}
+
+/**
+ * The tag filter's choices: every tag some device carries and the one `chosen` (which may be carried by
+ * none, e.g. from an old address), once each, in code-point order.
+ */
+export function tagChoices(devices: readonly Device[], chosen: string | null): string[] {
+  const tags = new Set(devices.flatMap((d) => tagsOf(d)));
+  if (chosen !== null) tags.add(chosen);
+  return [...tags].sort(compareText);
+}
+
+/** What the overview is narrowed to, besides sorting; each part stays in the address. */
+export interface FleetFilter {
+  query: string;
+  alertsOnly: boolean;
+  tag: string | null;
+}
+
+/** Why the overview lists no device although the fleet has some: which filters left none. */
+export function nothingShownMessage({ query, alertsOnly, tag }: FleetFilter): string {
+  const text = query.trim();
+  const tagged = tag === null ? '' : ` tagged “${tag}”`;
+  if (text) return `No device${tagged}${alertsOnly ? ' with open alerts' : ''} matches “${text}”.`;
+  if (alertsOnly) return `No device${tagged} has an open alert.`;
+  return tag === null ? 'No device.' : `No device is tagged “${tag}”.`;
 }
 
 /** The devices with at least one open alert. */
@@ -50,12 +87,15 @@ export type SortKey = 'id' | 'last_seen' | 'status' | 'alerts';
 
 const SORT_KEYS: readonly SortKey[] = ['id', 'last_seen', 'status', 'alerts'];
 
-/** Silent devices first: on a wall screen the ones needing attention lead. */
-const STATUS_ORDER: Record<DeviceStatus, number> = { silent: 0, online: 1, decommissioned: 2 };
+/**
+ * Silent devices first: on a wall screen the ones needing attention lead. Disabled ones are silent on
+ * purpose, so they come after those that work.
+ */
+const STATUS_ORDER: Record<DeviceStatus, number> = { silent: 0, online: 1, disabled: 2, decommissioned: 3 };
 
 /**
- * Sorts by id (A→Z), last seen (newest first, never-seen last), status (silent, online, decommissioned)
- * or open alerts (most first); ties by id.
+ * Sorts by id (A→Z), last seen (newest first, never-seen last), status (silent, online, disabled,
+ * decommissioned) or open alerts (most first); ties by id.
  */
 export function sortDevices(devices: readonly Device[], key: SortKey, now: Date): Device[] {
   const byId = (a: Device, b: Device) => compareText(a.device_id, b.device_id);

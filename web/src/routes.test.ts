@@ -40,4 +40,11 @@ describe('hrefs', () => {
     expect(alertsHref()).toBe('#/alerts');
     expect(parseRoute(alertsHref(new URLSearchParams({ device: 'a b' })))).toMatchObject({ page: 'alerts' });
   });
+
+  it('keep a tag filter whole, with the = / : a tag may hold', () => {
+    const href = overviewHref(new URLSearchParams({ tag: 'site=berlin/hall:3' }));
+    expect(href).toBe('#/?tag=site%3Dberlin%2Fhall%3A3');
+    const route = parseRoute(href);
+    expect(route.page === 'overview' && route.params.get('tag')).toBe('site=berlin/hall:3');
+  });
 });

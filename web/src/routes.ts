@@ -1,7 +1,8 @@
 /**
  * Hash routes, so any static host (and the Watershed binary's plain file server) serves every page:
- * `#/` the fleet overview (`?q=` filter, `?alerts=open`, `?sort=`), `#/devices/<id>` a device (`?range=` or
- * `?from=&to=`), `#/alerts` the alerts (`?state=`, `?acknowledged=`, `?severity=`, `?device=`, `?sort=`).
+ * `#/` the fleet overview (`?q=` filter, `?tag=`, `?alerts=open`, `?sort=`), `#/devices/<id>` a device
+ * (`?range=` or `?from=&to=`), `#/alerts` the alerts (`?state=`, `?acknowledged=`, `?severity=`,
+ * `?device=`, `?sort=`).
  */
 
 export type Route =

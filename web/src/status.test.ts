@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { badgeFor, statusAt } from './status';
+import { badgeFor, disabledNote, statusAt } from './status';
 
 const now = new Date('2026-11-23T10:00:00Z');
 const seen = (secondsAgo: number) => new Date(now.getTime() - secondsAgo * 1000).toISOString();
@@ -21,12 +21,31 @@ describe('statusAt', () => {
   it('keeps decommissioned devices decommissioned, whatever they sent last', () => {
     expect(statusAt({ status: 'decommissioned', last_seen: seen(1) }, now)).toBe('decommissioned');
   });
+
+  it('keeps disabled devices disabled, recent reading or none', () => {
+    expect(statusAt({ status: 'disabled', last_seen: seen(1) }, now)).toBe('disabled');
+    expect(statusAt({ status: 'disabled', last_seen: null }, now)).toBe('disabled');
+  });
 });
 
 describe('badgeFor', () => {
   it('gives each status its own tone', () => {
     expect(badgeFor('online')).toMatchObject({ label: 'online', tone: 'ok' });
     expect(badgeFor('silent')).toMatchObject({ label: 'silent', tone: 'warn' });
+    expect(badgeFor('disabled')).toMatchObject({ label: 'disabled', tone: 'paused' });
     expect(badgeFor('decommissioned')).toMatchObject({ label: 'decommissioned', tone: 'off' });
+  });
+});
+
+describe('disabledNote', () => {
+  it('says since when a disabled device is, and how long ago that was', () => {
+    const note = disabledNote({ status: 'disabled', disabled_at: seen(2 * 3600) }, now);
+    expect(note).toMatch(/^disabled since \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \(2 h ago\): /);
+  });
+
+  it('says nothing of a device that is not disabled, or whose time the server did not send', () => {
+    expect(disabledNote({ status: 'online', disabled_at: null }, now)).toBeNull();
+    expect(disabledNote({ status: 'decommissioned', disabled_at: seen(60) }, now)).toBeNull();
+    expect(disabledNote({ status: 'disabled' }, now)).toBeNull();
   });
 });

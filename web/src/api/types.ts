@@ -1,6 +1,7 @@
 /** The JSON shapes of Watershed's HTTP API (`/v1`), as the dashboard reads them. Timestamps are RFC 3339 strings in UTC. */
 
-export type DeviceStatus = 'online' | 'silent' | 'decommissioned';
+/** `disabled`: an administrator stopped its ingest until it is enabled again; `decommissioned`: for good. */
+export type DeviceStatus = 'online' | 'silent' | 'disabled' | 'decommissioned';
 
 /** A sensor's latest reading; also one reading of a live `readings` event. */
 export interface SensorReading {
@@ -17,6 +18,14 @@ export interface Device {
   kind: string | null;
   location: string | null;
   status: DeviceStatus;
+  /**
+   * Sorted, each 1–64 of `A-Z a-z 0-9 - _ . : = /` (`line-3`, `site=berlin`). This and `disabled_at` are
+   * absent from servers older than the device registry: a dashboard hosted apart from the API can be
+   * deployed before the API it calls.
+   */
+  tags?: string[];
+  /** Since when the device is disabled, while it is. */
+  disabled_at?: string | null;
   registered_at: string;
   last_seen: string | null;
   /** How many alerts are open: `alerts.length`, sent on its own for clients that only count. */

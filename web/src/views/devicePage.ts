@@ -1,7 +1,7 @@
 /**
- * A device: its details, its open alerts, one chart per sensor over the chosen range, and its latest
- * events. Preset ranges follow the clock and take live readings; a custom range takes those that fall
- * inside it.
+ * A device: its details and tags (each a link to the fleet filtered by it), since when it is disabled if
+ * it is, its open alerts, one chart per sensor over the chosen range, and its latest events. Preset
+ * ranges follow the clock and take live readings; a custom range takes those that fall inside it.
  */
 
 import { ApiError, describeError, isUnauthorized, type ApiClient } from '../api/client';
@@ -9,15 +9,15 @@ import type { Device, SensorReading } from '../api/types';
 import { onSchemeChange } from '../charts/theme';
 import { el, setText } from '../dom';
 import { formatAgo, formatTimestamp } from '../format';
-import { mergeDevice, mergeReadings } from '../fleet';
+import { mergeDevice, mergeReadings, tagsOf } from '../fleet';
 import type { LiveUpdate } from '../live/stream';
 import { parseRange, rangeParams, resolutionFor, windowOf, type RangeChoice, type TimeWindow } from '../range';
 import { deviceHref, overviewHref } from '../routes';
 import { addReading, columnsFrom, dropBefore, emptyColumns } from '../series';
-import { statusAt } from '../status';
+import { disabledNote, statusAt } from '../status';
 import { AlertList } from './alertList';
 import { EventsTable } from './eventsTable';
-import { showStatusBadge } from './labels';
+import { showStatusBadge, showTags } from './labels';
 import { RangePicker } from './rangePicker';
 import { SensorCard } from './sensorCard';
 import type { View } from './view';
@@ -45,6 +45,8 @@ export class DeviceView implements View {
   private readonly details = el('p', { class: 'muted details' });
   private readonly badge = el('span', { class: 'badge' });
   private readonly seen = el('span', { class: 'seen' });
+  private readonly tags = el('p', { class: 'tags', 'data-testid': 'tags', hidden: true });
+  private readonly disabled = el('p', { class: 'disabled-note', 'data-testid': 'disabled', hidden: true });
   private readonly alerts = new AlertList();
   private readonly message = el('p', { class: 'message', hidden: true });
   private readonly chartGrid = el('div', { class: 'charts' });
@@ -67,7 +69,16 @@ export class DeviceView implements View {
       'section',
       { class: 'device-page', 'data-device-id': deviceId },
       el('a', { class: 'back', href: overviewHref() }, '← Fleet'),
-      el('div', { class: 'device-head' }, this.title, this.badge, this.details, el('p', { class: 'muted' }, this.seen)),
+      el(
+        'div',
+        { class: 'device-head' },
+        this.title,
+        this.badge,
+        this.details,
+        this.tags,
+        el('p', { class: 'muted' }, this.seen),
+        this.disabled,
+      ),
       this.message,
       this.alerts.element,
       this.picker.element,
@@ -211,6 +222,13 @@ export class DeviceView implements View {
       this.details,
       [device.name ? device.device_id : null, device.kind, device.location].filter(Boolean).join(' · '),
     );
+    showTags(this.tags, tagsOf(device), (tag) =>
+      el(
+        'a',
+        { class: 'tag', href: overviewHref(new URLSearchParams({ tag })), title: `every device tagged ${tag}` },
+        tag,
+      ),
+    );
     this.alerts.show(device.alerts, new Date());
     for (const reading of device.sensors) {
       const card = this.card(reading);
@@ -225,6 +243,9 @@ export class DeviceView implements View {
     const now = new Date();
     this.alerts.tick(now);
     showStatusBadge(this.badge, statusAt(this.device, now));
+    const disabled = disabledNote(this.device, now);
+    this.disabled.hidden = disabled === null;
+    setText(this.disabled, disabled ?? '');
     const seen = this.device.last_seen ? new Date(this.device.last_seen) : null;
     const registered = formatTimestamp(new Date(this.device.registered_at));
     setText(

@@ -1,18 +1,19 @@
 /**
- * One device in the fleet table: status, location, last seen, latest value per sensor with a
- * last-hour sparkline, open alerts. Kept as elements and updated in place, since on a wall screen
- * live readings touch it every second.
+ * One device in the fleet table: its tags (each a button that filters the fleet by it), status, location,
+ * last seen, latest value per sensor with a last-hour sparkline, open alerts. Kept as elements and
+ * updated in place, since on a wall screen live readings touch it every second.
  */
 
 import { alertsTooltip } from '../alerts';
 import type { Device, SensorReading } from '../api/types';
 import { Sparkline } from '../charts/sparkline';
 import { el, setText } from '../dom';
+import { tagsOf } from '../fleet';
 import { formatAgo, formatTimestamp } from '../format';
 import { deviceHref } from '../routes';
 import { addReading, dropBefore, emptyColumns, type Columns } from '../series';
 import { statusAt } from '../status';
-import { showLatestValue, showStatusBadge } from './labels';
+import { showLatestValue, showStatusBadge, showTags } from './labels';
 
 /** The sparklines' window. */
 export const SPARK_WINDOW_MS = 60 * 60 * 1000;
@@ -59,6 +60,7 @@ export class DeviceRow {
   private device: Device;
   private readonly link = el('a', { class: 'device-link' });
   private readonly details = el('span', { class: 'details' });
+  private readonly tags = el('span', { class: 'tags' });
   private readonly badge = el('span', { class: 'badge' });
   private readonly location = el('td', { 'data-label': 'Location' });
   private readonly lastSeen = el('time');
@@ -66,12 +68,17 @@ export class DeviceRow {
   private readonly alerts = el('td', { 'data-label': 'Alerts', class: 'alerts' });
   private readonly sensors = new Map<string, SensorCell>();
 
-  constructor(device: Device, now: Date) {
+  /** @param onTag called with a tag whose chip was clicked: the overview then shows only devices carrying it. */
+  constructor(
+    device: Device,
+    now: Date,
+    private readonly onTag: (tag: string) => void,
+  ) {
     this.device = device;
     this.element = el(
       'tr',
       { 'data-device-id': device.device_id },
-      el('td', { 'data-label': 'Device', class: 'device' }, el('div', {}, this.link, this.details)),
+      el('td', { 'data-label': 'Device', class: 'device' }, el('div', {}, this.link, this.details, this.tags)),
       el('td', { 'data-label': 'Status' }, this.badge),
       this.location,
       el('td', { 'data-label': 'Last seen' }, this.lastSeen),
@@ -94,6 +101,7 @@ export class DeviceRow {
   update(device: Device, now: Date): void {
     this.device = device;
     setText(this.details, [device.name, device.kind].filter(Boolean).join(' · '));
+    showTags(this.tags, tagsOf(device), (tag) => this.tagChip(tag));
     setText(this.location, device.location ?? '–');
     setText(this.alerts, String(device.open_alerts));
     // Which rules, without opening the device; the device page lists them in full.
@@ -124,6 +132,12 @@ export class DeviceRow {
       this.lastSeen.title = formatTimestamp(seen);
     }
     for (const cell of this.sensors.values()) cell.draw(now);
+  }
+
+  private tagChip(tag: string): HTMLElement {
+    const chip = el('button', { type: 'button', class: 'tag', title: `show only devices tagged ${tag}` }, tag);
+    chip.addEventListener('click', () => this.onTag(tag));
+    return chip;
   }
 
   /** The sensor's cell, made and put at `index` (sensors are in name order) when new. */

@@ -1,4 +1,7 @@
-/** Small pieces several pages show: a device's status badge, a sensor's latest value, an alert's severity. */
+/**
+ * Small pieces several pages show: a device's status badge and tags, a sensor's latest value, an alert's
+ * severity.
+ */
 
 import type { DeviceStatus, SensorReading, Severity } from '../api/types';
 import { el, setText } from '../dom';
@@ -10,6 +13,19 @@ export function showStatusBadge(badge: HTMLElement, status: DeviceStatus): void 
   setText(badge, label);
   badge.className = `badge badge--${tone}`;
   badge.title = hint;
+}
+
+/**
+ * Puts a device's tags in `holder` as chips made by `chip`, touching the page only when they changed: a
+ * fleet row is updated on every reading. `data-tags` on the holder lists them, for tests and scripts.
+ */
+export function showTags(holder: HTMLElement, tags: readonly string[], chip: (tag: string) => HTMLElement): void {
+  // A tag holds no spaces, so the joined list names the tags exactly.
+  const listed = tags.join(' ');
+  if (holder.dataset.tags === listed) return;
+  holder.dataset.tags = listed;
+  holder.replaceChildren(...tags.map(chip));
+  holder.hidden = tags.length === 0;
 }
 
 /**

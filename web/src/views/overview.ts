@@ -1,7 +1,7 @@
 /**
- * The fleet overview: every device with status, location, last seen, latest values with last-hour
- * sparklines and open alerts, under the fleet's open-alert total; filter (text, open alerts only) and
- * sort, kept in the address so a wall screen reopens as it was.
+ * The fleet overview: every device with tags, status, location, last seen, latest values with last-hour
+ * sparklines and open alerts, under the fleet's open-alert total; filter (text, tag, open alerts only)
+ * and sort, kept in the address so a wall screen reopens as it was.
  */
 
 import { fleetOpenAlerts, formatAlertCount } from '../alerts';
@@ -13,9 +13,12 @@ import {
   filterDevices,
   mergeDevice,
   mergeReadings,
+  nothingShownMessage,
   parseSortKey,
   sortDevices,
+  tagChoices,
   withOpenAlerts,
+  withTag,
   type SortKey,
 } from '../fleet';
 import type { LiveUpdate } from '../live/stream';
@@ -38,6 +41,8 @@ const SORT_LABELS: Record<SortKey, string> = {
 /** The address parameter of the "open alerts only" filter: `#/?alerts=open`. */
 const ALERTS_ONLY_PARAM = 'alerts';
 const ALERTS_ONLY_VALUE = 'open';
+/** The address parameter of the tag filter: `#/?tag=site%3Dberlin`. */
+const TAG_PARAM = 'tag';
 
 export class OverviewView implements View {
   readonly element: HTMLElement;
@@ -61,6 +66,8 @@ export class OverviewView implements View {
     this.alertTotal,
   );
   private readonly message = el('p', { class: 'message', 'data-testid': 'message' }, 'Loading devices…');
+  /** Its options follow the tags the fleet carries (see showTagChoices). */
+  private readonly tagFilter = el('select', { name: 'tag', 'aria-label': 'Filter by tag', class: 'tag-filter' });
   private readonly lookups = new Set<string>();
   private readonly limited = limitConcurrency(SPARK_REQUESTS);
   private readonly onScreen: IntersectionObserver;
@@ -68,6 +75,8 @@ export class OverviewView implements View {
   private query: string;
   private sort: SortKey;
   private alertsOnly: boolean;
+  /** Only devices carrying this tag, exactly; null for all. */
+  private tag: string | null;
   private loaded = false;
   private loadError: string | null = null;
 
@@ -78,6 +87,7 @@ export class OverviewView implements View {
     this.query = params.get('q') ?? '';
     this.sort = parseSortKey(params.get('sort'));
     this.alertsOnly = params.get(ALERTS_ONLY_PARAM) === ALERTS_ONLY_VALUE;
+    this.tag = params.get(TAG_PARAM) || null;
     this.onScreen = new IntersectionObserver((entries) => {
       for (const entry of entries) {
         const row = entry.isIntersecting && this.rows.get((entry.target as HTMLElement).dataset.deviceId ?? '');
@@ -154,7 +164,7 @@ export class OverviewView implements View {
     const filter = el('input', {
       type: 'search',
       class: 'filter',
-      placeholder: 'Filter by id, name, kind, location',
+      placeholder: 'Filter by id, name, kind, location, tag',
       'aria-label': 'Filter devices',
       value: this.query,
     });
@@ -163,9 +173,10 @@ export class OverviewView implements View {
       this.saveView();
       this.render();
     });
+    this.tagFilter.addEventListener('change', () => this.filterByTag(this.tagFilter.value || null));
     const sort = el(
       'select',
-      { 'aria-label': 'Sort devices' },
+      { name: 'sort', 'aria-label': 'Sort devices' },
       ...Object.entries(SORT_LABELS).map(([key, label]) =>
         el('option', { value: key, selected: key === this.sort }, `sort by ${label}`),
       ),
@@ -186,6 +197,7 @@ export class OverviewView implements View {
       { class: 'controls' },
       el('h1', {}, 'Fleet'),
       filter,
+      this.tagFilter,
       el('label', { class: 'alerts-only' }, alertsOnly, 'open alerts only'),
       sort,
     );
@@ -195,6 +207,7 @@ export class OverviewView implements View {
   private saveView(): void {
     const params = new URLSearchParams();
     if (this.query) params.set('q', this.query);
+    if (this.tag !== null) params.set(TAG_PARAM, this.tag);
     if (this.alertsOnly) params.set(ALERTS_ONLY_PARAM, ALERTS_ONLY_VALUE);
     if (this.sort !== 'id') params.set('sort', this.sort);
     history.replaceState(history.state, '', overviewHref(params));
@@ -234,7 +247,7 @@ export class OverviewView implements View {
       row.update(device, new Date());
       return;
     }
-    const created = new DeviceRow(device, new Date());
+    const created = new DeviceRow(device, new Date(), (tag) => this.filterByTag(tag));
     this.rows.set(device.device_id, created);
     this.onScreen.observe(created.element);
   }
@@ -256,11 +269,38 @@ export class OverviewView implements View {
     }
   }
 
+  /** From the tag select or a row's tag chip; null shows every device again. */
+  private filterByTag(tag: string | null): void {
+    this.tag = tag;
+    this.saveView();
+    this.render();
+  }
+
+  /**
+   * Offers the fleet's tags (and the chosen one), rebuilding the options only when they changed, so an
+   * open select is not disturbed by the once-a-second render. Hidden while there is no tag to choose.
+   */
+  private showTagChoices(devices: readonly Device[]): void {
+    const tags = tagChoices(devices, this.tag);
+    const listed = JSON.stringify(tags);
+    if (this.tagFilter.dataset.tags !== listed) {
+      this.tagFilter.dataset.tags = listed;
+      this.tagFilter.replaceChildren(
+        el('option', { value: '' }, 'any tag'),
+        ...tags.map((tag) => el('option', { value: tag }, tag)),
+      );
+    }
+    const chosen = this.tag ?? '';
+    if (this.tagFilter.value !== chosen) this.tagFilter.value = chosen;
+    this.tagFilter.hidden = tags.length === 0;
+  }
+
   /** Puts the rows that pass the filter in the chosen order, touching the table only when that changed. */
   private render(): void {
     const now = new Date();
     const all = [...this.devices.values()];
-    const matching = filterDevices(all, this.query);
+    this.showTagChoices(all);
+    const matching = withTag(filterDevices(all, this.query), this.tag);
     const shown = sortDevices(this.alertsOnly ? withOpenAlerts(matching) : matching, this.sort, now);
     const wanted = shown.map((d) => this.rows.get(d.device_id)!.element);
     const current = [...this.body.children];
@@ -283,15 +323,9 @@ export class OverviewView implements View {
         : total === 0
           ? 'No devices yet. They appear here as soon as they are registered.'
           : shown.length === 0
-            ? this.nothingShown()
+            ? nothingShownMessage({ query: this.query, alertsOnly: this.alertsOnly, tag: this.tag })
             : '';
     this.message.hidden = !notice;
     setText(this.message, notice);
-  }
-
-  private nothingShown(): string {
-    const query = this.query.trim();
-    if (!this.alertsOnly) return `No device matches “${query}”.`;
-    return query ? `No device with open alerts matches “${query}”.` : 'No device has an open alert.';
   }
 }
