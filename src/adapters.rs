@@ -8,8 +8,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use watershed_domain::ports::{
     ChangeFeed, DeviceCache, EventBus, EventHistory, EventPublisher, EventStore, LiveFeed,
-    Notifications, ReadModel, ReadModelGenerations,
+    Notifications, ReadModel, ReadModelGenerations, UsageCounter,
 };
+use watershed_infra::redis::usage::RedisUsage;
+use watershed_infra::sqlite::usage::SqliteUsage;
 use watershed_infra::{
     BroadcastLiveFeed, CosmosAccount, CosmosAuth, CosmosEventStore, GenerationalReadModel,
     KafkaBus, KafkaConfig, KafkaPublisher, MemoryDeviceCache, PostgresGenerations,
@@ -26,6 +28,9 @@ pub struct PortUrls {
     pub bus: BusUrl,
     pub read_model: ReadModelUrl,
     pub cache: CacheUrl,
+    /// Follows the cache: in Redis with a Redis cache (shared by every instance), else a SQLite
+    /// file under the data directory.
+    pub usage: UsageUrl,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,6 +113,47 @@ pub enum CacheUrl {
     Redis { url: SecretUrl, namespace: String },
 }
 
+/// Where devices' usage against their limits is counted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UsageUrl {
+    Sqlite(PathBuf),
+    Redis { url: SecretUrl, namespace: String },
+}
+
+/// A usage counter, and the in-process one's saver to run beside it.
+#[derive(Clone)]
+pub struct UsageCounters {
+    pub counter: Arc<dyn UsageCounter>,
+    pub saver: Option<Arc<SqliteUsage>>,
+}
+
+impl UsageUrl {
+    pub async fn open(&self) -> anyhow::Result<UsageCounters> {
+        Ok(match self {
+            Self::Sqlite(path) => {
+                create_parent(path)?;
+                let usage = Arc::new(
+                    SqliteUsage::open(path)
+                        .await
+                        .with_context(|| format!("opening the device usage {}", path.display()))?,
+                );
+                UsageCounters {
+                    counter: Arc::clone(&usage) as Arc<dyn UsageCounter>,
+                    saver: Some(usage),
+                }
+            }
+            Self::Redis { url, namespace } => UsageCounters {
+                counter: Arc::new(
+                    RedisUsage::connect(url.expose(), namespace)
+                        .await
+                        .context("connecting to Redis for device usage")?,
+                ),
+                saver: None,
+            },
+        })
+    }
+}
+
 /// A `sqlite:` URL: a path (relative to the data directory unless absolute), or the default file.
 fn sqlite_path(rest: &str, data_dir: &Path, default_file: &str) -> PathBuf {
     let rest = rest.trim_start_matches("//");
@@ -126,6 +172,7 @@ impl PortUrls {
     pub const EVENTS_FILE: &'static str = "events.db";
     pub const READ_MODEL_FILE: &'static str = "read-model.db";
     pub const NOTIFICATIONS_FILE: &'static str = "notifications.db";
+    pub const USAGE_FILE: &'static str = "usage.db";
 
     /// Parses the four URLs; `sqlite:` paths are taken relative to `data_dir`.
     pub fn parse(
@@ -191,11 +238,19 @@ impl PortUrls {
             }
             _ => return Err(unknown("cache", cache, "memory: or redis://host:port")),
         };
+        let usage = match &cache {
+            CacheUrl::Memory => UsageUrl::Sqlite(data_dir.join(Self::USAGE_FILE)),
+            CacheUrl::Redis { url, namespace } => UsageUrl::Redis {
+                url: url.clone(),
+                namespace: namespace.clone(),
+            },
+        };
         Ok(Self {
             event_store,
             bus,
             read_model,
             cache,
+            usage,
         })
     }
 
@@ -418,6 +473,7 @@ mod tests {
             ReadModelUrl::Sqlite("/d/read-model.db".into())
         );
         assert_eq!(urls.cache, CacheUrl::Memory);
+        assert_eq!(urls.usage, UsageUrl::Sqlite("/d/usage.db".into()));
     }
 
     #[test]

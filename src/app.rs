@@ -25,7 +25,8 @@ use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
-use watershed_command_api::{CommandState, MqttGateway};
+use watershed_command_api::{CommandState, Limiter, MqttGateway};
+use watershed_domain::limits::LimitPolicy;
 use watershed_domain::ports::Notifications;
 use watershed_domain::{AlertRules, Backoff, PoisonPolicy};
 use watershed_http_edge::{json::BODY_LIMIT, limits, ApiToken, ApiTokens, RequestLimits};
@@ -37,7 +38,7 @@ use watershed_projectors::{
 };
 use watershed_query_api::{LagSources, QueryState};
 
-use crate::adapters::{Bus, BusUrl, Cache, Events, PortUrls, ReadModels};
+use crate::adapters::{Bus, BusUrl, Cache, Events, PortUrls, ReadModels, UsageCounters};
 use crate::alert_actions::{self, AlertActionState};
 use crate::dead_letters::{self, DeadLetterState};
 use crate::health::Readiness;
@@ -112,6 +113,8 @@ pub struct AppConfig {
     pub cors_origins: Vec<String>,
     /// Evaluated by the projectors; none by default.
     pub alert_rules: Arc<AlertRules>,
+    /// Ingest limits per device kind (and the default); devices may have their own.
+    pub device_limits: Arc<LimitPolicy>,
     pub limits: Limits,
     /// What the projectors do with an event they cannot apply.
     pub poison: PoisonPolicy,
@@ -181,6 +184,7 @@ impl AppConfig {
             consumer_group: ProjectorConfig::default().group,
             cors_origins: Vec::new(),
             alert_rules: Arc::default(),
+            device_limits: Arc::default(),
             limits: Limits::default(),
             poison: PoisonPolicy::Stop,
             splunk: None,
@@ -198,6 +202,7 @@ pub struct Ports {
     pub read_model: Option<ReadModels>,
     pub cache: Option<Cache>,
     pub notifications: Option<Arc<dyn Notifications>>,
+    pub usage: Option<UsageCounters>,
 }
 
 impl Ports {
@@ -237,12 +242,18 @@ impl Ports {
             }
             None => None,
         };
+        let usage = match given.usage {
+            Some(usage) => Some(usage),
+            None if roles.command_api => Some(urls.usage.open().await?),
+            None => None,
+        };
         Ok(Self {
             events,
             bus,
             read_model,
             cache,
             notifications,
+            usage,
         })
     }
 }
@@ -343,10 +354,24 @@ impl App {
         let mut mqtt = None;
         if roles.command_api {
             let events = required(&ports.events, "event store");
+            let usage = required(&ports.usage, "usage counter");
+            if let Some(saver) = usage.saver {
+                background.push(spawn_stopping_on_failure(
+                    "saving device usage",
+                    saver.run(shutdown.clone()),
+                    &shutdown,
+                    &failure,
+                ));
+            }
+            let limiter = Limiter {
+                policy: Arc::clone(&config.device_limits),
+                counter: usage.counter,
+            };
             let commands = CommandState::new(
                 events.store,
                 tokens.clone(),
                 config.limits.max_sensors_per_device,
+                limiter,
             );
             if let Some(address) = config.mqtt_listen {
                 let listener = std::net::TcpListener::bind(address)

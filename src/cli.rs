@@ -18,6 +18,7 @@ use crate::bench::history::{self, BenchHistoryArgs};
 use crate::bench::ingest::{self, BenchIngestArgs};
 use crate::bench::pipeline::{self, BenchPipelineArgs};
 use crate::dead_letters::{self, DeadLetterCommand};
+use crate::device_limits;
 use crate::rebuild;
 use crate::simulate::{self, FleetConfig};
 use crate::sinks::SplunkArgs;
@@ -154,6 +155,10 @@ struct ServeArgs {
     /// alert-rules.example.toml). No alerts without it.
     #[arg(long, env = "WATERSHED_ALERT_RULES")]
     alert_rules: Option<PathBuf>,
+    /// Ingest limits per device kind: a TOML file with `[default]` and `[kind.<name>]` tables
+    /// (see device-limits.example.toml). Without it, only devices given their own limits have any.
+    #[arg(long, env = "WATERSHED_DEVICE_LIMITS")]
+    device_limits: Option<PathBuf>,
     /// API requests answered at once; past it, 503 with Retry-After.
     #[arg(long, env = "WATERSHED_MAX_IN_FLIGHT",
           default_value_t = Limits::DEFAULT.max_in_flight as u32,
@@ -236,6 +241,10 @@ impl ServeArgs {
             cors_origins: self.cors_origin,
             alert_rules: match &self.alert_rules {
                 Some(path) => Arc::new(alert_rules::load(path)?),
+                None => Arc::default(),
+            },
+            device_limits: match &self.device_limits {
+                Some(path) => Arc::new(device_limits::load(path)?),
                 None => Arc::default(),
             },
             splunk: self.splunk.sink()?,

@@ -9,6 +9,7 @@ pub mod app;
 pub mod bench;
 pub mod cli;
 pub mod dead_letters;
+pub mod device_limits;
 mod health;
 pub mod prometheus;
 pub mod rebuild;

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use watershed_domain::event::{AppendOutcome, Committed, EventMeta, ExpectedVersion, NewEvent};
 use watershed_domain::ports::{EventStore, StoreError};
 use watershed_domain::{
-    decide, Command, Credential, DeviceEvent, DeviceId, DomainError, IdempotencyKey, KeyHash,
+    decide, Admission, Command, Credential, DeviceEvent, DeviceId, DomainError, IdempotencyKey,
     PayloadDigest,
 };
 
@@ -74,7 +74,7 @@ impl CommandHandler {
         id: &DeviceId,
         presented: &Credential,
         now: DateTime<Utc>,
-    ) -> Result<KeyHash, CommandError> {
+    ) -> Result<Admission, CommandError> {
         self.states
             .get(id)
             .await?
@@ -142,15 +142,29 @@ impl CommandHandler {
         context: &CommandContext,
         refused: DomainError,
     ) -> Result<Outcome, CommandError> {
+        self.replay(id, command, context)
+            .await?
+            .ok_or_else(|| refused.into())
+    }
+
+    /// The first answer to `command`, if its idempotency key is stored with it: what a resend
+    /// is told even when it would now be refused (by the device, or by its limits). A key stored
+    /// with another payload is `KeyReused`.
+    pub async fn replay(
+        &self,
+        id: &DeviceId,
+        command: &Command,
+        context: &CommandContext,
+    ) -> Result<Option<Outcome>, CommandError> {
         let (Some(key), Some(payload)) = (&context.idempotency_key, command.recorded_payload())
         else {
-            return Err(refused.into());
+            return Ok(None);
         };
         let Some(known) = self.store.recall(id, key).await? else {
-            return Err(refused.into());
+            return Ok(None);
         };
         match known.answer(&PayloadDigest::of(&payload)) {
-            AppendOutcome::Duplicate(committed) => Ok(Outcome::replayed(committed)),
+            AppendOutcome::Duplicate(committed) => Ok(Some(Outcome::replayed(committed))),
             _ => Err(key_reused(id, context)),
         }
     }

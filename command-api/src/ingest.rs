@@ -3,7 +3,8 @@
 
 use chrono::Utc;
 use uuid::Uuid;
-use watershed_domain::{BatchId, Command, Credential, DeviceId, IdempotencyKey, KeyHash};
+use watershed_domain::limits::Decision;
+use watershed_domain::{Admission, BatchId, Command, Credential, DeviceId, IdempotencyKey};
 use watershed_http_edge::ApiError;
 
 use crate::handler::{CommandContext, Outcome};
@@ -15,13 +16,19 @@ use crate::CommandState;
 pub struct Recorded {
     pub outcome: Outcome,
     pub batch_id: BatchId,
+    /// What is left of the device's limits, when it has any.
+    pub limits: Option<Decision>,
 }
 
 impl CommandState {
     /// Checks a device's key or token before any other work is done for a request; answers the
-    /// hash of the key it proves. An unknown device, a wrong key and a bad token are the same
-    /// refusal, so ids cannot be probed.
-    pub async fn authenticate(&self, id: &DeviceId, presented: &str) -> Result<KeyHash, ApiError> {
+    /// key it proves and what its limits depend on. An unknown device, a wrong key and a bad
+    /// token are the same refusal, so ids cannot be probed.
+    pub async fn authenticate(
+        &self,
+        id: &DeviceId,
+        presented: &str,
+    ) -> Result<Admission, ApiError> {
         let unknown =
             || ApiError::Unauthorized("unknown device, or not its key or token".to_owned());
         let credential = Credential::parse(presented).map_err(|_| unknown())?;
@@ -31,11 +38,12 @@ impl CommandState {
             .map_err(|e| api_error(id, e))
     }
 
-    /// Validates and records one batch of `id`, presented with `key`. Success means durable.
+    /// Validates and records one batch of the admitted device `id`, within its limits. Success
+    /// means durable.
     pub async fn record(
         &self,
         id: &DeviceId,
-        key: KeyHash,
+        admission: Admission,
         body: RecordReadings,
         correlation_id: Option<Uuid>,
     ) -> Result<Recorded, ApiError> {
@@ -43,8 +51,9 @@ impl CommandState {
         let batch = body.into_batch(now)?;
         let batch_id = batch.batch_id().clone();
         let readings = batch.readings().len() as u64;
+        let throttle = self.limiter.take(id, &admission, readings, now).await;
         let command = Command::RecordReadings {
-            presented_key: key,
+            presented_key: admission.key,
             presented_at: now,
             batch,
             max_sensors: self.max_sensors,
@@ -54,14 +63,37 @@ impl CommandState {
             correlation_id,
             idempotency_key: Some(IdempotencyKey::batch(&batch_id)),
         };
-        let outcome = self
-            .handler
-            .execute(id, command, context)
-            .await
-            .map_err(|e| api_error(id, e))?;
+        let taken = match throttle {
+            Ok(taken) => taken,
+            // A resend of a stored batch is answered as the first time, over the limit or not.
+            Err(throttled @ ApiError::Throttled(decision)) => {
+                let replayed = self.handler.replay(id, &command, &context).await;
+                return match replayed.map_err(|e| api_error(id, e))? {
+                    Some(outcome) => Ok(Recorded {
+                        outcome,
+                        batch_id,
+                        limits: Some(decision),
+                    }),
+                    None => Err(throttled),
+                };
+            }
+            Err(other) => return Err(other),
+        };
+        let executed = self.handler.execute(id, command, context).await;
+        let limits = taken.as_ref().map(|t| t.decision);
+        // Only readings stored now count: a resend was counted when it was stored.
+        let stored_now = matches!(&executed, Ok(outcome) if !outcome.duplicate);
+        if let (Some(taken), false) = (taken, stored_now) {
+            self.limiter.give_back(id, taken, now).await;
+        }
+        let outcome = executed.map_err(|e| api_error(id, e))?;
         if !outcome.duplicate {
             metrics::counter!("watershed_ingest_readings_total").increment(readings);
         }
-        Ok(Recorded { outcome, batch_id })
+        Ok(Recorded {
+            outcome,
+            batch_id,
+            limits,
+        })
     }
 }

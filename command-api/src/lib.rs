@@ -4,6 +4,7 @@
 pub mod device_states;
 pub mod handler;
 pub mod ingest;
+pub mod limiter;
 pub mod mqtt;
 pub mod routes;
 mod stream_locks;
@@ -17,6 +18,7 @@ use watershed_http_edge::ApiTokens;
 
 pub use device_states::DeviceStates;
 pub use handler::CommandHandler;
+pub use limiter::Limiter;
 pub use mqtt::MqttGateway;
 pub use routes::readings::decode_batch;
 
@@ -27,6 +29,7 @@ pub struct CommandState {
     pub tokens: ApiTokens,
     /// Distinct sensors one device may report in all.
     pub max_sensors: usize,
+    pub limiter: Limiter,
 }
 
 impl FromRef<CommandState> for ApiTokens {
@@ -36,11 +39,17 @@ impl FromRef<CommandState> for ApiTokens {
 }
 
 impl CommandState {
-    pub fn new(store: Arc<dyn EventStore>, tokens: ApiTokens, max_sensors: usize) -> Self {
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        tokens: ApiTokens,
+        max_sensors: usize,
+        limiter: Limiter,
+    ) -> Self {
         Self {
             handler: Arc::new(CommandHandler::new(store)),
             tokens,
             max_sensors,
+            limiter,
         }
     }
 }

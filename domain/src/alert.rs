@@ -254,7 +254,8 @@ impl DeviceAlerts {
             | DeviceEvent::Moved(_)
             | DeviceEvent::Retagged(_)
             | DeviceEvent::Disabled(_)
-            | DeviceEvent::Enabled(_) => {}
+            | DeviceEvent::Enabled(_)
+            | DeviceEvent::LimitsChanged(_) => {}
         }
     }
 }

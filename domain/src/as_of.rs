@@ -45,7 +45,8 @@ impl FleetFold {
         match decoded {
             DeviceEvent::Registered(_)
             | DeviceEvent::KeyRotated(_)
-            | DeviceEvent::SensorsAdded(_) => {}
+            | DeviceEvent::SensorsAdded(_)
+            | DeviceEvent::LimitsChanged(_) => {}
             DeviceEvent::ReadingsRecorded(batch) => {
                 for reading in batch.readings {
                     let latest = SensorLatest {

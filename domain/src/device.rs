@@ -11,9 +11,11 @@ use std::collections::BTreeSet;
 use crate::device_token::Credential;
 use crate::event::{
     DeviceDecommissioned, DeviceDisabled, DeviceEnabled, DeviceEvent, DeviceKeyRotated,
-    DeviceMoved, DeviceRegistered, DeviceRenamed, DeviceRetagged, ReadingsRecorded, SensorsAdded,
+    DeviceLimitsChanged, DeviceMoved, DeviceRegistered, DeviceRenamed, DeviceRetagged,
+    ReadingsRecorded, SensorsAdded,
 };
 use crate::ids::{DeviceId, Label, SensorName, Tag};
+use crate::limits::Limits;
 use crate::reading::ReadingBatch;
 
 /// SHA-256 of a device key. Keys are 256-bit random strings, so a fast hash is enough: there is
@@ -91,6 +93,8 @@ pub struct Profile {
     pub kind: Option<Label>,
     pub location: Option<Label>,
     pub tags: BTreeSet<Tag>,
+    /// The device's own limits, over its kind's.
+    pub limits: Limits,
 }
 
 /// The most tags a device carries.
@@ -109,6 +113,7 @@ impl Device {
         "DeviceRetagged",
         "DeviceDisabled",
         "DeviceEnabled",
+        "DeviceLimitsChanged",
     ];
 }
 
@@ -156,18 +161,32 @@ impl Device {
         id: &DeviceId,
         presented: &Credential,
         now: DateTime<Utc>,
-    ) -> Result<KeyHash, DomainError> {
+    ) -> Result<Admission, DomainError> {
         let key = self
             .key_proven_by(id, presented, now)
             .ok_or(DomainError::InvalidKey)?;
         match self.status {
-            DeviceStatus::Active => Ok(key),
+            DeviceStatus::Active => Ok(Admission {
+                key,
+                kind: self.profile.kind.clone(),
+                limits: self.profile.limits,
+            }),
             DeviceStatus::Disabled => Err(DomainError::Disabled),
             DeviceStatus::Decommissioned => Err(DomainError::Decommissioned),
             // Has no key, so it proves none; kept for the match to be whole.
             DeviceStatus::Unregistered => Err(DomainError::InvalidKey),
         }
     }
+}
+
+/// A device let in: the key it proved (what its commands present), and what its limits depend
+/// on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Admission {
+    pub key: KeyHash,
+    pub kind: Option<Label>,
+    /// Its own limits, over its kind's.
+    pub limits: Limits,
 }
 
 /// What may be asked of a device.
@@ -206,6 +225,7 @@ pub enum Command {
         name: Option<Option<Label>>,
         location: Option<Option<Label>>,
         tags: Option<BTreeSet<Tag>>,
+        limits: Option<Limits>,
     },
 }
 
@@ -344,8 +364,9 @@ pub fn decide(device: &Device, command: Command) -> Result<Vec<DeviceEvent>, Dom
                 name,
                 location,
                 tags,
+                limits,
             },
-        ) => change_profile(&device.profile, name, location, tags),
+        ) => change_profile(&device.profile, name, location, tags, limits),
     }
 }
 
@@ -355,6 +376,7 @@ fn change_profile(
     name: Option<Option<Label>>,
     location: Option<Option<Label>>,
     tags: Option<BTreeSet<Tag>>,
+    limits: Option<Limits>,
 ) -> Result<Vec<DeviceEvent>, DomainError> {
     let mut events = Vec::new();
     if let Some(name) = name.filter(|n| *n != current.name) {
@@ -370,9 +392,15 @@ fn change_profile(
         let tags = tags.into_iter().collect();
         events.push(DeviceEvent::Retagged(DeviceRetagged { tags }));
     }
+    if let Some(limits) = limits.filter(|l| *l != current.limits) {
+        events.push(DeviceEvent::LimitsChanged(DeviceLimitsChanged {
+            readings_per_second: limits.readings_per_second,
+            readings_per_day: limits.readings_per_day,
+        }));
+    }
     if events.is_empty() {
         return Err(DomainError::Unchanged(
-            "the device already has this name, location and tags",
+            "the device already has this name, location, tags and limits",
         ));
     }
     Ok(events)
@@ -390,6 +418,7 @@ pub fn evolve(mut device: Device, stream_seq: u64, event: &DeviceEvent) -> Devic
                 kind: e.kind.clone(),
                 location: e.location.clone(),
                 tags: BTreeSet::new(),
+                limits: Limits::default(),
             };
         }
         DeviceEvent::KeyRotated(e) => {
@@ -411,6 +440,12 @@ pub fn evolve(mut device: Device, stream_seq: u64, event: &DeviceEvent) -> Devic
         DeviceEvent::Renamed(e) => device.profile.name = e.name.clone(),
         DeviceEvent::Moved(e) => device.profile.location = e.location.clone(),
         DeviceEvent::Retagged(e) => device.profile.tags = e.tags.iter().cloned().collect(),
+        DeviceEvent::LimitsChanged(e) => {
+            device.profile.limits = Limits {
+                readings_per_second: e.readings_per_second,
+                readings_per_day: e.readings_per_day,
+            }
+        }
     }
     device
 }
@@ -623,6 +658,7 @@ mod tests {
             name: name.map(|n| n.map(|n| Label::parse(n).unwrap())),
             location: None,
             tags: tags_to.map(tags),
+            limits: None,
         }
     }
 
@@ -659,7 +695,10 @@ mod tests {
         ]);
         assert_eq!(device.status, DeviceStatus::Active);
         assert!(decide(&device, record("k")).is_ok());
-        assert_eq!(device.admit(&id, &key, Utc::now()), Ok(KeyHash::of("k")));
+        assert_eq!(
+            device.admit(&id, &key, Utc::now()).map(|a| a.key),
+            Ok(KeyHash::of("k"))
+        );
         assert_eq!(
             decide(&device, Command::Enable),
             Err(DomainError::Unchanged("the device is not disabled"))
@@ -685,13 +724,14 @@ mod tests {
         assert_eq!(
             decide(&device, change(Some(None), Some(&["a"]))),
             Err(DomainError::Unchanged(
-                "the device already has this name, location and tags"
+                "the device already has this name, location, tags and limits"
             ))
         );
         let moved = Command::ChangeProfile {
             name: None,
             location: Some(Some(Label::parse("Hall C").unwrap())),
             tags: Some(BTreeSet::new()),
+            limits: None,
         };
         let events = decide(&device, moved).unwrap();
         assert!(matches!(

@@ -32,6 +32,7 @@ pub enum DeviceEvent {
     Retagged(DeviceRetagged),
     Disabled(DeviceDisabled),
     Enabled(DeviceEnabled),
+    LimitsChanged(DeviceLimitsChanged),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -160,6 +161,14 @@ pub struct DeviceDisabled {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeviceEnabled {}
 
+/// The device's own limits from now on, over those of its kind; a limit left `None` is its
+/// kind's (or the default).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceLimitsChanged {
+    pub readings_per_second: Option<u32>,
+    pub readings_per_day: Option<u64>,
+}
+
 impl DeviceEvent {
     /// What this event changes of a device's profile in the read models, if it is an
     /// administrator's change; `at` is when it was recorded.
@@ -206,6 +215,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "DeviceRetagged",
     "DeviceDisabled",
     "DeviceEnabled",
+    "DeviceLimitsChanged",
 ];
 
 impl DeviceEvent {
@@ -225,6 +235,7 @@ impl DeviceEvent {
             Self::Retagged(_) => "DeviceRetagged",
             Self::Disabled(_) => "DeviceDisabled",
             Self::Enabled(_) => "DeviceEnabled",
+            Self::LimitsChanged(_) => "DeviceLimitsChanged",
         }
     }
 
@@ -245,6 +256,7 @@ impl DeviceEvent {
             Self::Retagged(e) => serde_json::to_string(e),
             Self::Disabled(e) => serde_json::to_string(e),
             Self::Enabled(e) => serde_json::to_string(e),
+            Self::LimitsChanged(e) => serde_json::to_string(e),
         };
         encoded.expect("event payloads are plain data with string keys and finite numbers")
     }
@@ -281,6 +293,7 @@ impl DeviceEvent {
             ("DeviceRetagged", 1) => parse(event_type, payload).map(Self::Retagged),
             ("DeviceDisabled", 1) => parse(event_type, payload).map(Self::Disabled),
             ("DeviceEnabled", 1) => parse(event_type, payload).map(Self::Enabled),
+            ("DeviceLimitsChanged", 1) => parse(event_type, payload).map(Self::LimitsChanged),
             _ => Err(DecodeError::Unknown {
                 event_type: event_type.to_owned(),
                 schema_version,

@@ -14,6 +14,7 @@ pub mod generations;
 pub mod history;
 pub mod idempotency;
 pub mod ids;
+pub mod limits;
 pub mod ports;
 pub mod raw_blocks;
 pub mod read_model;
@@ -24,7 +25,7 @@ pub mod webhooks;
 pub use alert::{AlertRule, AlertRules, Condition, DeviceAlerts, RuleSpec, Severity};
 pub use alert_lifecycle::{AlertAction, AlertLifecycle};
 pub use dead_letter::{DeadLetter, Parked, PoisonPolicy};
-pub use device::{decide, evolve, Command, Device, DeviceStatus, DomainError, KeyHash};
+pub use device::{decide, evolve, Admission, Command, Device, DeviceStatus, DomainError, KeyHash};
 pub use device_token::{Credential, DeviceToken, TokenRefusal};
 pub use event::{
     AlertAcknowledged, AlertCleared, AlertClearedManually, AlertRaised, AppendOutcome, Committed,

@@ -15,6 +15,7 @@ use crate::generations::Generations;
 use crate::history::{HistoryFilter, HistoryPage};
 use crate::idempotency::{IdempotencyKey, Recalled};
 use crate::ids::DeviceId;
+use crate::limits::{Decision, Limits};
 use crate::read_model::{AlertQuery, AlertRecord, DeviceView, ReadModelDelta, Series, SeriesQuery};
 use crate::reading::Reading;
 use crate::webhooks::{
@@ -433,4 +434,32 @@ pub trait WebhookTransport: Send + Sync + 'static {
         headers: &[(&'static str, String)],
         body: &str,
     ) -> Result<u16, String>;
+}
+
+/// A usage counter could not be asked or updated.
+#[derive(Debug, thiserror::Error)]
+#[error("usage counter unavailable: {0}")]
+pub struct UsageUnavailable(pub String);
+
+/// Where devices' usage against their limits is counted: shared by every instance that takes
+/// readings, and kept across restarts. Each call decides and counts in one step.
+#[async_trait]
+pub trait UsageCounter: Send + Sync + 'static {
+    /// Takes `n` readings of `device` under `limits` at `now` (see `limits::take`).
+    async fn take(
+        &self,
+        device: &DeviceId,
+        n: u64,
+        limits: &Limits,
+        now: DateTime<Utc>,
+    ) -> Result<Decision, UsageUnavailable>;
+
+    /// Gives back `n` readings taken but not stored (see `limits::refund`).
+    async fn refund(
+        &self,
+        device: &DeviceId,
+        n: u64,
+        limits: &Limits,
+        now: DateTime<Utc>,
+    ) -> Result<(), UsageUnavailable>;
 }

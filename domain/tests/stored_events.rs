@@ -2,7 +2,7 @@
 //! as stored, then those the releases of 2026-12-01 added (alert severities, silences, alert ids
 //! on clears, acknowledgements and clears by hand, key rotations with an overlap; still version
 //! 1, since every field they added has a default), then the registry's events of 2026-12-01
-//! (rename, move, retag, disable, enable): they must read back to the same meaning forever. A change to an event's shape
+//! (rename, move, retag, disable, enable, the device's own limits): they must read back to the same meaning forever. A change to an event's shape
 //! that breaks this needs a new schema version and an upcaster in `DeviceEvent::decode`; the
 //! fixture is never edited to fit new code.
 
@@ -148,4 +148,11 @@ fn stored_events_keep_their_meaning() {
         Some("maintenance")
     );
     assert!(matches!(events[18], DeviceEvent::Enabled(_)));
+    let DeviceEvent::LimitsChanged(limits) = &events[19] else {
+        panic!("a limits change twentieth")
+    };
+    assert_eq!(
+        (limits.readings_per_second, limits.readings_per_day),
+        (Some(50), None)
+    );
 }

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
+use watershed_domain::limits::{Decision, Exceeded, RetryAfter};
 use watershed_domain::ValidationError;
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +36,10 @@ pub enum ApiError {
     /// 413: the body is over the limit.
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// 429: the device is over its rate or daily quota; nothing was written. `Retry-After` and
+    /// the RateLimit fields say when it may send again.
+    #[error("{}", throttled_message(.0))]
+    Throttled(Decision),
     /// 415: the body is not JSON.
     #[error("expected Content-Type: application/json")]
     UnsupportedMediaType,
@@ -80,6 +85,7 @@ impl ApiError {
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::Overloaded | Self::TimedOut(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -97,6 +103,10 @@ impl ApiError {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::Throttled(d) => match d.refused {
+                Some((Exceeded::Quota, _)) => "quota_exceeded",
+                _ => "rate_limited",
+            },
             Self::Unavailable(_) => "unavailable",
             Self::Overloaded => "overloaded",
             Self::TimedOut(_) => "timed_out",
@@ -151,7 +161,28 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert("retry-after", axum::http::HeaderValue::from_static("1"));
         }
+        if let Self::Throttled(decision) = &self {
+            let headers = response.headers_mut();
+            if let Some((_, RetryAfter(secs))) = decision.refused {
+                headers.insert("retry-after", axum::http::HeaderValue::from(secs.max(1)));
+            }
+            crate::rate_limit::insert_headers(headers, decision);
+        }
         response
+    }
+}
+
+fn throttled_message(decision: &Decision) -> String {
+    match decision.refused {
+        Some((Exceeded::Quota, RetryAfter(secs))) => format!(
+            "the device's daily quota of {} readings is spent; it starts again at UTC midnight, in {secs} s",
+            decision.quota.map_or(0, |q| q.limit)
+        ),
+        Some((Exceeded::Rate, RetryAfter(secs))) => format!(
+            "the device is over its rate of {} readings per second; retry in {secs} s",
+            decision.rate.map_or(0, |r| r.limit)
+        ),
+        None => "within its limits".to_owned(),
     }
 }
 

@@ -7,6 +7,7 @@ pub mod json;
 pub mod limits;
 pub mod path;
 pub mod query;
+pub mod rate_limit;
 
 pub use auth::{
     AdminAccess, AnalystAccess, ApiToken, ApiTokens, DeviceAuthorization, ReadAccess, StreamAccess,

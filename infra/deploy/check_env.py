@@ -90,7 +90,8 @@ def secret_variables() -> set[str]:
 # A role left on an embedded default in a cluster would write a SQLite file on a read-only root
 # filesystem, or keep its bus inside one process.
 PORTS_USED = {
-    "command-api": ["WATERSHED_EVENT_STORE"],
+    # The cache URL also names where devices' usage against their limits is counted.
+    "command-api": ["WATERSHED_EVENT_STORE", "WATERSHED_CACHE"],
     "relay": ["WATERSHED_EVENT_STORE", "WATERSHED_BUS"],
     # Projectors always open the event store: they append alert events and read from it the events a
     # read model lacks in front of a batch (a rebuilt generation behind the bus).

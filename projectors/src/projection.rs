@@ -127,7 +127,9 @@ fn apply(
                 .push((device.clone(), event.meta.recorded_at));
             out.lifecycle.push(device.clone());
         }
-        DeviceEvent::KeyRotated(_) | DeviceEvent::SensorsAdded(_) => {}
+        DeviceEvent::KeyRotated(_)
+        | DeviceEvent::SensorsAdded(_)
+        | DeviceEvent::LimitsChanged(_) => {}
         profile @ (DeviceEvent::Renamed(_)
         | DeviceEvent::Moved(_)
         | DeviceEvent::Retagged(_)

@@ -2,7 +2,9 @@
 //! beside a raw baseline measured in the same run on the same machine — the same number of narrow
 //! rows inserted straight into SQLite in batches — and the ratio between them.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -12,7 +14,10 @@ use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
 
 use super::peers::{self, disk_usage, Peer};
 use super::{fleet_batches, quantiles, rate, Load, Served};
+use watershed_domain::limits::{LimitPolicy, Limits};
+
 use crate::app::AppConfig;
+use crate::simulate::Report;
 use crate::tokens;
 
 #[derive(Debug, Args)]
@@ -36,19 +41,8 @@ pub async fn run(args: BenchIngestArgs) -> anyhow::Result<()> {
         raw.as_secs_f64()
     );
 
-    let app = Served::start(AppConfig::ephemeral(
-        &dir.path().join("watershed"),
-        &tokens::generate(),
-        &tokens::generate(),
-    ))
-    .await?;
-
-    let started = Instant::now();
-    let report = app.run_fleet(&args.load).await?;
-    let accepted = started.elapsed();
-    app.wait_until_projected().await?;
-    let projected = started.elapsed();
-    app.stop().await?;
+    let (report, accepted, projected) =
+        measure(ephemeral(&dir.path().join("watershed")), &args.load).await?;
 
     let ratio = |ours: Duration| {
         raw.as_secs_f64() / ours.as_secs_f64() * report.readings as f64 / args.load.readings as f64
@@ -73,6 +67,25 @@ pub async fn run(args: BenchIngestArgs) -> anyhow::Result<()> {
     if report.errors > 0 {
         anyhow::bail!("{} batches failed", report.errors);
     }
+    // Every device under a rate and a daily quota it never reaches: each batch is checked and
+    // counted, none refused, so the difference is what the limiter costs.
+    let limited = AppConfig {
+        device_limits: Arc::new(LimitPolicy {
+            default: Limits {
+                readings_per_second: Some(u32::MAX),
+                readings_per_day: Some(u64::MAX),
+            },
+            kinds: HashMap::new(),
+        }),
+        ..ephemeral(&dir.path().join("watershed-limited"))
+    };
+    let (limited_report, limited_accepted, _) = measure(limited, &args.load).await?;
+    println!(
+        "  watershed with device limits   {:>10.0} readings/s accepted  ({:.2}× without); {} errors",
+        rate(limited_report.readings, limited_accepted),
+        rate(limited_report.readings, limited_accepted) / rate(report.readings, accepted),
+        limited_report.errors
+    );
     let ours = disk_usage(&dir.path().join("watershed/data"));
     println!(
         "  watershed on disk              {:>10.0} bytes/reading  (event store + read models; peak RSS of this process, load generator included: {} MiB)",
@@ -100,6 +113,23 @@ pub async fn run(args: BenchIngestArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+fn ephemeral(dir: &Path) -> AppConfig {
+    AppConfig::ephemeral(dir, &tokens::generate(), &tokens::generate())
+}
+
+/// Serves `config`, sends the fleet's load and waits until all of it is projected: the report,
+/// and the time until the last acknowledgement and until the last reading was projected.
+async fn measure(config: AppConfig, load: &Load) -> anyhow::Result<(Report, Duration, Duration)> {
+    let app = Served::start(config).await?;
+    let started = Instant::now();
+    let report = app.run_fleet(load).await?;
+    let accepted = started.elapsed();
+    app.wait_until_projected().await?;
+    let projected = started.elapsed();
+    app.stop().await?;
+    Ok((report, accepted, projected))
 }
 
 /// The same readings the fleet sends, as narrow rows (device, sensor, time, value), inserted in

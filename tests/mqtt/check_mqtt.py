@@ -409,6 +409,32 @@ def disabled_device(server):
           "with its reason) and on PUBLISH, nothing it sent is stored, and enabled it sends again")
 
 
+def quota_exceeded(server):
+    """Over its daily quota a device's batch is refused: MQTT 5 PUBACK 151 "quota exceeded" with
+    the reason, the HTTP error body on its error topic, nothing stored; 3.1.1 learns it there."""
+    for protocol in PROTOCOLS:
+        device = f"mqtt-quota-{protocol.replace('.', '')}"
+        key = server.register(device)
+        server.call("PATCH", f"/v1/devices/{device}", {"limits": {"readings_per_day": 1}})
+        topic = f"devices/{device}/readings"
+        client = Device(server, device, key, protocol)
+        check(client.connect().value == 0, f"{protocol}: refused at CONNECT")
+        client.subscribe(f"devices/{device}/errors")
+        within = batch("within", 1.0)
+        client.publish(topic, within).wait_for_publish(PATIENCE_S)
+        over = client.publish(topic, batch("over", 2.0))
+        over.wait_for_publish(PATIENCE_S)
+        wait_until(lambda: client.errors, f"{protocol}: the quota error on the error topic")
+        check(client.errors[-1]["error"]["code"] == "quota_exceeded", f"{protocol}: {client.errors}")
+        if protocol == "5":
+            wait_until(lambda: over.mid in client.acks, "the PUBACK of a batch over the quota")
+            check(client.acks[over.mid].value == 151, f"over the quota answered {client.acks[over.mid]}")
+        client.close()
+        stored_once(server, device, {within["batch_id"]: within["readings"]})
+    print("check-mqtt: over its daily quota a device is answered PUBACK 151 (MQTT 5) and "
+          "quota_exceeded on its error topic, and nothing more is stored")
+
+
 def http_ingest(server, device, authorization, body):
     request = urllib.request.Request(
         f"{server.base}/v1/devices/{device}/readings", data=json.dumps(body).encode(),
@@ -496,6 +522,7 @@ def main():
         device_tokens(server)
         key_rotation(server)
         disabled_device(server)
+        quota_exceeded(server)
         for protocol in PROTOCOLS:
             kill_in_flight(server, protocol)
         thousand_devices(server)

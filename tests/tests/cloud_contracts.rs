@@ -344,3 +344,17 @@ async fn postgres_read_model_moves_rows_per_reading_into_blocks() {
         .unwrap();
     assert!(!left, "the table of one row per reading is gone");
 }
+
+#[tokio::test]
+async fn redis_usage_keeps_the_usage_contract_across_instances() {
+    use watershed_domain::ports::UsageCounter;
+    use watershed_infra::redis::usage::RedisUsage;
+    use watershed_tests::contract::usage;
+
+    let namespace = unique_namespace();
+    let one = RedisUsage::connect(&redis_url(), &namespace).await.unwrap();
+    usage::usage_counter_contract(&one).await;
+    let two = RedisUsage::connect(&redis_url(), &namespace).await.unwrap();
+    let instances: Vec<Arc<dyn UsageCounter>> = vec![Arc::new(one), Arc::new(two)];
+    usage::shared_usage_is_spent_once(instances).await;
+}

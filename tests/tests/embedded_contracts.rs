@@ -165,6 +165,41 @@ async fn sqlite_read_model_keeps_the_read_model_contract() {
 }
 
 #[tokio::test]
+async fn sqlite_usage_keeps_the_usage_contract_and_its_counts_across_a_restart() {
+    use watershed_domain::limits::Limits;
+    use watershed_domain::ports::UsageCounter;
+    use watershed_infra::sqlite::usage::SqliteUsage;
+    use watershed_tests::contract::usage;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("usage.db");
+    let counter = Arc::new(SqliteUsage::open(&path).await.unwrap());
+    usage::usage_counter_contract(&*counter).await;
+    usage::shared_usage_is_spent_once(vec![counter.clone(), counter.clone()]).await;
+
+    let device = watershed_tests::events::unique_device("usage-restart");
+    let l = Limits {
+        readings_per_second: None,
+        readings_per_day: Some(100),
+    };
+    let now = chrono::Utc::now();
+    assert!(counter.take(&device, 70, &l, now).await.unwrap().granted());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let saving = tokio::spawn(Arc::clone(&counter).run(shutdown.clone()));
+    shutdown.cancel();
+    saving.await.unwrap().unwrap();
+    drop(counter);
+    let reopened = SqliteUsage::open(&path).await.unwrap();
+    let after = reopened.take(&device, 40, &l, now).await.unwrap();
+    assert_eq!(
+        after.quota.map(|q| q.remaining),
+        Some(30),
+        "70 used before the restart"
+    );
+    assert!(!after.granted());
+}
+
+#[tokio::test]
 async fn memory_cache_keeps_the_cache_contract() {
     cache::device_cache_contract(Arc::new(MemoryDeviceCache::default())).await;
 }

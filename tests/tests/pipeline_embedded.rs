@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, DurationRound, SecondsFormat, Utc};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use watershed_tests::harness::{
-    spawn_app, spawn_app_on, spawn_app_with, TestApp, ADMIN_TOKEN, READ_TOKEN,
+    spawn_app, spawn_app_on, spawn_app_on_with, spawn_app_with, TestApp, ADMIN_TOKEN, READ_TOKEN,
 };
 
 fn ts(t: DateTime<Utc>) -> String {
@@ -604,6 +604,157 @@ async fn an_administrator_renames_moves_tags_disables_and_enables_a_device() {
         ],
         "one event per change, nothing for what was refused"
     );
+    app.stop().await;
+}
+
+/// The members of a structured header field (`RateLimit`, `RateLimit-Policy`) as read by the
+/// `sfv` parser: each name with its integer parameters.
+fn structured(response: &reqwest::Response, field: &str) -> Vec<(String, Vec<(String, i64)>)> {
+    let value = response.headers()[field].to_str().unwrap();
+    let list: sfv::List = sfv::Parser::new(value).parse().unwrap();
+    list.into_iter()
+        .map(|entry| match entry {
+            sfv::ListEntry::Item(item) => (
+                item.bare_item.as_string().unwrap().as_str().to_owned(),
+                item.params
+                    .iter()
+                    .map(|(k, v)| (k.as_str().to_owned(), i64::from(v.as_integer().unwrap())))
+                    .collect(),
+            ),
+            sfv::ListEntry::InnerList(_) => panic!("{field}: an inner list in {value}"),
+        })
+        .collect()
+}
+
+/// `n` readings of one sensor, a millisecond apart.
+fn many(batch_id: &str, n: usize) -> Value {
+    let t = base();
+    let readings: Vec<_> = (0..n)
+        .map(|i| ("temp", i as f64, "C", t + Duration::milliseconds(i as i64)))
+        .collect();
+    batch(batch_id, &readings)
+}
+
+#[tokio::test]
+async fn limits_refuse_with_429_answer_resends_and_hold_across_a_restart() {
+    let limited = |config: &mut watershed::app::AppConfig| {
+        config.device_limits = std::sync::Arc::new(
+            watershed::device_limits::parse("[kind.meter]\nreadings_per_day = 250\n").unwrap(),
+        );
+    };
+    let app = spawn_app_with(limited).await;
+    let (status, registered) = admin(
+        &app,
+        reqwest::Method::POST,
+        "/v1/devices",
+        json!({"device_id": "lim-1", "kind": "meter"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let key = registered["device_key"].as_str().unwrap().to_owned();
+
+    let first = many("q-1", 200);
+    let stored = app.post_readings("lim-1", &key, &first).await;
+    assert_eq!(stored.status(), StatusCode::CREATED);
+    assert_eq!(
+        structured(&stored, "ratelimit-policy"),
+        [(
+            "daily".to_owned(),
+            vec![("q".to_owned(), 250), ("w".to_owned(), 86_400)]
+        )]
+    );
+    let left = structured(&stored, "ratelimit");
+    assert_eq!(
+        (left[0].0.as_str(), &left[0].1[0]),
+        ("daily", &("r".to_owned(), 50))
+    );
+
+    let over = app.post_readings("lim-1", &key, &many("q-2", 100)).await;
+    assert_eq!(over.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = over.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=86_400).contains(&retry_after), "{retry_after}");
+    let (_, code, _) = error_of(over).await;
+    assert_eq!(code, "quota_exceeded");
+    let resent = app.post_readings("lim-1", &key, &first).await;
+    assert_eq!(
+        resent.status(),
+        StatusCode::CREATED,
+        "a resend is answered over the quota too"
+    );
+    assert_eq!(resent.headers()["idempotent-replayed"], "true");
+    assert!(
+        app.post_readings("lim-1", &key, &many("q-3", 50))
+            .await
+            .status()
+            .is_success(),
+        "a resend spends nothing"
+    );
+
+    // A device's own limits, set and removed by an administrator.
+    let other = app.register("lim-2").await;
+    let unlimited = app.post_readings("lim-2", &other, &many("r-1", 1000)).await;
+    assert_eq!(unlimited.status(), StatusCode::CREATED);
+    assert!(
+        !unlimited.headers().contains_key("ratelimit"),
+        "no limit, no fields"
+    );
+    let (status, _) = admin(
+        &app,
+        reqwest::Method::PATCH,
+        "/v1/devices/lim-2",
+        json!({"limits": {"readings_per_second": 0}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = admin(
+        &app,
+        reqwest::Method::PATCH,
+        "/v1/devices/lim-2",
+        json!({"limits": {"readings_per_second": 1}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    // A batch larger than the bucket borrows from the seconds to come.
+    let borrowed = app.post_readings("lim-2", &other, &many("r-2", 1000)).await;
+    assert_eq!(borrowed.status(), StatusCode::CREATED);
+    let throttled = app.post_readings("lim-2", &other, &many("r-3", 1)).await;
+    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(structured(&throttled, "ratelimit")[0].0, "rate");
+    let (_, code, _) = error_of(throttled).await;
+    assert_eq!(code, "rate_limited");
+    let (status, _) = admin(
+        &app,
+        reqwest::Method::PATCH,
+        "/v1/devices/lim-2",
+        json!({"limits": null}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        app.post_readings("lim-2", &other, &many("r-3", 1))
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+
+    let app = spawn_app_on_with(app.stop().await, limited).await;
+    let after_restart = app.post_readings("lim-1", &key, &many("q-4", 1)).await;
+    assert_eq!(
+        after_restart.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "250 of 250 used before the restart"
+    );
+    let batches = app.get("/v1/devices/lim-1/events").await.1["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event_type"] == "ReadingsRecorded")
+        .count();
+    assert_eq!(batches, 2, "only the batches within the quota are stored");
     app.stop().await;
 }
 

@@ -115,9 +115,9 @@ impl Device {
             .runtime
             .spawn(async move {
                 // Checked again for each batch: a token expires, a key is replaced.
-                let key = state.authenticate(&id, &presented).await?;
+                let admission = state.authenticate(&id, &presented).await?;
                 let body = watershed_http_edge::json::parse::<RecordReadings>(&payload)?;
-                state.record(&id, key, body, None).await
+                state.record(&id, admission, body, None).await
             })
             .await;
         let verdict = match recorded {

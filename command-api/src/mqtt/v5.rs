@@ -73,6 +73,7 @@ pub async fn publish(session: Session, publish: Publish) -> Result<PublishAck, G
 fn refusal_code(error: &ApiError) -> PublishAckReason {
     match error {
         ApiError::Unauthorized(_) | ApiError::Forbidden { .. } => PublishAckReason::NotAuthorized,
+        ApiError::Throttled(_) => PublishAckReason::QuotaExceeded,
         ApiError::Invalid { .. } | ApiError::PayloadTooLarge { .. } => {
             PublishAckReason::PayloadFormatInvalid
         }

@@ -11,6 +11,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
+use watershed_domain::limits::Limits;
 use watershed_domain::{Command, DeviceId, KeyHash, Label, Tag, ValidationError};
 use watershed_http_edge::{path::DevicePath, AdminAccess, ApiError, ApiJson, ErrorBody};
 
@@ -95,6 +96,44 @@ pub struct ChangeProfile {
     /// `A-Z a-z 0-9 - _ . : = /`; repeats count once.
     #[schema(value_type = Option<Vec<String>>, max_items = 32, example = json!(["line-3", "site=berlin"]))]
     pub tags: Option<Vec<Tag>>,
+    /// The device's own ingest limits, over its kind's; a limit left out or `null` is its
+    /// kind's. `null` for the whole object: the kind's limits only.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<DeviceLimits>, nullable)]
+    pub limits: Option<Option<DeviceLimits>>,
+}
+
+/// Readings a device may send, counted in readings (a batch of 100 counts 100).
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceLimits {
+    /// Sustained rate; a burst of up to one second's worth is granted at once.
+    #[schema(minimum = 1)]
+    pub readings_per_second: Option<u32>,
+    /// Per UTC day.
+    #[schema(minimum = 1)]
+    pub readings_per_day: Option<u64>,
+}
+
+impl DeviceLimits {
+    fn parse(self) -> Result<Limits, ApiError> {
+        let zero = |field: &str| {
+            ApiError::invalid(ValidationError::new(
+                format!("limits.{field}"),
+                "must be at least 1; disable a device that may send nothing",
+            ))
+        };
+        if self.readings_per_second == Some(0) {
+            return Err(zero("readings_per_second"));
+        }
+        if self.readings_per_day == Some(0) {
+            return Err(zero("readings_per_day"));
+        }
+        Ok(Limits {
+            readings_per_second: self.readings_per_second,
+            readings_per_day: self.readings_per_day,
+        })
+    }
 }
 
 /// A field that is present, `null` included, as `Some`; an absent one stays `None` (by
@@ -253,8 +292,8 @@ async fn change(
     }))
 }
 
-/// Rename, move or retag a device: each field present is replaced (`null` removes it), one event
-/// per field that changes.
+/// Rename, move or retag a device, or set its own limits: each field present is replaced (`null`
+/// removes it), one event per field that changes.
 #[utoipa::path(patch, path = "/v1/devices/{device_id}", tag = "devices",
     params(DevicePath),
     request_body = ChangeProfile,
@@ -279,6 +318,11 @@ pub async fn change_profile(
         name: body.name,
         location: body.location,
         tags: body.tags.map(|tags| tags.into_iter().collect()),
+        limits: body
+            .limits
+            .map(|l| l.map(DeviceLimits::parse).transpose())
+            .transpose()?
+            .map(Option::unwrap_or_default),
     };
     let changed = change(&state, &id, &headers, command).await?;
     tracing::info!(device_id = %id, "device profile changed");

@@ -56,12 +56,21 @@ pub struct ReadingsAccepted {
     request_body = RecordReadings,
     security(("device_key" = []), ("device_token" = [])),
     responses(
-        (status = 201, body = ReadingsAccepted, description = "stored; a repeated batch_id with the same readings answers the same, with `Idempotent-Replayed: true`, even after the device was decommissioned"),
+        (status = 201, body = ReadingsAccepted, description = "stored; a repeated batch_id with the same readings answers the same, with `Idempotent-Replayed: true`, even after the device was decommissioned or over its limits",
+            headers(
+                ("RateLimit-Policy" = String, description = "the device's limits, when it has any: `\"rate\";q=<readings per second>;w=1` and `\"daily\";q=<readings per UTC day>;w=86400`"),
+                ("RateLimit" = String, description = "what is left of each: `\"rate\";r=<readings>;t=<seconds until full>`, `\"daily\";r=<readings>;t=<seconds until UTC midnight>`"),
+            )),
         (status = 400, body = ErrorBody, description = "invalid input; `field` names it (`too_many_sensors`: the batch would take the device past its number of distinct sensors)"),
         (status = 401, body = ErrorBody, description = "missing key, unknown device, not its key, or a token that is malformed, expired, of another device or not signed with its key (the same answer for each)"),
-        (status = 403, body = ErrorBody, description = "the device is decommissioned"),
+        (status = 403, body = ErrorBody, description = "the device is disabled (`device_disabled`) or decommissioned"),
         (status = 409, body = ErrorBody, description = "`idempotency_key_reused`: this batch_id was stored with different readings"),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "`rate_limited` or `quota_exceeded`: the batch would take the device past its readings per second or per UTC day; nothing was stored",
+            headers(
+                ("Retry-After" = u64, description = "seconds until the batch could be granted"),
+                ("RateLimit-Policy" = String), ("RateLimit" = String),
+            )),
         (status = 503, body = ErrorBody, description = "the event store is unavailable; nothing was stored"),
     ))]
 pub async fn record(
@@ -95,10 +104,14 @@ async fn ingest(
 ) -> Result<Response, ApiError> {
     let id = device_id(raw_id)?;
     // The key first: a caller without one gets no parsing and no answer about the device.
-    let presented_key = state.authenticate(&id, &key).await?;
+    let admission = state.authenticate(&id, &key).await?;
     let ApiJson(body) = ApiJson::<RecordReadings>::from_request(request, &state).await?;
-    let Recorded { outcome, batch_id } = state
-        .record(&id, presented_key, body, correlation_id(&headers))
+    let Recorded {
+        outcome,
+        batch_id,
+        limits,
+    } = state
+        .record(&id, admission, body, correlation_id(&headers))
         .await?;
     let body = ReadingsAccepted {
         device_id: id.to_string(),
@@ -108,6 +121,9 @@ async fn ingest(
         position: outcome.committed.position,
     };
     let mut response = (StatusCode::CREATED, Json(body)).into_response();
+    if let Some(limits) = &limits {
+        watershed_http_edge::rate_limit::insert_headers(response.headers_mut(), limits);
+    }
     if outcome.duplicate {
         response
             .headers_mut()

@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod live_feed;
+pub mod usage;
 
 use std::future::Future;
 use std::time::Duration;

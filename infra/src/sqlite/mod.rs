@@ -8,6 +8,7 @@ pub mod notifications;
 mod raw_blocks;
 pub mod read_model;
 mod time;
+pub mod usage;
 
 use std::path::Path;
 use std::time::Duration;

@@ -13,3 +13,4 @@ pub mod legacy_raw;
 pub mod live_feed;
 pub mod notifications;
 pub mod read_model;
+pub mod usage;
