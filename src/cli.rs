@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
@@ -347,6 +348,37 @@ struct SimulateArgs {
     /// Device ids are this prefix and a number.
     #[arg(long, default_value = "sim-")]
     id_prefix: String,
+    /// How the devices send their batches (they register over HTTP either way).
+    #[arg(long, value_enum, default_value = "http")]
+    protocol: SimulatedProtocol,
+    /// The MQTT gateway (`--mqtt-listen` of the server), for `--protocol mqtt`.
+    #[arg(long, env = "WATERSHED_MQTT_TARGET", default_value = "127.0.0.1:1883")]
+    mqtt_target: String,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum SimulatedProtocol {
+    Http,
+    /// MQTT 5, QoS 1.
+    Mqtt,
+}
+
+impl SimulateArgs {
+    fn protocol(&self) -> anyhow::Result<simulate::Protocol> {
+        Ok(match self.protocol {
+            SimulatedProtocol::Http => simulate::Protocol::Http,
+            SimulatedProtocol::Mqtt => {
+                let (host, port) = self
+                    .mqtt_target
+                    .rsplit_once(':')
+                    .and_then(|(h, p)| Some((h.to_owned(), p.parse().ok()?)))
+                    .with_context(|| {
+                        format!("--mqtt-target {:?}: expected host:port", self.mqtt_target)
+                    })?;
+                simulate::Protocol::Mqtt { host, port }
+            }
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -485,8 +517,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     shutdown.cancel();
                 }
             });
+            let protocol = args.protocol()?;
             let report = simulate::run(
                 FleetConfig {
+                    protocol,
                     target: args.target,
                     admin_token: args.admin_token,
                     devices: args.devices,
@@ -665,6 +699,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             rate: args.simulate_rate,
             batch_size: watershed_domain::MAX_READINGS_PER_BATCH,
             total_readings: None,
+            protocol: simulate::Protocol::Http,
         };
         tokio::spawn(simulate::run(config, shutdown.clone()))
     });

@@ -164,6 +164,7 @@ pub async fn run(args: BenchAlertsArgs) -> anyhow::Result<()> {
             rate: args.rate,
             batch_size: args.batch_size,
             total_readings: None,
+            protocol: simulate::Protocol::Http,
         },
         stop_background.clone(),
     ));

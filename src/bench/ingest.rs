@@ -3,6 +3,7 @@
 //! rows inserted straight into SQLite in batches — and the ratio between them.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,13 +18,23 @@ use super::{fleet_batches, quantiles, rate, Load, Served};
 use watershed_domain::limits::{LimitPolicy, Limits};
 
 use crate::app::AppConfig;
-use crate::simulate::Report;
+use crate::simulate::{Protocol, Report};
 use crate::tokens;
 
 #[derive(Debug, Args)]
 pub struct BenchIngestArgs {
     #[command(flatten)]
     load: Load,
+    /// `mqtt`: also send the same load over MQTT 5 (QoS 1, acknowledged once durable) and
+    /// report it next to HTTP.
+    #[arg(long, value_enum, default_value = "http")]
+    protocol: BenchProtocol,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BenchProtocol {
+    Http,
+    Mqtt,
 }
 
 pub async fn run(args: BenchIngestArgs) -> anyhow::Result<()> {
@@ -41,8 +52,12 @@ pub async fn run(args: BenchIngestArgs) -> anyhow::Result<()> {
         raw.as_secs_f64()
     );
 
-    let (report, accepted, projected) =
-        measure(ephemeral(&dir.path().join("watershed")), &args.load).await?;
+    let (report, accepted, projected) = measure(
+        ephemeral(&dir.path().join("watershed")),
+        &args.load,
+        BenchProtocol::Http,
+    )
+    .await?;
 
     let ratio = |ours: Duration| {
         raw.as_secs_f64() / ours.as_secs_f64() * report.readings as f64 / args.load.readings as f64
@@ -79,13 +94,30 @@ pub async fn run(args: BenchIngestArgs) -> anyhow::Result<()> {
         }),
         ..ephemeral(&dir.path().join("watershed-limited"))
     };
-    let (limited_report, limited_accepted, _) = measure(limited, &args.load).await?;
+    let (limited_report, limited_accepted, _) =
+        measure(limited, &args.load, BenchProtocol::Http).await?;
     println!(
         "  watershed with device limits   {:>10.0} readings/s accepted  ({:.2}× without); {} errors",
         rate(limited_report.readings, limited_accepted),
         rate(limited_report.readings, limited_accepted) / rate(report.readings, accepted),
         limited_report.errors
     );
+    if args.protocol == BenchProtocol::Mqtt {
+        let over_mqtt = AppConfig {
+            mqtt_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            ..ephemeral(&dir.path().join("watershed-mqtt"))
+        };
+        let (mqtt_report, mqtt_accepted, mqtt_projected) =
+            measure(over_mqtt, &args.load, BenchProtocol::Mqtt).await?;
+        println!(
+            "  watershed over MQTT 5, QoS 1   {:>10.0} readings/s accepted, {:.0} end to end  ({:.2}× HTTP's); {}; {} errors",
+            rate(mqtt_report.readings, mqtt_accepted),
+            rate(mqtt_report.readings, mqtt_projected),
+            rate(mqtt_report.readings, mqtt_accepted) / rate(report.readings, accepted),
+            quantiles(&mqtt_report.ack_latency_us),
+            mqtt_report.errors
+        );
+    }
     let ours = disk_usage(&dir.path().join("watershed/data"));
     println!(
         "  watershed on disk              {:>10.0} bytes/reading  (event store + read models; peak RSS of this process, load generator included: {} MiB)",
@@ -119,12 +151,25 @@ fn ephemeral(dir: &Path) -> AppConfig {
     AppConfig::ephemeral(dir, &tokens::generate(), &tokens::generate())
 }
 
-/// Serves `config`, sends the fleet's load and waits until all of it is projected: the report,
-/// and the time until the last acknowledgement and until the last reading was projected.
-async fn measure(config: AppConfig, load: &Load) -> anyhow::Result<(Report, Duration, Duration)> {
+/// Serves `config`, sends the fleet's load over `protocol` and waits until all of it is
+/// projected: the report, and the time until the last acknowledgement and until the last reading
+/// was projected.
+async fn measure(
+    config: AppConfig,
+    load: &Load,
+    protocol: BenchProtocol,
+) -> anyhow::Result<(Report, Duration, Duration)> {
     let app = Served::start(config).await?;
+    let protocol = match (protocol, app.mqtt) {
+        (BenchProtocol::Http, _) => Protocol::Http,
+        (BenchProtocol::Mqtt, Some(address)) => Protocol::Mqtt {
+            host: address.ip().to_string(),
+            port: address.port(),
+        },
+        (BenchProtocol::Mqtt, None) => anyhow::bail!("MQTT asked of a config that serves none"),
+    };
     let started = Instant::now();
-    let report = app.run_fleet(load).await?;
+    let report = app.run_fleet_over(load, protocol).await?;
     let accepted = started.elapsed();
     app.wait_until_projected().await?;
     let projected = started.elapsed();

@@ -21,7 +21,7 @@ use watershed_domain::Reading;
 
 use crate::adapters::PortUrls;
 use crate::app::{App, AppConfig};
-use crate::simulate::{self, DeviceSignals, FleetConfig, Report};
+use crate::simulate::{self, DeviceSignals, FleetConfig, Protocol, Report};
 
 /// The simulated devices are `bench-0001`, `bench-0002` …; baselines name theirs the same.
 pub(crate) const FLEET_PREFIX: &str = "bench-";
@@ -47,6 +47,8 @@ pub struct Load {
 /// A Watershed serving inside the benchmark process.
 pub(crate) struct Served {
     pub base: String,
+    /// The MQTT gateway, when the config serves one.
+    pub mqtt: Option<std::net::SocketAddr>,
     pub admin_token: String,
     pub read_token: String,
     http: reqwest::Client,
@@ -62,6 +64,7 @@ impl Served {
         );
         let app = App::build(config).await?;
         let base = format!("http://{}", app.address());
+        let mqtt = app.mqtt_address();
         let stop = CancellationToken::new();
         let server = tokio::spawn(app.run_until_stopped({
             let stop = stop.clone();
@@ -69,6 +72,7 @@ impl Served {
         }));
         Ok(Self {
             base,
+            mqtt,
             admin_token,
             read_token,
             http: reqwest::Client::new(),
@@ -77,9 +81,15 @@ impl Served {
         })
     }
 
-    /// Runs the simulated fleet until it sent `load.readings`.
+    /// Runs the simulated fleet until it sent `load.readings`, over HTTP.
     pub async fn run_fleet(&self, load: &Load) -> anyhow::Result<Report> {
+        self.run_fleet_over(load, Protocol::Http).await
+    }
+
+    /// Runs the simulated fleet until it sent `load.readings`, over `protocol`.
+    pub async fn run_fleet_over(&self, load: &Load, protocol: Protocol) -> anyhow::Result<Report> {
         let fleet = FleetConfig {
+            protocol,
             target: self.base.clone(),
             admin_token: self.admin_token.clone(),
             devices: load.devices,

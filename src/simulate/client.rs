@@ -15,7 +15,8 @@ pub enum ClientError {
     GaveUp { attempts: usize, last: String },
 }
 
-const MAX_ATTEMPTS: usize = 10;
+/// Tries of one batch before it counts as failed, on either transport.
+pub(super) const MAX_ATTEMPTS: usize = 10;
 
 #[derive(Clone)]
 pub struct ApiClient {
@@ -41,6 +42,15 @@ struct KeyIssued {
 struct BatchBody<'a> {
     batch_id: &'a str,
     readings: &'a [Reading],
+}
+
+/// A batch as both transports send it. Bytes, so a retry re-sends the same buffer without
+/// copying it.
+pub(super) fn batch_body(batch_id: &str, readings: &[Reading]) -> bytes::Bytes {
+    bytes::Bytes::from(
+        serde_json::to_vec(&BatchBody { batch_id, readings })
+            .expect("readings serialize: finite numbers, string keys"),
+    )
 }
 
 impl ApiClient {
@@ -99,11 +109,7 @@ impl ApiClient {
         batch_id: &str,
         readings: &[Reading],
     ) -> Result<Duration, ClientError> {
-        // Bytes, so a retry re-sends the same buffer without copying it.
-        let body = bytes::Bytes::from(
-            serde_json::to_vec(&BatchBody { batch_id, readings })
-                .expect("readings serialize: finite numbers, string keys"),
-        );
+        let body = batch_body(batch_id, readings);
         let url = format!("{}/v1/devices/{device_id}/readings", self.base);
         let started = Instant::now();
         self.send(|| {

@@ -3,6 +3,7 @@
 //! server takes them (the benchmarks). It reports what it sent and what failed.
 
 mod client;
+mod mqtt;
 mod signal;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -14,6 +15,7 @@ use hdrhistogram::Histogram;
 use tokio_util::sync::CancellationToken;
 
 pub use client::{ApiClient, ClientError};
+pub use mqtt::MqttDevice;
 pub use signal::DeviceSignals;
 
 #[derive(Debug, Clone)]
@@ -30,6 +32,45 @@ pub struct FleetConfig {
     pub batch_size: usize,
     /// Stop after about this many readings in all.
     pub total_readings: Option<u64>,
+    /// How the devices send their batches; they register over HTTP either way.
+    pub protocol: Protocol,
+}
+
+/// How simulated devices send their batches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Protocol {
+    Http,
+    /// MQTT 5, to the gateway at this host and port.
+    Mqtt {
+        host: String,
+        port: u16,
+    },
+}
+
+/// One device's way to the server.
+enum Sender {
+    Http {
+        client: ApiClient,
+        key: String,
+    },
+    /// Boxed: the connection's state is large beside an HTTP client handle.
+    Mqtt(Box<MqttDevice>),
+}
+
+impl Sender {
+    async fn send(
+        &mut self,
+        device_id: &str,
+        batch_id: &str,
+        readings: &[watershed_domain::Reading],
+    ) -> Result<Duration, ClientError> {
+        match self {
+            Self::Http { client, key } => {
+                client.send_batch(device_id, key, batch_id, readings).await
+            }
+            Self::Mqtt(device) => device.send_batch(batch_id, readings).await,
+        }
+    }
 }
 
 /// What the fleet did.
@@ -68,10 +109,18 @@ pub async fn run(config: FleetConfig, shutdown: CancellationToken) -> Result<Rep
     for index in 0..config.devices {
         let device_id = format!("{}{:04}", config.id_prefix, index + 1);
         let key = client.enroll(&device_id, index).await?;
+        let sender = match &config.protocol {
+            Protocol::Http => Sender::Http {
+                client: client.clone(),
+                key,
+            },
+            Protocol::Mqtt { host, port } => {
+                Sender::Mqtt(Box::new(MqttDevice::new(host, *port, &device_id, &key)))
+            }
+        };
         devices.push(tokio::spawn(device_loop(DeviceLoop {
-            client: client.clone(),
+            sender,
             device_id,
-            key,
             signals: DeviceSignals::new(index, Utc::now()),
             rate: config.rate,
             batch_size: config
@@ -104,9 +153,8 @@ fn new_histogram() -> Histogram<u64> {
 }
 
 struct DeviceLoop {
-    client: ApiClient,
+    sender: Sender,
     device_id: String,
-    key: String,
     signals: DeviceSignals,
     rate: f64,
     batch_size: usize,
@@ -154,11 +202,7 @@ async fn device_loop(mut d: DeviceLoop) -> Histogram<u64> {
             break;
         }
         let batch_id = format!("{run}-{seq}");
-        match d
-            .client
-            .send_batch(&d.device_id, &d.key, &batch_id, &readings)
-            .await
-        {
+        match d.sender.send(&d.device_id, &batch_id, &readings).await {
             Ok(took) => {
                 d.counters
                     .readings

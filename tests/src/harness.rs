@@ -19,6 +19,8 @@ pub const ANALYST_TOKEN: &str = "test-analyst-token-0123";
 
 pub struct TestApp {
     pub base: String,
+    /// The devices' MQTT gateway, when the config serves one.
+    pub mqtt: Option<std::net::SocketAddr>,
     pub http: reqwest::Client,
     data: TempDir,
     stop: CancellationToken,
@@ -53,6 +55,7 @@ async fn spawn_configured(data: TempDir, configure: impl FnOnce(&mut AppConfig))
     configure(&mut config);
     let app = App::build(config).await.expect("the application starts");
     let base = format!("http://{}", app.address());
+    let mqtt = app.mqtt_address();
     let stop = CancellationToken::new();
     let server = tokio::spawn(app.run_until_stopped({
         let stop = stop.clone();
@@ -60,6 +63,7 @@ async fn spawn_configured(data: TempDir, configure: impl FnOnce(&mut AppConfig))
     }));
     TestApp {
         base,
+        mqtt,
         http: reqwest::Client::new(),
         data,
         stop,

@@ -759,6 +759,43 @@ async fn limits_refuse_with_429_answer_resends_and_hold_across_a_restart() {
 }
 
 #[tokio::test]
+async fn the_simulator_sends_its_fleet_over_mqtt_and_every_batch_is_stored() {
+    use watershed::simulate::{self, FleetConfig, Protocol};
+    let app = spawn_app_with(|c| c.mqtt_listen = Some(([127, 0, 0, 1], 0).into())).await;
+    let gateway = app.mqtt.expect("an MQTT gateway");
+    let report = simulate::run(
+        FleetConfig {
+            target: app.base.clone(),
+            admin_token: ADMIN_TOKEN.to_owned(),
+            devices: 4,
+            id_prefix: "mqtt-sim-".to_owned(),
+            rate: 0.0,
+            batch_size: 100,
+            total_readings: Some(4_000),
+            protocol: Protocol::Mqtt {
+                host: gateway.ip().to_string(),
+                port: gateway.port(),
+            },
+        },
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.errors, 0);
+    assert!(report.readings >= 3_900, "{report:?}");
+    let stored: u64 = app
+        .history("", ADMIN_TOKEN)
+        .await
+        .1
+        .iter()
+        .filter(|e| e["type"] == "io.watershed.ReadingsRecorded")
+        .map(|e| e["data"]["readings"].as_array().unwrap().len() as u64)
+        .sum();
+    assert_eq!(stored, report.readings, "every acknowledged reading, once");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn history_paging_refuses_cursors_that_name_nothing() {
     let app = spawn_app().await;
     app.register("pager").await;
