@@ -67,8 +67,8 @@ impl CommandHandler {
 
     /// Checks a device's credential before any other work is done for its request, and answers
     /// the hash of the key it proves (what its commands present). An unknown device, a wrong key
-    /// and a bad or expired token are the same refusal, so ids cannot be probed; a disabled or
-    /// decommissioned device is refused after its credential was proven.
+    /// and a bad or expired token are the same refusal, so ids cannot be probed. Whether the
+    /// device may send now is the admission's to say (`Admission::may_send`).
     pub async fn authenticate(
         &self,
         id: &DeviceId,

@@ -38,6 +38,20 @@ impl CommandState {
             .map_err(|e| api_error(id, e))
     }
 
+    /// As `authenticate`, for a device that starts sending (an MQTT session): refused as well
+    /// while it may not send.
+    pub async fn authenticate_sender(
+        &self,
+        id: &DeviceId,
+        presented: &str,
+    ) -> Result<Admission, ApiError> {
+        let admission = self.authenticate(id, presented).await?;
+        admission
+            .may_send()
+            .map_err(|refused| api_error(id, refused.into()))?;
+        Ok(admission)
+    }
+
     /// Validates and records one batch of the admitted device `id`, within its limits. Success
     /// means durable.
     pub async fn record(
@@ -51,7 +65,10 @@ impl CommandState {
         let batch = body.into_batch(now)?;
         let batch_id = batch.batch_id().clone();
         let readings = batch.readings().len() as u64;
-        let throttle = self.limiter.take(id, &admission, readings, now).await;
+        let gate = match admission.may_send() {
+            Err(refused) => Err(api_error(id, refused.into())),
+            Ok(()) => self.limiter.take(id, &admission, readings, now).await,
+        };
         let command = Command::RecordReadings {
             presented_key: admission.key,
             presented_at: now,
@@ -63,18 +80,23 @@ impl CommandState {
             correlation_id,
             idempotency_key: Some(IdempotencyKey::batch(&batch_id)),
         };
-        let taken = match throttle {
+        let taken = match gate {
             Ok(taken) => taken,
-            // A resend of a stored batch is answered as the first time, over the limit or not.
-            Err(throttled @ ApiError::Throttled(decision)) => {
+            // A resend of a stored batch is answered as the first time, whatever would refuse a
+            // new one now: its device disabled or decommissioned since, or over its limits.
+            Err(refused @ (ApiError::Throttled(_) | ApiError::Forbidden { .. })) => {
+                let limits = match &refused {
+                    ApiError::Throttled(decision) => Some(*decision),
+                    _ => None,
+                };
                 let replayed = self.handler.replay(id, &command, &context).await;
                 return match replayed.map_err(|e| api_error(id, e))? {
                     Some(outcome) => Ok(Recorded {
                         outcome,
                         batch_id,
-                        limits: Some(decision),
+                        limits,
                     }),
-                    None => Err(throttled),
+                    None => Err(refused),
                 };
             }
             Err(other) => return Err(other),

@@ -153,9 +153,10 @@ impl Device {
 }
 
 impl Device {
-    /// Lets a device in: the key its credential proves, if it proves one, and only while the
-    /// device may send. The credential is checked first, so a stranger learns nothing about a
-    /// device's state.
+    /// Lets a device in: the key its credential proves, if it proves one. Whether it may send
+    /// now is asked of the admission after (`Admission::may_send`), so a stranger learns nothing
+    /// about a device's state, and a disabled or decommissioned device still gets the first
+    /// answer to a batch it resends.
     pub fn admit(
         &self,
         id: &DeviceId,
@@ -165,17 +166,12 @@ impl Device {
         let key = self
             .key_proven_by(id, presented, now)
             .ok_or(DomainError::InvalidKey)?;
-        match self.status {
-            DeviceStatus::Active => Ok(Admission {
-                key,
-                kind: self.profile.kind.clone(),
-                limits: self.profile.limits,
-            }),
-            DeviceStatus::Disabled => Err(DomainError::Disabled),
-            DeviceStatus::Decommissioned => Err(DomainError::Decommissioned),
-            // Has no key, so it proves none; kept for the match to be whole.
-            DeviceStatus::Unregistered => Err(DomainError::InvalidKey),
-        }
+        Ok(Admission {
+            key,
+            kind: self.profile.kind.clone(),
+            limits: self.profile.limits,
+            status: self.status,
+        })
     }
 }
 
@@ -187,6 +183,20 @@ pub struct Admission {
     pub kind: Option<Label>,
     /// Its own limits, over its kind's.
     pub limits: Limits,
+    pub status: DeviceStatus,
+}
+
+impl Admission {
+    /// Whether the device may send new batches: not while disabled, nor once decommissioned.
+    pub fn may_send(&self) -> Result<(), DomainError> {
+        match self.status {
+            DeviceStatus::Active => Ok(()),
+            DeviceStatus::Disabled => Err(DomainError::Disabled),
+            DeviceStatus::Decommissioned => Err(DomainError::Decommissioned),
+            // Has no key, so it is never admitted; kept for the match to be whole.
+            DeviceStatus::Unregistered => Err(DomainError::InvalidKey),
+        }
+    }
 }
 
 /// What may be asked of a device.
@@ -672,10 +682,8 @@ mod tests {
         let device = given(vec![register("k"), disable.clone()]);
         assert_eq!(device.status, DeviceStatus::Disabled);
         assert_eq!(decide(&device, record("k")), Err(DomainError::Disabled));
-        assert_eq!(
-            device.admit(&id, &key, Utc::now()),
-            Err(DomainError::Disabled)
-        );
+        let admission = device.admit(&id, &key, Utc::now()).unwrap();
+        assert_eq!(admission.may_send(), Err(DomainError::Disabled));
         // A wrong key is told as a wrong key, not as a disabled device.
         let wrong = Credential::parse("wrong").unwrap();
         assert_eq!(

@@ -77,7 +77,7 @@ impl Device {
         let (state, asked_id, asked) = (gateway.state.clone(), id.clone(), Arc::clone(&presented));
         let answer = gateway
             .runtime
-            .spawn(async move { state.authenticate(&asked_id, &asked).await })
+            .spawn(async move { state.authenticate_sender(&asked_id, &asked).await })
             .await;
         match answer {
             Ok(Ok(_)) => Ok(Self {
