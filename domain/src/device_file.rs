@@ -307,7 +307,7 @@ pub fn to_line(format: DeviceFileFormat, device: &DeviceRecord) -> String {
             device.status.as_str(),
         ]),
         DeviceFileFormat::Ndjson => {
-            let line = NdjsonLine {
+            let line = DeviceLine {
                 device_id: Some(device.device_id.to_string()),
                 name: device.name.as_ref().map(Label::to_string),
                 kind: device.kind.as_ref().map(Label::to_string),
@@ -544,25 +544,74 @@ fn malformed(line: u64, e: &csv::Error) -> LineError {
     LineError::Malformed { line, message }
 }
 
-/// One NDJSON line as written and read. Fields are text here so that each is checked by the
-/// domain's parsers and reported on its own.
+/// One NDJSON line as written and read; the CSV columns have the same names. Fields are text
+/// here so that each is checked by the domain's parsers and reported on its own.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
-struct NdjsonLine {
+pub struct DeviceLine {
+    /// 1–64 of `A-Z a-z 0-9 - _ . :`; required.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    device_id: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = true,
+        example = "pump-0042", pattern = r"^[A-Za-z0-9._:-]{1,64}$", min_length = 1, max_length = 64))]
+    pub device_id: Option<String>,
+    /// 1–128 printable characters, no spaces at the ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            example = "Pump 42",
+            min_length = 1,
+            max_length = 128,
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+        )
+    )]
+    pub name: Option<String>,
+    /// As `name`; fixed at registration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    kind: Option<String>,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            example = "pump",
+            min_length = 1,
+            max_length = 128,
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+        )
+    )]
+    pub kind: Option<String>,
+    /// As `name`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    location: Option<String>,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            example = "Hall B",
+            min_length = 1,
+            max_length = 128,
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+        )
+    )]
+    pub location: Option<String>,
+    /// At most 32, each 1–64 of `A-Z a-z 0-9 - _ . : = /`; repeats count once. In CSV, one
+    /// cell with the tags separated by spaces.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    tags: Option<Vec<String>>,
+    #[cfg_attr(feature = "openapi", schema(max_items = 32, example = json!(["line-3", "site=berlin"])))]
+    pub tags: Option<Vec<String>>,
+    /// `active` (the default), `disabled` or `decommissioned`: what the device is after the
+    /// import.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    status: Option<String>,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(example = "active", pattern = "^(active|disabled|decommissioned)$")
+    )]
+    pub status: Option<String>,
+    /// The device's key, when it keeps one it has (16–256 printable ASCII characters, no
+    /// spaces); without it the server generates one and answers it once. Never exported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    key: Option<String>,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^[!-~]{16,256}$", min_length = 16, max_length = 256)
+    )]
+    pub key: Option<String>,
 }
 
 fn ndjson_lines(bytes: &[u8]) -> Result<Vec<RawLine>, FileRefused> {
@@ -573,7 +622,7 @@ fn ndjson_lines(bytes: &[u8]) -> Result<Vec<RawLine>, FileRefused> {
             continue;
         }
         count(&mut devices)?;
-        lines.push(match serde_json::from_slice::<NdjsonLine>(text) {
+        lines.push(match serde_json::from_slice::<DeviceLine>(text) {
             Ok(fields) => Ok((
                 line,
                 RawFields {
@@ -588,11 +637,20 @@ fn ndjson_lines(bytes: &[u8]) -> Result<Vec<RawLine>, FileRefused> {
             )),
             Err(e) => Err(LineError::Malformed {
                 line,
-                message: format!("not a device object: {e}"),
+                message: not_a_device(&e),
             }),
         });
     }
     Ok(lines)
+}
+
+/// serde_json's message, placed by column only: its "line 1" would be the file's line 1.
+fn not_a_device(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let what = text
+        .rsplit_once(" at line ")
+        .map_or(text.as_str(), |(what, _)| what);
+    format!("not a device object: {what} (column {})", e.column())
 }
 
 #[cfg(test)]
@@ -719,6 +777,24 @@ mod tests {
                 (5, Some("name".to_owned())),
             ]
         );
+    }
+
+    #[test]
+    fn a_line_that_is_no_device_object_is_placed_by_its_column() {
+        let errors = parsed(
+            Ndjson,
+            "{\"device_id\":\"a\"}\n{\"device_id\":\"b\",\"x\":1}\n",
+        )
+        .errors;
+        let [LineError::Malformed { line: 2, message }] = &errors[..] else {
+            panic!("{errors:?}")
+        };
+        assert!(
+            message.starts_with("not a device object: unknown field `x`"),
+            "{message}"
+        );
+        assert!(message.ends_with("(column 20)"), "{message}");
+        assert!(!message.contains("line 1"), "{message}");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use watershed_domain::ValidationError;
 
@@ -35,9 +35,9 @@ pub enum ApiError {
     /// 413: the body is over the limit.
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
-    /// 415: the body is not JSON.
-    #[error("expected Content-Type: application/json")]
-    UnsupportedMediaType,
+    /// 415: the body is not of the media type (or types) the route takes.
+    #[error("expected Content-Type: {0}")]
+    UnsupportedMediaType(&'static str),
     /// 503: a dependency is down or busy; nothing was written, the client may retry.
     #[error("service temporarily unavailable")]
     Unavailable(String),
@@ -53,19 +53,19 @@ pub enum ApiError {
     Internal(String),
 }
 
-/// The JSON error body.
-#[derive(Debug, Serialize, ToSchema)]
+/// The JSON error body; clients (the CLI) read it too.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable, machine-readable, snake_case.
     pub code: String,
     pub message: String,
     /// The offending field as a JSON path, e.g. `readings[3].value`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
 }
 
@@ -79,7 +79,7 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable(_) | Self::Overloaded | Self::TimedOut(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -96,7 +96,7 @@ impl ApiError {
             Self::Unauthorized(_) => "unauthorized",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::PayloadTooLarge { .. } => "payload_too_large",
-            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Unavailable(_) => "unavailable",
             Self::Overloaded => "overloaded",
             Self::TimedOut(_) => "timed_out",
