@@ -20,6 +20,7 @@ use crate::bench::ingest::{self, BenchIngestArgs};
 use crate::bench::pipeline::{self, BenchPipelineArgs};
 use crate::dead_letters::{self, DeadLetterCommand};
 use crate::device_limits;
+use crate::devices::{self, DevicesCommand};
 use crate::rebuild;
 use crate::simulate::{self, FleetConfig};
 use crate::sinks::SplunkArgs;
@@ -64,6 +65,9 @@ enum Action {
     QueryApi(ServeArgs),
     /// Run a simulated device fleet against a running Watershed.
     Simulate(SimulateArgs),
+    /// Import devices from a CSV or NDJSON file, all or none, or export them to one.
+    #[command(subcommand)]
+    Devices(DevicesCommand),
     /// Print a signed device token (IoT Hub's SAS format) for HTTP `Authorization` or an MQTT password.
     Token(TokenArgs),
     /// Create or upgrade the stores' schemas, then exit.
@@ -545,6 +549,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Action::Devices(command) => devices::run(command).await,
         Action::Token(args) => {
             println!("{}", args.mint()?);
             Ok(())

@@ -8,12 +8,16 @@ use uuid::Uuid;
 use watershed_domain::event::{AppendOutcome, Committed, EventMeta, ExpectedVersion, NewEvent};
 use watershed_domain::ports::{EventStore, StoreError};
 use watershed_domain::{
-    decide, Admission, Command, Credential, DeviceEvent, DeviceId, DomainError, IdempotencyKey,
-    PayloadDigest,
+    decide, Admission, Command, Credential, Device, DeviceEvent, DeviceId, DomainError,
+    IdempotencyKey, PayloadDigest,
 };
 
 use crate::device_states::DeviceStates;
 use crate::stream_locks::StreamLocks;
+
+mod many_devices;
+
+pub use many_devices::{DevicePlan, DeviceWrite, ManyError};
 
 /// How often a command is decided again after losing a race with another writer of its stream.
 const MAX_ATTEMPTS: usize = 8;
@@ -95,32 +99,14 @@ impl CommandHandler {
                 Ok(events) => events,
                 Err(refused) => return self.answer_refused(id, &command, &context, refused).await,
             };
-            let expected = match device.version {
-                0 => ExpectedVersion::NoStream,
-                v => ExpectedVersion::Exactly(v),
-            };
-            // The key goes with the event the answer names, the last: a resend finds that one.
-            let last = events.len() - 1;
-            let encoded = events
-                .iter()
-                .enumerate()
-                .map(|(i, event)| {
-                    let key = (i == last)
-                        .then(|| context.idempotency_key.clone())
-                        .flatten();
-                    NewEvent::new(meta(event, &context), event, key)
-                })
-                .collect();
-            match self.store.append(id, expected, encoded).await {
+            let encoded = encode(&events, &context);
+            match self
+                .store
+                .append(id, expected_after(&device), encoded)
+                .await
+            {
                 Ok(AppendOutcome::Appended(committed)) => {
-                    let (Some(first), Some(last)) = (committed.first(), committed.last()) else {
-                        unreachable!("decide returns at least one event for an accepted command");
-                    };
-                    self.states.applied(id, device, first.stream_seq, &events);
-                    return Ok(Outcome {
-                        committed: last.clone(),
-                        duplicate: false,
-                    });
+                    return Ok(self.settle(id, device, &events, &committed));
                 }
                 Ok(AppendOutcome::Duplicate(committed)) => return Ok(Outcome::replayed(committed)),
                 Ok(AppendOutcome::KeyReused(_)) => return Err(key_reused(id, &context)),
@@ -131,6 +117,25 @@ impl CommandHandler {
             }
         }
         Err(CommandError::Contended(id.clone()))
+    }
+
+    /// Keeps the state `events` made of `device` once they are stored as `committed`, and
+    /// answers with where the last one landed.
+    fn settle(
+        &self,
+        id: &DeviceId,
+        device: Device,
+        events: &[DeviceEvent],
+        committed: &[Committed],
+    ) -> Outcome {
+        let (Some(first), Some(last)) = (committed.first(), committed.last()) else {
+            unreachable!("decide returns at least one event for an accepted command");
+        };
+        self.states.applied(id, device, first.stream_seq, events);
+        Outcome {
+            committed: last.clone(),
+            duplicate: false,
+        }
     }
 
     /// A refused command whose idempotency key is already stored was accepted before: a resend
@@ -187,6 +192,30 @@ fn key_reused(id: &DeviceId, context: &CommandContext) -> CommandError {
             .clone()
             .expect("only an append with a key finds its key stored"),
     }
+}
+
+/// The version an append of events decided on `device` expects its stream at.
+fn expected_after(device: &Device) -> ExpectedVersion {
+    match device.version {
+        0 => ExpectedVersion::NoStream,
+        v => ExpectedVersion::Exactly(v),
+    }
+}
+
+/// The decided events as the store takes them. The idempotency key goes with the event the
+/// answer names, the last: a resend finds that one.
+fn encode(events: &[DeviceEvent], context: &CommandContext) -> Vec<NewEvent> {
+    let last = events.len().saturating_sub(1);
+    events
+        .iter()
+        .enumerate()
+        .map(|(i, event)| {
+            let key = (i == last)
+                .then(|| context.idempotency_key.clone())
+                .flatten();
+            NewEvent::new(meta(event, context), event, key)
+        })
+        .collect()
 }
 
 fn meta(event: &DeviceEvent, context: &CommandContext) -> EventMeta {

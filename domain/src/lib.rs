@@ -8,6 +8,7 @@ pub mod as_of;
 pub mod cloudevents;
 pub mod dead_letter;
 pub mod device;
+pub mod device_file;
 pub mod device_token;
 pub mod event;
 pub mod generations;

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use futures_core::Stream;
 
 use crate::dead_letter::{DeadLetter, Parked};
-use crate::event::{AppendOutcome, ExpectedVersion, NewEvent, RecordedEvent};
+use crate::event::{AppendOutcome, Committed, ExpectedVersion, NewEvent, RecordedEvent};
 use crate::generations::Generations;
 use crate::history::{HistoryFilter, HistoryPage};
 use crate::idempotency::{IdempotencyKey, Recalled};
@@ -93,6 +93,33 @@ pub trait EventStore: Send + Sync + 'static {
         stream: &DeviceId,
         key: &IdempotencyKey,
     ) -> Result<Option<Recalled>, StoreError>;
+
+    /// Appends across streams in one transaction, where the store can: SQLite can; Cosmos DB
+    /// cannot, since its transactions stay within a partition and each stream is one.
+    fn multi_stream(&self) -> Option<&dyn MultiStreamAppend> {
+        None
+    }
+}
+
+/// One stream's part of a multi-stream append.
+#[derive(Debug, Clone)]
+pub struct StreamAppend {
+    pub stream: DeviceId,
+    pub expected: ExpectedVersion,
+    pub events: Vec<NewEvent>,
+}
+
+/// Appends to several streams as one: a bulk import is all or nothing.
+#[async_trait]
+pub trait MultiStreamAppend: Send + Sync {
+    /// Appends every part, in order, or none: a part whose stream is not at its expected version,
+    /// or whose idempotency key is already stored, fails the whole with `Conflict` naming that
+    /// stream, and any other failure leaves nothing written either. `Ok` means durable; the
+    /// answer holds each part's events where they landed.
+    async fn append_streams(
+        &self,
+        parts: Vec<StreamAppend>,
+    ) -> Result<Vec<Vec<Committed>>, StoreError>;
 }
 
 /// Where a change-feed reader stands. Opaque: only the store that issued it can read it (a position

@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use watershed_domain::limits::{Decision, Exceeded, RetryAfter};
 use watershed_domain::ValidationError;
@@ -40,9 +40,9 @@ pub enum ApiError {
     /// the RateLimit fields say when it may send again.
     #[error("{}", throttled_message(.0))]
     Throttled(Decision),
-    /// 415: the body is not JSON.
-    #[error("expected Content-Type: application/json")]
-    UnsupportedMediaType,
+    /// 415: the body is not of the media type (or types) the route takes.
+    #[error("expected Content-Type: {0}")]
+    UnsupportedMediaType(&'static str),
     /// 503: a dependency is down or busy; nothing was written, the client may retry.
     #[error("service temporarily unavailable")]
     Unavailable(String),
@@ -58,19 +58,19 @@ pub enum ApiError {
     Internal(String),
 }
 
-/// The JSON error body.
-#[derive(Debug, Serialize, ToSchema)]
+/// The JSON error body; clients (the CLI) read it too.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable, machine-readable, snake_case.
     pub code: String,
     pub message: String,
     /// The offending field as a JSON path, e.g. `readings[3].value`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
 }
 
@@ -84,7 +84,7 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::Overloaded | Self::TimedOut(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -102,7 +102,7 @@ impl ApiError {
             Self::Unauthorized(_) => "unauthorized",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::PayloadTooLarge { .. } => "payload_too_large",
-            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Throttled(d) => match d.refused {
                 Some((Exceeded::Quota, _)) => "quota_exceeded",
                 _ => "rate_limited",

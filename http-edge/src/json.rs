@@ -2,11 +2,10 @@
 //! limit, 400 naming the field that failed (`readings[3].value`) otherwise.
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
 use axum::extract::{FromRequest, Request};
-use axum::http::header::CONTENT_TYPE;
 use serde::de::DeserializeOwned;
 
+use crate::body;
 use crate::error::ApiError;
 
 /// The body limit every JSON endpoint shares: 1 000 readings take about 100 KiB.
@@ -22,25 +21,12 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_json = req
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
-        if !is_json {
-            return Err(ApiError::UnsupportedMediaType);
+        if body::media_type(req.headers()).as_deref() != Some("application/json") {
+            return Err(ApiError::UnsupportedMediaType("application/json"));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| match e {
-            BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => {
-                ApiError::PayloadTooLarge { limit: BODY_LIMIT }
-            }
-            other => ApiError::Invalid {
-                code: "unreadable_body",
-                message: other.body_text(),
-                field: None,
-            },
-        })?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| body::unread(e, BODY_LIMIT))?;
         parse(&bytes).map(ApiJson)
     }
 }

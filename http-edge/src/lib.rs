@@ -2,6 +2,7 @@
 //! the offending field, and bearer-token authentication.
 
 pub mod auth;
+pub mod body;
 pub mod error;
 pub mod json;
 pub mod limits;

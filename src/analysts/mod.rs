@@ -9,7 +9,6 @@ pub mod replay;
 mod resume;
 
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 
 /// Where the history comes from and which of it.
 #[derive(Debug, Args)]
@@ -38,20 +37,4 @@ impl HistoryArgs {
             device: Vec::new(),
         }
     }
-}
-
-/// A progress bar over the events of the store a download reads through, with rate and ETA, on
-/// a terminal; it draws nothing when stderr is not one.
-fn progress(backlog: Option<u64>) -> ProgressBar {
-    let bar = match backlog {
-        Some(events) => ProgressBar::new(events).with_style(
-            ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} events read {per_sec} eta {eta} {msg}",
-            )
-            .expect("a valid progress template"),
-        ),
-        None => ProgressBar::new_spinner(),
-    };
-    bar.enable_steady_tick(std::time::Duration::from_millis(200));
-    bar
 }

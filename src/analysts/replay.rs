@@ -16,7 +16,8 @@ use watershed_infra::{KafkaConfig, KafkaPublisher};
 
 use super::download::{Download, Page};
 use super::resume::ResumeState;
-use super::{progress, HistoryArgs};
+use super::HistoryArgs;
+use crate::progress::{self, Counting};
 
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
@@ -194,7 +195,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<Replayed> {
     filters.extend(args.types.iter().map(|t| ("type", t.clone())));
     let mut download =
         Download::start(&args.history, &filters, state.resume_token.as_deref()).await?;
-    let bar = progress(download.backlog);
+    let bar = progress::bar(download.backlog, Counting::EventsRead);
     let started = Instant::now();
     let mut done = Replayed::default();
     let mut state = state;

@@ -46,6 +46,7 @@ def _is_admin_op(method: str, path: str) -> bool:
         return True
     return method == "POST" and path in (
         "/v1/devices",
+        "/v1/devices/import",
         "/v1/devices/{device_id}/key",
         "/v1/devices/{device_id}/decommission",
     )
@@ -61,6 +62,14 @@ def _is_history(path: str) -> bool:
 
 def _is_stream(path: str) -> bool:
     return path == "/v1/stream"
+
+
+@schemathesis.serializer("application/x-ndjson")
+def ndjson(ctx, value):
+    """A device import in NDJSON: the document describes its lines as an array of objects, so each
+    generated item goes on a line of its own; anything else (negative cases) goes as one line."""
+    items = value if isinstance(value, list) else [value]
+    return "".join(json.dumps(item) + "\n" for item in items).encode("utf-8")
 
 
 @schemathesis.auth(refresh_interval=None, retry_on=[])

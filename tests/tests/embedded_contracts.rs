@@ -8,8 +8,8 @@ use watershed_infra::{
 };
 use watershed_tests::contract::legacy_raw as legacy;
 use watershed_tests::contract::{
-    bus, cache, change_feed, event_store, extremes, generations, history, live_feed, notifications,
-    read_model,
+    bus, cache, change_feed, event_store, extremes, generations, history, live_feed, multi_stream,
+    notifications, read_model,
 };
 
 async fn sqlite_store(dir: &tempfile::TempDir) -> Arc<SqliteEventStore> {
@@ -38,6 +38,62 @@ async fn sqlite_event_store_keeps_the_history_contract() {
     let dir = tempfile::tempdir().unwrap();
     let store = sqlite_store(&dir).await;
     history::history_contract(store.clone(), store).await;
+}
+
+#[tokio::test]
+async fn sqlite_event_store_keeps_the_multi_stream_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    multi_stream::multi_stream_contract(sqlite_store(&dir).await).await;
+}
+
+/// A bulk import on one process while another appends to the same file: the versions a
+/// multi-stream append checks are the file's, not a cache's, so a stream another writer moved
+/// fails the whole append and nothing of it is written.
+#[tokio::test]
+async fn a_multi_stream_append_sees_another_writers_appends_and_writes_nothing_then() {
+    use watershed_domain::event::ExpectedVersion;
+    use watershed_domain::ports::{EventStore, StoreError, StreamAppend};
+    use watershed_tests::events::{new_event, readings, register, unique_device};
+
+    let dir = tempfile::tempdir().unwrap();
+    let a = sqlite_store(&dir).await;
+    let b = sqlite_store(&dir).await;
+    let (moved, fresh) = (unique_device("moved"), unique_device("fresh"));
+    register(&*a, &moved).await;
+    b.append(
+        &moved,
+        ExpectedVersion::Exactly(1),
+        vec![new_event(&readings("from-b", vec![]), None)],
+    )
+    .await
+    .unwrap();
+    let part = |stream: &watershed_domain::DeviceId, expected| StreamAppend {
+        stream: stream.clone(),
+        expected,
+        events: vec![new_event(&readings("from-a", vec![]), None)],
+    };
+    let stale = a
+        .multi_stream()
+        .unwrap()
+        .append_streams(vec![
+            part(&fresh, ExpectedVersion::NoStream),
+            part(&moved, ExpectedVersion::Exactly(1)),
+        ])
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::Conflict { actual: 2, .. })),
+        "{stale:?}"
+    );
+    assert_eq!(b.stream_version(&fresh).await.unwrap(), 0);
+    // The writer goes on serving appends after a refused multi-stream append.
+    let after = a
+        .append(
+            &moved,
+            ExpectedVersion::Exactly(2),
+            vec![new_event(&readings("after", vec![]), None)],
+        )
+        .await;
+    assert!(after.is_ok(), "{after:?}");
 }
 
 /// Role targets on `sqlite:` share one file: a projectors process appends alerts while the

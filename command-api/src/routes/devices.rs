@@ -162,7 +162,7 @@ pub struct DeviceChanged {
 }
 
 /// A fresh 256-bit device key, URL-safe.
-fn new_key() -> String {
+pub(super) fn new_key() -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     format!(
@@ -193,7 +193,7 @@ async fn issue_key(
     })
 }
 
-fn context(headers: &HeaderMap) -> CommandContext {
+pub(super) fn context(headers: &HeaderMap) -> CommandContext {
     CommandContext {
         now: Utc::now(),
         correlation_id: correlation_id(headers),

@@ -1,6 +1,7 @@
 //! The command routes: device administration and ingest.
 
 mod devices;
+pub mod import;
 pub mod readings;
 
 use axum::http::HeaderMap;
@@ -23,6 +24,7 @@ pub fn router() -> OpenApiRouter<CommandState> {
         .routes(routes!(devices::enable))
         .routes(routes!(devices::decommission))
         .routes(routes!(readings::record))
+        .merge(import::router())
 }
 
 fn device_id(raw: String) -> Result<DeviceId, ApiError> {
@@ -76,13 +78,17 @@ pub(crate) fn api_error(device: &DeviceId, e: CommandError) -> ApiError {
                  a resend must carry the same readings"
             ),
         },
-        CommandError::Store(StoreError::Conflict { .. }) | CommandError::Contended(_) => {
-            ApiError::Unavailable(e.to_string())
-        }
-        CommandError::Store(StoreError::Unavailable(m)) => ApiError::Unavailable(m),
+        CommandError::Contended(_) => ApiError::Unavailable(e.to_string()),
+        CommandError::Store(e) => store_error(e),
+    }
+}
+
+/// A store failure that ends a command: nothing was written (a conflict only after retries).
+pub(crate) fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Conflict { .. } => ApiError::Unavailable(e.to_string()),
+        StoreError::Unavailable(m) => ApiError::Unavailable(m),
         // Commands read no cursors; a cursor error here is the store's fault.
-        CommandError::Store(StoreError::Corrupt(m) | StoreError::BadCursor(m)) => {
-            ApiError::Internal(m)
-        }
+        StoreError::Corrupt(m) | StoreError::BadCursor(m) => ApiError::Internal(m),
     }
 }

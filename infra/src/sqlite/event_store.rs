@@ -9,13 +9,16 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
 use tokio::sync::{mpsc, oneshot, watch};
-use watershed_domain::event::{AppendOutcome, EventMeta, ExpectedVersion, NewEvent, RecordedEvent};
+use watershed_domain::event::{
+    AppendOutcome, Committed, EventMeta, ExpectedVersion, NewEvent, RecordedEvent,
+};
 use watershed_domain::ports::{
-    Backlog, ChangeFeed, EventHistory, EventStore, FeedCursor, FeedPage, StoreError, StreamQuery,
+    Backlog, ChangeFeed, EventHistory, EventStore, FeedCursor, FeedPage, MultiStreamAppend,
+    StoreError, StreamAppend, StreamQuery,
 };
 use watershed_domain::{DeviceId, HistoryFilter, HistoryPage, IdempotencyKey, Recalled};
 
-use super::group_commit::{self, AppendRequest, GroupCommitter};
+use super::group_commit::{self, AppendRequest, GroupCommitter, MultiStreamRequest, WriteRequest};
 use super::time::{from_micros, to_micros};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite_events");
@@ -30,7 +33,7 @@ pub struct SqliteEventStore {
     readers: SqlitePool,
     /// For feed cursors only; events are written by the group committer alone.
     cursors: SqlitePool,
-    appends: mpsc::Sender<AppendRequest>,
+    writes: mpsc::Sender<WriteRequest>,
     head: watch::Receiver<u64>,
 }
 
@@ -75,13 +78,13 @@ impl SqliteEventStore {
             )
             .await
             .map_err(unavailable)?;
-        let (appends, queue) = mpsc::channel(QUEUE_DEPTH);
+        let (writes, queue) = mpsc::channel(QUEUE_DEPTH);
         let (head_tx, head_rx) = watch::channel(head as u64);
         tokio::spawn(GroupCommitter::new(writer, head_tx).run(queue));
         Ok(Self {
             readers,
             cursors,
-            appends,
+            writes,
             head: head_rx,
         })
     }
@@ -103,6 +106,21 @@ impl SqliteEventStore {
     /// The highest committed position (0 when empty).
     pub async fn head_position(&self) -> Result<u64, StoreError> {
         Ok(*self.head.borrow())
+    }
+
+    /// Hands a write to the group committer and waits for its answer.
+    async fn write<T>(
+        &self,
+        request: WriteRequest,
+        answer: oneshot::Receiver<Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        self.writes
+            .send(request)
+            .await
+            .map_err(|_| unavailable("the event store writer has stopped"))?;
+        answer
+            .await
+            .map_err(|_| unavailable("the event store writer stopped before answering"))?
     }
 
     /// Returns once an event with `position > after` may be visible.
@@ -153,13 +171,7 @@ impl EventStore for SqliteEventStore {
             events,
             reply,
         };
-        self.appends
-            .send(request)
-            .await
-            .map_err(|_| unavailable("the event store writer has stopped"))?;
-        answer
-            .await
-            .map_err(|_| unavailable("the event store writer stopped before answering"))?
+        self.write(WriteRequest::Append(request), answer).await
     }
 
     async fn read_stream(
@@ -210,6 +222,23 @@ impl EventStore for SqliteEventStore {
             .await
             .map_err(unavailable)?;
         Ok(known.pop().flatten())
+    }
+
+    fn multi_stream(&self) -> Option<&dyn MultiStreamAppend> {
+        Some(self)
+    }
+}
+
+/// One transaction of the single writer: SQLite holds every stream in one file.
+#[async_trait]
+impl MultiStreamAppend for SqliteEventStore {
+    async fn append_streams(
+        &self,
+        parts: Vec<StreamAppend>,
+    ) -> Result<Vec<Vec<Committed>>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let request = MultiStreamRequest { parts, reply };
+        self.write(WriteRequest::MultiStream(request), answer).await
     }
 }
 

@@ -16,6 +16,18 @@ use super::time::to_micros;
 /// The most appends one transaction takes; bounds the latency a request waits behind others.
 const MAX_GROUP: usize = 512;
 
+mod multi_stream;
+
+pub(crate) use multi_stream::MultiStreamRequest;
+
+/// What the writer is asked to do.
+pub(crate) enum WriteRequest {
+    /// One stream's append, committed with whatever else queued meanwhile.
+    Append(AppendRequest),
+    /// Appends to several streams, all or none, in a transaction of their own.
+    MultiStream(MultiStreamRequest),
+}
+
 pub(crate) struct AppendRequest {
     pub stream: DeviceId,
     pub expected: ExpectedVersion,
@@ -44,12 +56,28 @@ impl GroupCommitter {
     }
 
     /// Serves appends until every sender is gone, then closes the connection cleanly.
-    pub async fn run(mut self, mut requests: mpsc::Receiver<AppendRequest>) {
+    pub async fn run(mut self, mut requests: mpsc::Receiver<WriteRequest>) {
         // Registered at zero, so an alert on its rate works before the first failure.
         metrics::counter!("watershed_group_commit_errors_total").increment(0);
+        let mut queued = Vec::with_capacity(MAX_GROUP);
         let mut group = Vec::with_capacity(MAX_GROUP);
-        while requests.recv_many(&mut group, MAX_GROUP).await > 0 {
-            self.commit_group(&mut group).await;
+        while requests.recv_many(&mut queued, MAX_GROUP).await > 0 {
+            for request in queued.drain(..) {
+                match request {
+                    WriteRequest::Append(append) => group.push(append),
+                    // Alone in its transaction, so that its refusal fails no other request;
+                    // what queued before it commits first.
+                    WriteRequest::MultiStream(request) => {
+                        if !group.is_empty() {
+                            self.commit_group(&mut group).await;
+                        }
+                        self.commit_multi_stream(request).await;
+                    }
+                }
+            }
+            if !group.is_empty() {
+                self.commit_group(&mut group).await;
+            }
         }
         if let Err(e) = self.conn.close().await {
             tracing::warn!(error = %e, "closing the event store writer failed");
@@ -228,16 +256,11 @@ impl GroupCommitter {
         for (plan, request) in plans.into_iter().zip(group) {
             let result = match plan {
                 Plan::Answer(answer) => answer,
-                Plan::Insert { from_row } => {
-                    let committed = (from_row..from_row + request.events.len())
-                        .map(|row| Committed {
-                            event_id: rows[row].2.meta.event_id,
-                            stream_seq: rows[row].1,
-                            position: positions[row],
-                        })
-                        .collect();
-                    Ok(AppendOutcome::Appended(committed))
-                }
+                Plan::Insert { from_row } => Ok(AppendOutcome::Appended(committed(
+                    &rows,
+                    &positions,
+                    from_row..from_row + request.events.len(),
+                ))),
                 Plan::Repeat { of, same } => {
                     let at = keyed[of].map_or(0, |(at, _)| at);
                     match &results[of] {
@@ -441,6 +464,21 @@ async fn insert_rows(
         sqlx::query("RELEASE bulk").execute(&mut *conn).await?;
     }
     Ok(positions)
+}
+
+/// Where the inserted `rows[range]` landed, given every row's position.
+fn committed(
+    rows: &[(&DeviceId, u64, &NewEvent)],
+    positions: &[u64],
+    range: std::ops::Range<usize>,
+) -> Vec<Committed> {
+    range
+        .map(|row| Committed {
+            event_id: rows[row].2.meta.event_id,
+            stream_seq: rows[row].1,
+            position: positions[row],
+        })
+        .collect()
 }
 
 /// The versions of `streams` in the file (0 for a stream with no event), in one statement.

@@ -25,7 +25,8 @@ use watershed_domain::TimeRange;
 
 use super::download::Download;
 use super::resume::{sync_dir, ResumeState};
-use super::{progress, HistoryArgs};
+use super::HistoryArgs;
+use crate::progress::{self, Counting};
 use rows::{rows_of, Row};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -123,7 +124,7 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<Exported> {
     // downloading and parsing the next.
     let (pages, for_writer) = tokio::sync::mpsc::channel(2);
     let writer = std::thread::spawn(move || write_parts(parts, for_writer));
-    let bar = progress(download.backlog);
+    let bar = progress::bar(download.backlog, Counting::EventsRead);
     let started = Instant::now();
     let mut last_token = state.resume_token.clone();
     let mut rows = 0u64;

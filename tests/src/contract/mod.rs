@@ -11,6 +11,7 @@ pub mod generations;
 pub mod history;
 pub mod legacy_raw;
 pub mod live_feed;
+pub mod multi_stream;
 pub mod notifications;
 pub mod read_model;
 pub mod usage;
