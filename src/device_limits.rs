@@ -22,7 +22,7 @@ struct LimitsFile {
 pub fn parse(text: &str) -> anyhow::Result<LimitPolicy> {
     let file: LimitsFile = toml::from_str(text)?;
     let tables = std::iter::once(("default".to_owned(), &file.default))
-        .chain(file.kind.iter().map(|(k, l)| (format!("kind.{k:?}"), l)));
+        .chain(file.kind.iter().map(|(k, l)| (format!("kind.\"{k}\""), l)));
     for (table, limits) in tables {
         if limits.readings_per_second == Some(0) || limits.readings_per_day == Some(0) {
             anyhow::bail!(
