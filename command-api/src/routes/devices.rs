@@ -350,11 +350,8 @@ pub async fn disable(
     Path(raw_id): Path<String>,
     body: Bytes,
 ) -> Result<Json<DeviceChanged>, ApiError> {
-    let id = device_id(raw_id)?;
-    let reason = optional_body::<Reason>(&body)?.and_then(|r| r.reason);
-    let changed = change(&state, &id, &headers, Command::Disable { reason }).await?;
-    tracing::info!(device_id = %id, "device disabled");
-    Ok(changed)
+    let disable = |reason| Command::Disable { reason };
+    change_with_reason(&state, &headers, raw_id, &body, disable, "disabled").await
 }
 
 /// Enable a disabled device: its keys and tokens work again.
@@ -397,9 +394,30 @@ pub async fn decommission(
     Path(raw_id): Path<String>,
     body: Bytes,
 ) -> Result<Json<DeviceChanged>, ApiError> {
+    let decommission = |reason| Command::Decommission { reason };
+    change_with_reason(
+        &state,
+        &headers,
+        raw_id,
+        &body,
+        decommission,
+        "decommissioned",
+    )
+    .await
+}
+
+/// Runs the command `command` makes of the optional `{"reason": …}` body.
+async fn change_with_reason(
+    state: &CommandState,
+    headers: &HeaderMap,
+    raw_id: String,
+    body: &Bytes,
+    command: impl FnOnce(Option<Label>) -> Command,
+    done: &str,
+) -> Result<Json<DeviceChanged>, ApiError> {
     let id = device_id(raw_id)?;
-    let reason = optional_body::<Reason>(&body)?.and_then(|r| r.reason);
-    let changed = change(&state, &id, &headers, Command::Decommission { reason }).await?;
-    tracing::info!(device_id = %id, "device decommissioned");
+    let reason = optional_body::<Reason>(body)?.and_then(|r| r.reason);
+    let changed = change(state, &id, headers, command(reason)).await?;
+    tracing::info!(device_id = %id, "device {done}");
     Ok(changed)
 }

@@ -15,6 +15,20 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 
+/// A file with one connection, its schema brought up to date by `migrator`: for the small
+/// stores (notifications, device usage) whose writes are few, on a file with one writer anyway.
+async fn open_single(
+    path: &Path,
+    migrator: &sqlx::migrate::Migrator,
+) -> Result<sqlx::SqlitePool, sqlx::Error> {
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(connect_options(path))
+        .await?;
+    migrator.run(&pool).await?;
+    Ok(pool)
+}
+
 /// Options shared by both files: WAL so readers never block the writer, and FULL sync so that a
 /// commit that returned survives power loss — acknowledged means durable.
 fn connect_options(path: &Path) -> SqliteConnectOptions {

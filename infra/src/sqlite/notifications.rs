@@ -4,7 +4,6 @@
 use std::path::Path;
 
 use async_trait::async_trait;
-use sqlx::sqlite::SqlitePoolOptions;
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use watershed_domain::ports::NotifyError;
 
@@ -16,17 +15,9 @@ pub type SqliteNotifications = SqlNotifications<Sqlite>;
 
 impl SqlNotifications<Sqlite> {
     pub async fn open(path: &Path) -> Result<Self, NotifyError> {
-        let unavailable = |e: sqlx::Error| NotifyError::Unavailable(e.to_string());
-        // One connection: writes are few, and SQLite has one writer per file anyway.
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(super::connect_options(path))
+        let pool = super::open_single(path, &MIGRATOR)
             .await
-            .map_err(unavailable)?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|e| unavailable(e.into()))?;
+            .map_err(|e| NotifyError::Unavailable(e.to_string()))?;
         Ok(Self { pool })
     }
 }

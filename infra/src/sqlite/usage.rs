@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::SqlitePoolOptions;
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use tokio_util::sync::CancellationToken;
 use watershed_domain::limits::{self, Decision, Limits, Usage};
@@ -37,15 +36,9 @@ impl SqliteUsage {
     /// Opens the file and reads every device's usage back.
     pub async fn open(path: &Path) -> Result<Self, UsageUnavailable> {
         let unavailable = |e: sqlx::Error| UsageUnavailable(e.to_string());
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(super::connect_options(path))
+        let pool = super::open_single(path, &MIGRATOR)
             .await
             .map_err(unavailable)?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|e| unavailable(e.into()))?;
         let rows: Vec<(String, f64, i64, i64, i64)> =
             sqlx::query_as("SELECT device_id, tokens, at_us, day, used FROM usage")
                 .fetch_all(&pool)
