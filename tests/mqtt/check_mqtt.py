@@ -435,6 +435,47 @@ def quota_exceeded(server):
           "quota_exceeded on its error topic, and nothing more is stored")
 
 
+def session_takeover(server):
+    """A second CONNECT with a connected device's client id takes the session over: the older
+    connection is closed (MQTT 5: DISCONNECT 142 "session taken over", as Debian's mosquitto_sub
+    reports it), and the newer one sends on."""
+    device = "mqtt-takeover"
+    key = server.register(device)
+    for protocol in PROTOCOLS:
+        if protocol == "5":
+            older = subprocess.Popen(
+                # Line-buffered: its debug lines are read as they come, not when it exits.
+                ["stdbuf", "-oL", "mosquitto_sub", "-h", "127.0.0.1", "-p", str(server.mqtt_port), "-V", "mqttv5",
+                 "-i", device, "-u", device, "-P", key, "-t", f"devices/{device}/errors", "-d"],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            lines = []
+            reader = threading.Thread(target=lambda: lines.extend(older.stdout), daemon=True)
+            reader.start()
+            wait_until(lambda: any("SUBACK" in line for line in lines), "mosquitto_sub subscribed")
+        else:
+            older = Device(server, device, key, protocol)
+            # No reconnect of its own during the check: two clients taking turns never settle.
+            older.client.reconnect_delay_set(min_delay=60, max_delay=60)
+            gone = []
+            older.client.on_disconnect = lambda c, u, flags, rc, p: gone.append(rc)
+            check(older.connect().value == 0, f"{protocol}: refused at CONNECT")
+        newer = Device(server, device, key, protocol)
+        check(newer.connect().value == 0, f"{protocol}: the newer session was refused")
+        if protocol == "5":
+            wait_until(lambda: any("DISCONNECT (142)" in line for line in lines),
+                       "mosquitto_sub told DISCONNECT 142")
+            older.kill()
+        else:
+            wait_until(lambda: gone, f"{protocol}: the older session closed")
+            older.client.loop_stop()
+        body = batch(f"takeover-{protocol.replace('.', '')}", 1.0)
+        newer.publish(f"devices/{device}/readings", body).wait_for_publish(PATIENCE_S)
+        check(newer.client.is_connected(), f"{protocol}: the newer session did not stay")
+        newer.close()
+    print("check-mqtt: a second CONNECT of a device takes its session over (MQTT 5: DISCONNECT 142 "
+          "to the older) and the newer connection sends on")
+
+
 def http_ingest(server, device, authorization, body):
     request = urllib.request.Request(
         f"{server.base}/v1/devices/{device}/readings", data=json.dumps(body).encode(),
@@ -523,6 +564,7 @@ def main():
         key_rotation(server)
         disabled_device(server)
         quota_exceeded(server)
+        session_takeover(server)
         for protocol in PROTOCOLS:
             kill_in_flight(server, protocol)
         thousand_devices(server)

@@ -1,13 +1,14 @@
 //! One connected device, whichever MQTT version it speaks: who it is (from CONNECT), where it
 //! may publish and subscribe, and what becomes of a PUBLISH — decided here, answered by `v3`/`v5`.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
 use ntex_bytes::{ByteString, Bytes};
 use watershed_domain::DeviceId;
 use watershed_http_edge::ApiError;
 
+use super::sessions::{Close, Session};
 use super::Gateway;
 use crate::routes::readings::RecordReadings;
 
@@ -59,6 +60,8 @@ pub struct Device {
     errors_topic: ByteString,
     /// Errors are published only to a device that subscribed to its error topic.
     errors_subscribed: Cell<bool>,
+    /// Set once the connection is acknowledged; the device's one session from then on.
+    session: RefCell<Option<Session>>,
 }
 
 impl Device {
@@ -85,6 +88,7 @@ impl Device {
                 readings_topic: format!("devices/{id}/readings"),
                 errors_topic: ByteString::from(format!("devices/{id}/errors")),
                 errors_subscribed: Cell::new(false),
+                session: RefCell::new(None),
                 id,
                 presented,
             }),
@@ -94,6 +98,12 @@ impl Device {
             Ok(Err(e)) if e.status().is_client_error() => Err(ConnectRefusal::Credentials),
             Ok(Err(_)) | Err(_) => Err(ConnectRefusal::Unavailable),
         }
+    }
+
+    /// Makes this connection the device's one session; an older one is closed with its `close`.
+    pub fn take_over(&self, close: Close) {
+        let session = Session::take_over(self.id.clone(), close);
+        self.session.replace(Some(session));
     }
 
     /// Records the batch a PUBLISH carries, if it went to this device's readings topic.

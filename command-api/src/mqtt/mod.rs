@@ -8,6 +8,7 @@
 //! appends run on the application's runtime, where the stores' connections live.
 
 mod device;
+mod sessions;
 mod v3;
 mod v5;
 
@@ -137,7 +138,8 @@ fn serve(
         .add(IoConfig::new().set_disconnect_timeout(Seconds(2)));
     Ok(ntex_server::net::build()
         .name("mqtt")
-        // The worker only speaks the protocol; appends run on the application's runtime.
+        // The worker only speaks the protocol; appends run on the application's runtime. One
+        // worker holds every connection, and so the table of sessions (`sessions`).
         .workers(1)
         .disable_signals()
         .shutdown_timeout(Seconds(10))

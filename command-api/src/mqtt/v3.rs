@@ -23,7 +23,11 @@ pub async fn handshake(
     metrics::counter!("watershed_mqtt_connects_total", "outcome" => super::connect_outcome(&device))
         .increment(1);
     Ok(match device {
-        Ok(device) => hs.ack(device, false),
+        Ok(device) => {
+            let sink = hs.sink();
+            device.take_over(Box::new(move || sink.close()));
+            hs.ack(device, false)
+        }
         Err(ConnectRefusal::ClientId) => hs.identifier_rejected(),
         Err(ConnectRefusal::Credentials) => hs.bad_username_or_pwd(),
         // 3.1.1 has no reason string: the code is all the device learns.

@@ -29,11 +29,20 @@ pub async fn handshake(
     metrics::counter!("watershed_mqtt_connects_total", "outcome" => super::connect_outcome(&device))
         .increment(1);
     Ok(match device {
-        Ok(device) => hs.ack(device).with(|ack| {
-            // A device subscribes to its own error topic only.
-            ack.wildcard_subscription_available = false;
-            ack.shared_subscription_available = false;
-        }),
+        Ok(device) => {
+            let sink = hs.sink();
+            device.take_over(Box::new(move || {
+                sink.close_with_reason(Disconnect {
+                    reason_code: DisconnectReasonCode::SessionTakenOver,
+                    ..Default::default()
+                })
+            }));
+            hs.ack(device).with(|ack| {
+                // A device subscribes to its own error topic only.
+                ack.wildcard_subscription_available = false;
+                ack.shared_subscription_available = false;
+            })
+        }
         Err(ConnectRefusal::ClientId) => hs.failed(ConnectAckReason::ClientIdentifierNotValid),
         Err(ConnectRefusal::Credentials) => hs.failed(ConnectAckReason::BadUserNameOrPassword),
         Err(ConnectRefusal::NotAuthorized(why)) => hs.fail_with(ConnectAck {
