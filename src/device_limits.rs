@@ -24,10 +24,8 @@ pub fn parse(text: &str) -> anyhow::Result<LimitPolicy> {
     let tables = std::iter::once(("default".to_owned(), &file.default))
         .chain(file.kind.iter().map(|(k, l)| (format!("kind.\"{k}\""), l)));
     for (table, limits) in tables {
-        if limits.readings_per_second == Some(0) || limits.readings_per_day == Some(0) {
-            anyhow::bail!(
-                "[{table}]: a limit is at least 1; disable a device that may send nothing"
-            );
+        if let Err(e) = limits.validated() {
+            anyhow::bail!("[{table}] {}: {e}", e.field);
         }
     }
     Ok(LimitPolicy {

@@ -10,19 +10,40 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::Label;
+use crate::validation::ValidationError;
 
 const DAY_SECS: i64 = 86_400;
 
-/// A device's limits; `None` is no limit. Each is at least 1 (a device that may send nothing is
-/// disabled instead).
+/// A device's limits in readings (a batch of 100 counts 100); `None` is no limit. Each is at
+/// least 1 (`validated`): a device that may send nothing is disabled instead.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
+    /// Sustained rate; a burst of up to one second's worth is granted at once.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub readings_per_second: Option<u32>,
+    /// Per UTC day.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub readings_per_day: Option<u64>,
 }
 
 impl Limits {
+    /// These limits, if each is at least 1; the error names the one that is not.
+    pub fn validated(self) -> Result<Self, ValidationError> {
+        let zero = [
+            ("readings_per_second", self.readings_per_second == Some(0)),
+            ("readings_per_day", self.readings_per_day == Some(0)),
+        ];
+        match zero.into_iter().find(|(_, zero)| *zero) {
+            Some((field, _)) => Err(ValidationError::new(
+                field,
+                "must be at least 1; disable a device that may send nothing",
+            )),
+            None => Ok(self),
+        }
+    }
+
     pub fn is_unlimited(&self) -> bool {
         self.readings_per_second.is_none() && self.readings_per_day.is_none()
     }
@@ -289,6 +310,19 @@ mod tests {
         let u = refund(u, 100, &l, later);
         assert_eq!((u.tokens, u.used), (100.0, 0));
         assert!(take(Some(u), 100, &l, later).1.granted());
+    }
+
+    #[test]
+    fn a_limit_of_zero_is_refused_by_name() {
+        assert_eq!(limits(Some(1), Some(1)).validated(), Ok(limits(Some(1), Some(1))));
+        assert_eq!(
+            limits(Some(5), Some(0)).validated().unwrap_err().field,
+            "readings_per_day"
+        );
+        assert_eq!(
+            limits(Some(0), None).validated().unwrap_err().field,
+            "readings_per_second"
+        );
     }
 
     #[test]

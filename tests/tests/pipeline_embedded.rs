@@ -702,7 +702,7 @@ async fn limits_refuse_with_429_answer_resends_and_hold_across_a_restart() {
         !unlimited.headers().contains_key("ratelimit"),
         "no limit, no fields"
     );
-    let (status, _) = admin(
+    let (status, body) = admin(
         &app,
         reqwest::Method::PATCH,
         "/v1/devices/lim-2",
@@ -710,6 +710,7 @@ async fn limits_refuse_with_429_answer_resends_and_hold_across_a_restart() {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["field"], "limits.readings_per_second");
     let (status, _) = admin(
         &app,
         reqwest::Method::PATCH,

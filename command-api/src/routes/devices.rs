@@ -99,41 +99,8 @@ pub struct ChangeProfile {
     /// The device's own ingest limits, over its kind's; a limit left out or `null` is its
     /// kind's. `null` for the whole object: the kind's limits only.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<DeviceLimits>, nullable)]
-    pub limits: Option<Option<DeviceLimits>>,
-}
-
-/// Readings a device may send, counted in readings (a batch of 100 counts 100).
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DeviceLimits {
-    /// Sustained rate; a burst of up to one second's worth is granted at once.
-    #[schema(minimum = 1)]
-    pub readings_per_second: Option<u32>,
-    /// Per UTC day.
-    #[schema(minimum = 1)]
-    pub readings_per_day: Option<u64>,
-}
-
-impl DeviceLimits {
-    fn parse(self) -> Result<Limits, ApiError> {
-        let zero = |field: &str| {
-            ApiError::invalid(ValidationError::new(
-                format!("limits.{field}"),
-                "must be at least 1; disable a device that may send nothing",
-            ))
-        };
-        if self.readings_per_second == Some(0) {
-            return Err(zero("readings_per_second"));
-        }
-        if self.readings_per_day == Some(0) {
-            return Err(zero("readings_per_day"));
-        }
-        Ok(Limits {
-            readings_per_second: self.readings_per_second,
-            readings_per_day: self.readings_per_day,
-        })
-    }
+    #[schema(value_type = Option<Limits>, nullable)]
+    pub limits: Option<Option<Limits>>,
 }
 
 /// A field that is present, `null` included, as `Some`; an absent one stays `None` (by
@@ -320,8 +287,9 @@ pub async fn change_profile(
         tags: body.tags.map(|tags| tags.into_iter().collect()),
         limits: body
             .limits
-            .map(|l| l.map(DeviceLimits::parse).transpose())
-            .transpose()?
+            .map(|l| l.map(Limits::validated).transpose())
+            .transpose()
+            .map_err(|e| ApiError::invalid(e.within("limits")))?
             .map(Option::unwrap_or_default),
     };
     let changed = change(&state, &id, &headers, command).await?;
