@@ -65,9 +65,11 @@ impl CommandState {
         let batch = body.into_batch(now)?;
         let batch_id = batch.batch_id().clone();
         let readings = batch.readings().len() as u64;
-        let gate = match admission.may_send() {
-            Err(refused) => Err(api_error(id, refused.into())),
+        // A device that may not send spends nothing: `execute` refuses its batch, and answers a
+        // resend of one stored before as the first time.
+        let throttle = match admission.may_send() {
             Ok(()) => self.limiter.take(id, &admission, readings, now).await,
+            Err(_) => Ok(None),
         };
         let command = Command::RecordReadings {
             presented_key: admission.key,
@@ -80,23 +82,18 @@ impl CommandState {
             correlation_id,
             idempotency_key: Some(IdempotencyKey::batch(&batch_id)),
         };
-        let taken = match gate {
+        let taken = match throttle {
             Ok(taken) => taken,
-            // A resend of a stored batch is answered as the first time, whatever would refuse a
-            // new one now: its device disabled or decommissioned since, or over its limits.
-            Err(refused @ (ApiError::Throttled(_) | ApiError::Forbidden { .. })) => {
-                let limits = match &refused {
-                    ApiError::Throttled(decision) => Some(*decision),
-                    _ => None,
-                };
+            // A resend of a stored batch is answered as the first time, over the limits or not.
+            Err(throttled @ ApiError::Throttled(decision)) => {
                 let replayed = self.handler.replay(id, &command, &context).await;
                 return match replayed.map_err(|e| api_error(id, e))? {
                     Some(outcome) => Ok(Recorded {
                         outcome,
                         batch_id,
-                        limits,
+                        limits: Some(decision),
                     }),
-                    None => Err(refused),
+                    None => Err(throttled),
                 };
             }
             Err(other) => return Err(other),

@@ -314,7 +314,10 @@ mod tests {
 
     #[test]
     fn a_limit_of_zero_is_refused_by_name() {
-        assert_eq!(limits(Some(1), Some(1)).validated(), Ok(limits(Some(1), Some(1))));
+        assert_eq!(
+            limits(Some(1), Some(1)).validated(),
+            Ok(limits(Some(1), Some(1)))
+        );
         assert_eq!(
             limits(Some(5), Some(0)).validated().unwrap_err().field,
             "readings_per_day"
