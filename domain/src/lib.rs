@@ -16,6 +16,7 @@ pub mod history;
 pub mod idempotency;
 pub mod ids;
 pub mod limits;
+pub mod model;
 pub mod ports;
 pub mod raw_blocks;
 pub mod read_model;
@@ -33,6 +34,7 @@ pub use event::{
     DecodeError, DeviceEvent, EventMeta, ExpectedVersion, NewEvent, ReadingsRecorded,
     RecordedEvent, SensorsAdded, DECODE_VERSION, EVENT_TYPES,
 };
+pub use model::{ModelError, ModelRuntime, OnnxModel, Scorer};
 pub use generations::{Generations, Rebuild, RebuildPhase, RebuildRefused};
 pub use history::{HistoryFilter, HistoryPage, TimeRange};
 pub use idempotency::{IdempotencyKey, PayloadDigest, Recalled};
