@@ -31,6 +31,7 @@ impl AlertLifecycle {
         "AlertCleared",
         "AlertAcknowledged",
         "AlertClearedManually",
+        "AlertRetired",
         "DeviceDecommissioned",
     ];
 
@@ -63,6 +64,9 @@ impl AlertLifecycle {
                 (DeviceEvent::AlertClearedManually(cleared), Some(a))
                     if cleared.alert_id == alert_id =>
                 {
+                    a.active = false;
+                }
+                (DeviceEvent::AlertRetired(retired), Some(a)) if retired.alert_id == alert_id => {
                     a.active = false;
                 }
                 (DeviceEvent::AlertAcknowledged(ack), Some(a)) if ack.alert_id == alert_id => {

@@ -46,7 +46,9 @@ impl FleetFold {
             DeviceEvent::Registered(_)
             | DeviceEvent::KeyRotated(_)
             | DeviceEvent::SensorsAdded(_)
-            | DeviceEvent::LimitsChanged(_) => {}
+            | DeviceEvent::LimitsChanged(_)
+            | DeviceEvent::AlertRuleDefined(_)
+            | DeviceEvent::AlertRuleDeleted(_) => {}
             DeviceEvent::ReadingsRecorded(batch) => {
                 for reading in batch.readings {
                     let latest = SensorLatest {
@@ -73,6 +75,7 @@ impl FleetFold {
             }
             DeviceEvent::AlertCleared(a) => view.alerts.retain(|open| open.rule != a.rule),
             DeviceEvent::AlertClearedManually(a) => view.alerts.retain(|open| open.rule != a.rule),
+            DeviceEvent::AlertRetired(a) => view.alerts.retain(|open| open.rule != a.rule),
             DeviceEvent::AlertAcknowledged(_) => {}
             DeviceEvent::Decommissioned(_) => {
                 view.decommissioned_at = Some(at);

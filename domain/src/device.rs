@@ -443,7 +443,10 @@ pub fn evolve(mut device: Device, stream_seq: u64, event: &DeviceEvent) -> Devic
         | DeviceEvent::AlertRaised(_)
         | DeviceEvent::AlertCleared(_)
         | DeviceEvent::AlertAcknowledged(_)
-        | DeviceEvent::AlertClearedManually(_) => {}
+        | DeviceEvent::AlertClearedManually(_)
+        | DeviceEvent::AlertRetired(_)
+        | DeviceEvent::AlertRuleDefined(_)
+        | DeviceEvent::AlertRuleDeleted(_) => {}
         DeviceEvent::Decommissioned(_) => device.status = DeviceStatus::Decommissioned,
         DeviceEvent::Disabled(_) => device.status = DeviceStatus::Disabled,
         DeviceEvent::Enabled(_) => device.status = DeviceStatus::Active,

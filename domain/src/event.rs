@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::alert::{Condition, Severity};
+use crate::alert::{Condition, RuleSpec, Severity};
 use crate::device::KeyHash;
 use crate::idempotency::{IdempotencyKey, PayloadDigest};
 use crate::ids::{BatchId, DeviceId, Label, RuleName, SensorName, Tag, Unit};
@@ -15,7 +15,8 @@ use crate::reading::{Reading, Value};
 /// The schema version every event is written with today.
 pub const DECODE_VERSION: u16 = 1;
 
-/// Everything that can happen to a device. One stream per device; the stream id is the device id.
+/// Everything that can happen to a device, and to the alert rules. One stream per device, whose id
+/// is the device id, and one of the rules ([`crate::rule_book::RULES_STREAM`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum DeviceEvent {
     Registered(DeviceRegistered),
@@ -33,6 +34,9 @@ pub enum DeviceEvent {
     Disabled(DeviceDisabled),
     Enabled(DeviceEnabled),
     LimitsChanged(DeviceLimitsChanged),
+    AlertRetired(AlertRetired),
+    AlertRuleDefined(AlertRuleDefined),
+    AlertRuleDeleted(AlertRuleDeleted),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -126,6 +130,45 @@ pub struct AlertClearedManually {
     pub note: Option<Label>,
 }
 
+/// An active alert ended without its rule deciding so: the rule is gone, or so is the device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertRetired {
+    pub alert_id: Uuid,
+    pub rule: RuleName,
+    pub severity: Severity,
+    pub reason: RetireReason,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum RetireReason {
+    RuleDeleted,
+    DeviceDecommissioned,
+}
+
+impl RetireReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RuleDeleted => "rule_deleted",
+            Self::DeviceDecommissioned => "device_decommissioned",
+        }
+    }
+}
+
+/// An alert rule, new or replacing the one of its name, as an administrator defined it. Stored in
+/// the rules stream ([`crate::rule_book::RULES_STREAM`]), never in a device's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertRuleDefined {
+    pub rule: RuleSpec,
+}
+
+/// An alert rule is gone; its open alerts are retired.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertRuleDeleted {
+    pub name: RuleName,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeviceDecommissioned {
     pub reason: Option<Label>,
@@ -216,6 +259,9 @@ pub const EVENT_TYPES: &[&str] = &[
     "DeviceDisabled",
     "DeviceEnabled",
     "DeviceLimitsChanged",
+    "AlertRetired",
+    "AlertRuleDefined",
+    "AlertRuleDeleted",
 ];
 
 impl DeviceEvent {
@@ -236,6 +282,9 @@ impl DeviceEvent {
             Self::Disabled(_) => "DeviceDisabled",
             Self::Enabled(_) => "DeviceEnabled",
             Self::LimitsChanged(_) => "DeviceLimitsChanged",
+            Self::AlertRetired(_) => "AlertRetired",
+            Self::AlertRuleDefined(_) => "AlertRuleDefined",
+            Self::AlertRuleDeleted(_) => "AlertRuleDeleted",
         }
     }
 
@@ -257,6 +306,9 @@ impl DeviceEvent {
             Self::Disabled(e) => serde_json::to_string(e),
             Self::Enabled(e) => serde_json::to_string(e),
             Self::LimitsChanged(e) => serde_json::to_string(e),
+            Self::AlertRetired(e) => serde_json::to_string(e),
+            Self::AlertRuleDefined(e) => serde_json::to_string(e),
+            Self::AlertRuleDeleted(e) => serde_json::to_string(e),
         };
         encoded.expect("event payloads are plain data with string keys and finite numbers")
     }
@@ -294,6 +346,9 @@ impl DeviceEvent {
             ("DeviceDisabled", 1) => parse(event_type, payload).map(Self::Disabled),
             ("DeviceEnabled", 1) => parse(event_type, payload).map(Self::Enabled),
             ("DeviceLimitsChanged", 1) => parse(event_type, payload).map(Self::LimitsChanged),
+            ("AlertRetired", 1) => parse(event_type, payload).map(Self::AlertRetired),
+            ("AlertRuleDefined", 1) => parse(event_type, payload).map(Self::AlertRuleDefined),
+            ("AlertRuleDeleted", 1) => parse(event_type, payload).map(Self::AlertRuleDeleted),
             _ => Err(DecodeError::Unknown {
                 event_type: event_type.to_owned(),
                 schema_version,

@@ -87,6 +87,13 @@ token_type!(
     /// A device, and so also an event stream: 1–64 of `A-Z a-z 0-9 - _ . :`.
     DeviceId, "device_id", 64, |f, s, m| check_token(f, s, m, &['-', '_', '.', ':'])
 );
+
+impl DeviceId {
+    /// Ids starting with `_` name Watershed's own streams (the alert rules'), never a device.
+    pub fn is_reserved(&self) -> bool {
+        self.0.starts_with('_')
+    }
+}
 token_type!(
     /// A sensor on a device, e.g. `temperature` or `engine.rpm`: 1–64 of `A-Z a-z 0-9 - _ . /`.
     SensorName, "sensor", 64, |f, s, m| check_token(f, s, m, &['-', '_', '.', '/'])

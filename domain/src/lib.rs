@@ -21,25 +21,30 @@ pub mod ports;
 pub mod raw_blocks;
 pub mod read_model;
 pub mod reading;
+pub mod rule_book;
 pub mod validation;
 pub mod webhooks;
 
-pub use alert::{AlertRule, AlertRules, Condition, DeviceAlerts, RuleSpec, Severity};
+pub use alert::{
+    AlertRule, AlertRules, Condition, Detector, DeviceAlerts, Opened, RuleSpec, Scope, Severity,
+};
 pub use alert_lifecycle::{AlertAction, AlertLifecycle};
 pub use dead_letter::{DeadLetter, Parked, PoisonPolicy};
 pub use device::{decide, evolve, Admission, Command, Device, DeviceStatus, DomainError, KeyHash};
 pub use device_token::{Credential, DeviceToken, TokenRefusal};
 pub use event::{
-    AlertAcknowledged, AlertCleared, AlertClearedManually, AlertRaised, AppendOutcome, Committed,
-    DecodeError, DeviceEvent, EventMeta, ExpectedVersion, NewEvent, ReadingsRecorded,
-    RecordedEvent, SensorsAdded, DECODE_VERSION, EVENT_TYPES,
+    AlertAcknowledged, AlertCleared, AlertClearedManually, AlertRaised, AlertRetired,
+    AlertRuleDefined, AlertRuleDeleted, AppendOutcome, Committed, DecodeError, DeviceEvent,
+    EventMeta, ExpectedVersion, NewEvent, ReadingsRecorded, RecordedEvent, RetireReason,
+    SensorsAdded, DECODE_VERSION, EVENT_TYPES,
 };
-pub use model::{ModelError, ModelRuntime, OnnxModel, Scorer};
 pub use generations::{Generations, Rebuild, RebuildPhase, RebuildRefused};
 pub use history::{HistoryFilter, HistoryPage, TimeRange};
 pub use idempotency::{IdempotencyKey, PayloadDigest, Recalled};
 pub use ids::{BatchId, DeviceId, Label, RuleName, SensorName, Tag, Unit};
+pub use model::{ModelError, ModelRuntime, OnnxModel, Scorer};
 pub use reading::{Reading, ReadingBatch, Value, MAX_READINGS_PER_BATCH};
+pub use rule_book::{rules_stream, DefinedRule, RuleBook, RuleCommand, RuleRefused, RULES_STREAM};
 pub use validation::ValidationError;
 pub use webhooks::{
     AfterAttempt, AlertNotification, Attempt, Backoff, DeliveryRecord, DeliveryState, DueDelivery,

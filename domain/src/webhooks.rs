@@ -181,7 +181,11 @@ impl AlertNotification {
     pub fn of(event: &RecordedEvent) -> Option<Result<Self, DecodeError>> {
         if !matches!(
             event.event_type.as_str(),
-            "AlertRaised" | "AlertCleared" | "AlertClearedManually" | "AlertAcknowledged"
+            "AlertRaised"
+                | "AlertCleared"
+                | "AlertClearedManually"
+                | "AlertRetired"
+                | "AlertAcknowledged"
         ) {
             return None;
         }
@@ -223,6 +227,19 @@ impl AlertNotification {
                         cleared.alert_id,
                         cleared.severity,
                         cleared,
+                    ),
+                ),
+                DeviceEvent::AlertRetired(retired) => (
+                    NotificationType::Cleared,
+                    retired.alert_id,
+                    &retired.rule,
+                    retired.severity,
+                    Self::body(
+                        event,
+                        NotificationType::Cleared,
+                        retired.alert_id,
+                        retired.severity,
+                        retired,
                     ),
                 ),
                 DeviceEvent::AlertAcknowledged(ack) => (
