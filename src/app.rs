@@ -28,18 +28,19 @@ use utoipa_axum::router::OpenApiRouter;
 use watershed_command_api::{CommandState, Limiter, MqttGateway};
 use watershed_domain::limits::LimitPolicy;
 use watershed_domain::ports::Notifications;
-use watershed_domain::{AlertRules, Backoff, PoisonPolicy};
+use watershed_domain::{Backoff, ModelRuntime, PoisonPolicy, RuleSpec};
 use watershed_http_edge::{json::BODY_LIMIT, limits, ApiToken, ApiTokens, RequestLimits};
-use watershed_infra::{SplunkHec, WebhookClient};
+use watershed_infra::{SplunkHec, TractRuntime, WebhookClient};
 use watershed_projectors::{
-    AlertConfig, AlertEvaluator, DeadLetterDesk, DispatchConfig, Dispatcher, Notifier,
-    NotifierConfig, Projector, ProjectorConfig, RawRetention, Relay, RelayConfig, SilenceWatch,
+    AlertConfig, AlertEvaluator, AlertWatch, DeadLetterDesk, DispatchConfig, Dispatcher, Notifier,
+    NotifierConfig, Projector, ProjectorConfig, RawRetention, Relay, RelayConfig, RuleFollower,
     SinkRunner,
 };
 use watershed_query_api::{LagSources, QueryState};
 
 use crate::adapters::{Bus, BusUrl, Cache, Events, PortUrls, ReadModels, UsageCounters};
 use crate::alert_actions::{self, AlertActionState};
+use crate::alert_rules::{self, RuleState};
 use crate::dead_letters::{self, DeadLetterState};
 use crate::health::Readiness;
 use crate::prometheus;
@@ -111,8 +112,9 @@ pub struct AppConfig {
     pub consumer_group: String,
     /// Origins allowed to call the API from a browser (a separately hosted dashboard).
     pub cors_origins: Vec<String>,
-    /// Evaluated by the projectors; none by default.
-    pub alert_rules: Arc<AlertRules>,
+    /// Imported into the rules stream at start (created, or replaced when they differ); the
+    /// projectors evaluate the stream's rules, changed through the API.
+    pub alert_rules: Vec<RuleSpec>,
     /// Ingest limits per device kind (and the default); devices may have their own.
     pub device_limits: Arc<LimitPolicy>,
     pub limits: Limits,
@@ -183,7 +185,7 @@ impl AppConfig {
             raw_retention: chrono::Duration::hours(48),
             consumer_group: ProjectorConfig::default().group,
             cors_origins: Vec::new(),
-            alert_rules: Arc::default(),
+            alert_rules: Vec::new(),
             device_limits: Arc::default(),
             limits: Limits::default(),
             poison: PoisonPolicy::Stop,
@@ -233,11 +235,11 @@ impl Ports {
             None if roles.need_read_side() => Some(urls.cache.open().await?),
             None => None,
         };
-        // Webhook channels are managed with the query API and sent by the projectors, which send
-        // only where alerts are evaluated.
+        // Webhook channels are managed with the query API and sent by the projectors, where
+        // alerts are evaluated.
         let notifications = match given.notifications {
             Some(n) => Some(n),
-            None if roles.query_api || (roles.projectors && !config.alert_rules.is_empty()) => {
+            None if roles.query_api || roles.projectors => {
                 Some(urls.read_model.notifications().await?)
             }
             None => None,
@@ -346,7 +348,14 @@ impl App {
         let mut readiness = Readiness::default();
         if let Some(events) = &ports.events {
             readiness.event_store(Arc::clone(&events.store));
+            let imported = alert_rules::stream::import(&*events.store, &config.alert_rules)
+                .await
+                .context("importing the alert rules file")?;
+            if imported > 0 {
+                tracing::info!(rules = imported, "alert rules imported from the rules file");
+            }
         }
+        let models: Arc<dyn ModelRuntime> = Arc::new(TractRuntime);
         if let Some(read_model) = &ports.read_model {
             readiness.read_model(Arc::clone(&read_model.current));
         }
@@ -438,38 +447,41 @@ impl App {
             background.push(AbortOnDropHandle::new(tokio::spawn(
                 retention.run(shutdown.clone()),
             )));
-            if !config.alert_rules.is_empty() {
-                let alerts = AlertEvaluator {
-                    bus: Arc::clone(&bus.bus),
-                    store: required(&ports.events, "event store").store,
-                    rules: Arc::clone(&config.alert_rules),
-                    config: AlertConfig::for_projector_group(&projector_config.group),
-                };
-                tracing::info!(rules = config.alert_rules.len(), "evaluating alert rules");
-                background.push(spawn_stopping_on_failure(
-                    "the alert evaluator",
-                    alerts.run(shutdown.clone()),
-                    &shutdown,
-                    &failure,
-                ));
-                let silences = SilenceWatch {
-                    read_model: Arc::clone(&read_model),
-                    store: required(&ports.events, "event store").store,
-                    rules: Arc::clone(&config.alert_rules),
-                    every: Duration::from_secs(1),
-                };
-                background.push(AbortOnDropHandle::new(tokio::spawn(
-                    silences.run(shutdown.clone()),
-                )));
-                background.extend(notifying(
-                    &config,
-                    &projector_config.group,
-                    bus.bus,
-                    required(&ports.notifications, "notification store"),
-                    &shutdown,
-                    &failure,
-                )?);
-            }
+            let store = required(&ports.events, "event store").store;
+            let (follower, rules) =
+                RuleFollower::new(Arc::clone(&store), Arc::clone(&models), Duration::from_secs(1));
+            background.push(AbortOnDropHandle::new(tokio::spawn(
+                follower.run(shutdown.clone()),
+            )));
+            let alerts = AlertEvaluator {
+                bus: Arc::clone(&bus.bus),
+                store: Arc::clone(&store),
+                rules: rules.clone(),
+                config: AlertConfig::for_projector_group(&projector_config.group),
+            };
+            background.push(spawn_stopping_on_failure(
+                "the alert evaluator",
+                alerts.run(shutdown.clone()),
+                &shutdown,
+                &failure,
+            ));
+            let watch = AlertWatch {
+                read_model: Arc::clone(&read_model),
+                store,
+                rules,
+                every: Duration::from_secs(1),
+            };
+            background.push(AbortOnDropHandle::new(tokio::spawn(
+                watch.run(shutdown.clone()),
+            )));
+            background.extend(notifying(
+                &config,
+                &projector_config.group,
+                bus.bus,
+                required(&ports.notifications, "notification store"),
+                &shutdown,
+                &failure,
+            )?);
         }
         if let (true, Some(splunk)) = (roles.sinks, &config.splunk) {
             let sink = SinkRunner {
@@ -504,6 +516,11 @@ impl App {
             api = api.merge(alert_actions::router(AlertActionState {
                 store: Arc::clone(&events.store),
                 read_model: Arc::clone(&read_model),
+                tokens: tokens.clone(),
+            }));
+            api = api.merge(alert_rules::router(RuleState {
+                store: Arc::clone(&events.store),
+                runtime: Arc::clone(&models),
                 tokens: tokens.clone(),
             }));
             api = api.merge(webhooks::router(WebhookState {

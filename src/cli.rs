@@ -156,8 +156,9 @@ struct ServeArgs {
     /// Browser origins allowed to call the API (a separately hosted dashboard), comma-separated; `*` for any.
     #[arg(long, env = "WATERSHED_CORS_ORIGINS", value_delimiter = ',')]
     cors_origin: Vec<String>,
-    /// Alert rules the projectors evaluate: a TOML file of `[[rule]]` tables (see
-    /// alert-rules.example.toml). No alerts without it.
+    /// Alert rules to import at start: a TOML file of `[[rule]]` tables (see
+    /// alert-rules.example.toml), each created or replaced in the rules stream. Rules are also
+    /// managed through `/v1/alert-rules`.
     #[arg(long, env = "WATERSHED_ALERT_RULES")]
     alert_rules: Option<PathBuf>,
     /// Ingest limits per device kind: a TOML file with `[default]` and `[kind.<name>]` tables
@@ -245,8 +246,8 @@ impl ServeArgs {
             consumer_group: self.consumer_group,
             cors_origins: self.cors_origin,
             alert_rules: match &self.alert_rules {
-                Some(path) => Arc::new(alert_rules::load(path)?),
-                None => Arc::default(),
+                Some(path) => alert_rules::load(path)?,
+                None => Vec::new(),
             },
             device_limits: match &self.device_limits {
                 Some(path) => Arc::new(device_limits::load(path)?),

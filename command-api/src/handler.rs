@@ -6,10 +6,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 use watershed_domain::event::{AppendOutcome, Committed, EventMeta, ExpectedVersion, NewEvent};
-use watershed_domain::ports::{EventStore, StoreError};
+use watershed_domain::ports::{EventStore, StoreError, StreamQuery};
 use watershed_domain::{
-    decide, Admission, Command, Credential, Device, DeviceEvent, DeviceId, DomainError,
-    IdempotencyKey, PayloadDigest,
+    decide, Admission, Command, Credential, Device, DeviceAlerts, DeviceEvent, DeviceId,
+    DomainError, IdempotencyKey, PayloadDigest, RetireReason,
 };
 
 use crate::device_states::DeviceStates;
@@ -95,7 +95,7 @@ impl CommandHandler {
         let _turn = self.turns.turn(id).await;
         let mut device = self.states.get(id).await?;
         for _ in 0..MAX_ATTEMPTS {
-            let events = match decide(&device, command.clone()) {
+            let events = match self.decided(id, &device, &command).await? {
                 Ok(events) => events,
                 Err(refused) => return self.answer_refused(id, &command, &context, refused).await,
             };
@@ -117,6 +117,37 @@ impl CommandHandler {
             }
         }
         Err(CommandError::Contended(id.clone()))
+    }
+
+    /// What `command` decides on `device`. A decommission also retires the device's open alerts,
+    /// as its stream holds them up to the same version: they end in the same append, and an
+    /// alert raised meanwhile makes the append conflict and the decision be taken again.
+    async fn decided(
+        &self,
+        id: &DeviceId,
+        device: &Device,
+        command: &Command,
+    ) -> Result<Result<Vec<DeviceEvent>, DomainError>, CommandError> {
+        let mut events = match decide(device, command.clone()) {
+            Ok(events) => events,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        if matches!(command, Command::Decommission { .. }) {
+            let query = StreamQuery {
+                from_seq: 1,
+                limit: usize::MAX,
+                only_types: Some(DeviceAlerts::EVENT_TYPES),
+            };
+            let stored = self.store.read_stream(id, query).await?;
+            let mut alerts = DeviceAlerts::default();
+            alerts
+                .fold_stored(&stored, device.version)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            // Before the decommission, which stays the event the command answers with.
+            let retired = alerts.retire_all(RetireReason::DeviceDecommissioned);
+            events.splice(0..0, retired);
+        }
+        Ok(Ok(events))
     }
 
     /// Keeps the state `events` made of `device` once they are stored as `committed`, and

@@ -22,7 +22,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::event::{AlertCleared, AlertRaised, AlertRetired, DeviceEvent, RetireReason};
+use crate::event::{
+    AlertCleared, AlertRaised, AlertRetired, DecodeError, DeviceEvent, RecordedEvent, RetireReason,
+};
 use crate::ids::{DeviceId, Label, RuleName, SensorName, Unit};
 use crate::model::{ModelRuntime, OnnxModel, Scorer};
 use crate::read_model::DeviceView;
@@ -240,6 +242,18 @@ pub enum Detector {
     Rate { window_secs: f64 },
     Anomaly { alpha: f64, warm_up: u32 },
     Model { model: OnnxModel, inputs: usize },
+}
+
+impl Detector {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Threshold => "threshold",
+            Self::Silence => "silence",
+            Self::Rate { .. } => "rate",
+            Self::Anomaly { .. } => "anomaly",
+            Self::Model { .. } => "model",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -594,6 +608,25 @@ impl DeviceAlerts {
         "DeviceDecommissioned",
     ];
 
+    /// Folds in the stored events up to `until`, in stream order, of which those of
+    /// [`DeviceAlerts::EVENT_TYPES`] count.
+    pub fn fold_stored<'a>(
+        &mut self,
+        events: impl IntoIterator<Item = &'a RecordedEvent>,
+        until: u64,
+    ) -> Result<(), DecodeError> {
+        for event in events {
+            if event.stream_seq > until {
+                break;
+            }
+            if Self::EVENT_TYPES.contains(&event.event_type.as_str()) {
+                self.evolve(&event.decode()?, event.meta.event_id);
+            }
+            self.version = event.stream_seq;
+        }
+        Ok(())
+    }
+
     /// Folds in `event`, stored under `event_id`.
     pub fn evolve(&mut self, event: &DeviceEvent, event_id: Uuid) {
         let mut end = |rule: &RuleName, alert_id: Uuid| {
@@ -628,6 +661,23 @@ impl DeviceAlerts {
             | DeviceEvent::LimitsChanged(_)
             | DeviceEvent::AlertRuleDefined(_)
             | DeviceEvent::AlertRuleDeleted(_) => {}
+        }
+    }
+
+    /// Whether this state, as the stream holds it, still admits `change`: no raise on a
+    /// decommissioned device or beside an open alert of its rule, no clear or retirement of an
+    /// alert that is no longer the open one.
+    pub fn admits(&self, change: &DeviceEvent) -> bool {
+        let is_open = |rule: &RuleName, alert_id: Option<Uuid>| {
+            self.open
+                .get(rule)
+                .is_some_and(|o| alert_id.is_none_or(|id| id == o.alert_id))
+        };
+        match change {
+            DeviceEvent::AlertRaised(r) => !self.decommissioned && !self.open.contains_key(&r.rule),
+            DeviceEvent::AlertCleared(c) => is_open(&c.rule, c.alert_id),
+            DeviceEvent::AlertRetired(r) => is_open(&r.rule, Some(r.alert_id)),
+            _ => true,
         }
     }
 

@@ -113,6 +113,8 @@ pub enum ClearedBy {
         note: Option<Label>,
     },
     Decommission,
+    /// Its rule was deleted.
+    RuleDeleted,
 }
 
 impl ClearedBy {
@@ -122,6 +124,7 @@ impl ClearedBy {
             Self::Rule { .. } => "rule",
             Self::Person { .. } => "manual",
             Self::Decommission => "decommissioned",
+            Self::RuleDeleted => "rule_deleted",
         }
     }
 }

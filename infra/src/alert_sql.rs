@@ -67,6 +67,7 @@ impl AlertRow {
                         note: label(self.clear_note.as_ref(), "clear note")?,
                     },
                     Some("decommissioned") => ClearedBy::Decommission,
+                    Some("rule_deleted") => ClearedBy::RuleDeleted,
                     _ => return Err(bad("clear reason")),
                 };
                 Some((at(us).ok_or_else(|| bad("cleared_at"))?, by))
@@ -155,7 +156,7 @@ where
                 let (person, note, value) = match by {
                     ClearedBy::Rule { value } => (None, None, Some(*value)),
                     ClearedBy::Person { by, note } => (Some(by.to_string()), text(note), None),
-                    ClearedBy::Decommission => (None, None, None),
+                    ClearedBy::Decommission | ClearedBy::RuleDeleted => (None, None, None),
                 };
                 // One alert per device and rule is open at a time: the one this closes.
                 sqlx::query::<DB>(

@@ -3,10 +3,13 @@
 //! (`AlertRaised`, `AlertCleared`) to the device's stream. From there alerts travel like any
 //! event: the projectors show them and live clients hear of them.
 //!
-//! Redelivery decides the same again and changes nothing: a decision is appended under the key
-//! `alert:<rule>:<sequence of the readings event>`, so the store answers a repeat with the event it
-//! already holds. A device's open alerts are loaded from its stream when it is first seen, and kept
-//! in memory after that, since only this evaluator raises or clears them.
+//! A device's alert state is loaded from its stream when it is first seen (and, when some rule
+//! remembers readings, its recent readings warm that memory), then kept in memory. Every decision
+//! is checked against the stream as it stands before it is appended there at exactly that
+//! version ([`decide_on_stream`]): a decommission or a clear by hand recorded meanwhile wins, with
+//! no window for a raise behind a decommission. Redelivery decides the same again and changes
+//! nothing: a decision is appended under the key `alert:<rule>:<sequence of the readings event>`,
+//! so the store answers a repeat with the event it already holds.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -18,15 +21,19 @@ use uuid::Uuid;
 use watershed_domain::event::{EventMeta, ExpectedVersion};
 use watershed_domain::ports::{BusError, EventBus, EventStore, StoreError, StreamQuery};
 use watershed_domain::{
-    AlertRules, AppendOutcome, Condition, DecodeError, DeviceAlerts, DeviceEvent, DeviceId,
-    IdempotencyKey, NewEvent, RecordedEvent,
+    AlertRules, AppendOutcome, DecodeError, DeviceAlerts, DeviceEvent, DeviceId, IdempotencyKey,
+    NewEvent, RecordedEvent,
 };
 
 use crate::retry::{retrying, Consumer, Failure, RetryPolicy};
+use crate::rules::RulesHandle;
 
 /// How often an alert append is tried against a stream that ingest keeps moving, before the
 /// evaluator backs off and tries again later.
 const MAX_APPEND_ATTEMPTS: usize = 16;
+/// How many of a device's latest readings events warm the memory of its rate, anomaly and model
+/// rules when the evaluator first meets it.
+const WARM_EVENTS: u64 = 256;
 
 #[derive(Debug, Clone)]
 pub struct AlertConfig {
@@ -63,7 +70,7 @@ pub enum AlertError {
 pub struct AlertEvaluator {
     pub bus: Arc<dyn EventBus>,
     pub store: Arc<dyn EventStore>,
-    pub rules: Arc<AlertRules>,
+    pub rules: RulesHandle,
     pub config: AlertConfig,
 }
 
@@ -79,6 +86,12 @@ impl AlertEvaluator {
         shutdown: &CancellationToken,
     ) -> Result<std::convert::Infallible, Failure<AlertError>> {
         let config = &self.config;
+        let mut rules_handle = self.rules.clone();
+        // Nothing is judged before the rules are known: judging by none would skip readings.
+        tokio::select! {
+            _ = shutdown.cancelled() => return Err(Failure::Stopped),
+            _ = rules_handle.loaded() => {}
+        }
         let mut consumer = Consumer::subscribe(
             &*self.bus,
             &config.group,
@@ -89,8 +102,10 @@ impl AlertEvaluator {
         .await?;
         let mut devices = HashMap::new();
         loop {
-            for event in &consumer.next(shutdown).await? {
-                self.evaluate(event, &mut devices, shutdown).await?;
+            let batch = consumer.next(shutdown).await?;
+            let rules = self.rules.current().unwrap_or_default();
+            for event in &batch {
+                self.evaluate(&rules, event, &mut devices, shutdown).await?;
             }
             // Deciding a batch again appends nothing: each decision is stored under its own key.
             consumer.commit().await;
@@ -99,34 +114,30 @@ impl AlertEvaluator {
 
     async fn evaluate(
         &self,
+        rules: &AlertRules,
         event: &RecordedEvent,
         devices: &mut HashMap<DeviceId, DeviceAlerts>,
         shutdown: &CancellationToken,
     ) -> Result<(), Failure<AlertError>> {
         let id = &event.stream_id;
-        match event.event_type.as_str() {
-            "ReadingsRecorded" => {}
-            // Someone else changed the device's alerts (a decommission, a clear by hand, a
-            // silence the clock raised): a device the evaluator holds in memory follows, one it
-            // does not is loaded fresh when needed. Its own decisions it folded in when it made
-            // them; folding them again here, behind later ones, would undo those.
-            "DeviceDecommissioned" | "AlertClearedManually" | "AlertRaised" => {
+        if event.event_type != "ReadingsRecorded" {
+            // Someone changed the device's alerts (a decommission, a clear by hand, a silence
+            // the clock raised, a decision of this evaluator): a device held in memory folds it
+            // in unless it already read it from the stream; one not held is loaded when needed.
+            if DeviceAlerts::EVENT_TYPES.contains(&event.event_type.as_str()) {
                 if let Some(device) = devices.get_mut(id) {
-                    let decoded = Self::decoded(event)?;
-                    let by_the_clock = matches!(&decoded,
-                        DeviceEvent::AlertRaised(raised) if raised.condition == Condition::Silent);
-                    if by_the_clock || !matches!(decoded, DeviceEvent::AlertRaised(_)) {
-                        device.evolve(&decoded, event.meta.event_id);
+                    if event.stream_seq > device.version {
+                        device.evolve(&Self::decoded(event)?, event.meta.event_id);
+                        device.version = event.stream_seq;
                     }
                 }
-                return Ok(());
             }
-            _ => return Ok(()),
+            return Ok(());
         }
         let DeviceEvent::ReadingsRecorded(recorded) = Self::decoded(event)? else {
             unreachable!("a ReadingsRecorded event decodes as readings");
         };
-        if !self.rules.watch_any(&recorded.readings) {
+        if !rules.watch_any(&recorded.readings) {
             return Ok(());
         }
         metrics::counter!("watershed_alert_evaluations_total").increment(1);
@@ -134,21 +145,40 @@ impl AlertEvaluator {
             Entry::Occupied(known) => known.into_mut(),
             Entry::Vacant(new) => {
                 let loaded = retrying(self.config.retry, shutdown, "loading alert state", || {
-                    self.load(id)
+                    self.load(rules, id, event.stream_seq)
                 })
                 .await?;
                 new.insert(loaded)
             }
         };
-        for change in self.rules.evaluate(device, &recorded.readings) {
-            let stored = retrying(self.config.retry, shutdown, "appending an alert", || {
-                self.append(event, &change)
-            })
-            .await?;
-            tracing::info!(device = %id, event = change.event_type(), "alert");
-            metrics::counter!("watershed_alert_decisions_total", "event" => change.event_type())
-                .increment(1);
-            device.evolve(&change, stored);
+        for change in rules.evaluate(id, device, &recorded.readings) {
+            let key = IdempotencyKey::internal(format!("alert:{}:{}", rule_of(&change), event.stream_seq));
+            let meta = EventMeta {
+                event_id: Uuid::now_v7(),
+                occurred_at: event.meta.occurred_at,
+                recorded_at: Utc::now(),
+                correlation_id: event.meta.correlation_id,
+                causation_id: Some(event.meta.event_id),
+            };
+            // Each attempt decides on its own copy: a failed one may have folded half a catch-up.
+            let (decided, stored) =
+                retrying(self.config.retry, shutdown, "appending an alert", || {
+                    let mut state = device.clone();
+                    let (meta, change, key) = (&meta, &change, &key);
+                    async move {
+                        let stored =
+                            decide_on_stream(&*self.store, id, &mut state, meta, change, key)
+                                .await?;
+                        Ok::<_, StoreError>((state, stored))
+                    }
+                })
+                .await?;
+            *device = decided;
+            if stored.is_some() {
+                tracing::info!(device = %id, event = change.event_type(), "alert");
+                metrics::counter!("watershed_alert_decisions_total", "event" => change.event_type())
+                    .increment(1);
+            }
         }
         Ok(())
     }
@@ -163,62 +193,98 @@ impl AlertEvaluator {
         })
     }
 
-    /// A device's alert state as its stream holds it now.
-    async fn load(&self, id: &DeviceId) -> Result<DeviceAlerts, StoreError> {
-        let query = StreamQuery {
-            from_seq: 1,
-            limit: usize::MAX,
-            only_types: Some(DeviceAlerts::EVENT_TYPES),
-        };
-        let mut device = DeviceAlerts::default();
-        for event in self.store.read_stream(id, query).await? {
-            let decoded = event
-                .decode()
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            device.evolve(&decoded, event.meta.event_id);
+    /// A device's alert state as its stream holds it now, its detectors warmed with the readings
+    /// that came before `before`.
+    async fn load(
+        &self,
+        rules: &AlertRules,
+        id: &DeviceId,
+        before: u64,
+    ) -> Result<DeviceAlerts, StoreError> {
+        let mut device = load_alerts(&*self.store, id).await?;
+        if rules.has_memory() {
+            let from_seq = before.saturating_sub(WARM_EVENTS).max(1);
+            let query = StreamQuery {
+                from_seq,
+                limit: (before - from_seq) as usize,
+                only_types: Some(&["ReadingsRecorded"]),
+            };
+            for event in self.store.read_stream(id, query).await? {
+                let decoded = event
+                    .decode()
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                if let (DeviceEvent::ReadingsRecorded(batch), true) =
+                    (decoded, event.stream_seq < before)
+                {
+                    rules.warm(id, &mut device, &batch.readings);
+                }
+            }
         }
         Ok(device)
     }
+}
 
-    /// Appends one decision caused by `cause`. Answers with the id of the stored decision (an
-    /// earlier one's, on redelivery).
-    async fn append(
-        &self,
-        cause: &RecordedEvent,
-        change: &DeviceEvent,
-    ) -> Result<Uuid, StoreError> {
-        let rule = match change {
-            DeviceEvent::AlertRaised(a) => &a.rule,
-            DeviceEvent::AlertCleared(a) => &a.rule,
-            other => unreachable!("alert rules decide only alert events, not {other:?}"),
-        };
-        let key = IdempotencyKey::internal(format!("alert:{rule}:{}", cause.stream_seq));
-        let meta = EventMeta {
-            event_id: Uuid::now_v7(),
-            occurred_at: cause.meta.occurred_at,
-            recorded_at: Utc::now(),
-            correlation_id: cause.meta.correlation_id,
-            causation_id: Some(cause.meta.event_id),
-        };
-        let (stored, _) =
-            append_decision(&*self.store, &cause.stream_id, meta, change, key).await?;
-        Ok(stored)
+/// The rule an alert decision is about.
+fn rule_of(change: &DeviceEvent) -> &watershed_domain::RuleName {
+    match change {
+        DeviceEvent::AlertRaised(a) => &a.rule,
+        DeviceEvent::AlertCleared(a) => &a.rule,
+        DeviceEvent::AlertRetired(a) => &a.rule,
+        other => unreachable!("alert rules decide only alert events, not {other:?}"),
     }
 }
 
-/// Appends an alert decision under `key` at whatever version the stream has reached: ingest keeps
-/// appending readings meanwhile, and the decision does not depend on them. A key already stored
-/// is this decision made before (a redelivery, a restart, another instance). Answers with the
-/// stored event's id, and whether this call stored it.
-pub(crate) async fn append_decision(
+/// A device's alert state as its stream holds it now.
+pub(crate) async fn load_alerts(
     store: &dyn EventStore,
     id: &DeviceId,
-    meta: EventMeta,
+) -> Result<DeviceAlerts, StoreError> {
+    let mut device = DeviceAlerts::default();
+    catch_up(store, id, &mut device, u64::MAX).await?;
+    Ok(device)
+}
+
+/// Folds the device's alert events after `device.version` up to `until` into it.
+async fn catch_up(
+    store: &dyn EventStore,
+    id: &DeviceId,
+    device: &mut DeviceAlerts,
+    until: u64,
+) -> Result<(), StoreError> {
+    let query = StreamQuery {
+        from_seq: device.version + 1,
+        limit: usize::MAX,
+        only_types: Some(DeviceAlerts::EVENT_TYPES),
+    };
+    let events = store.read_stream(id, query).await?;
+    device
+        .fold_stored(&events, until)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Appends one alert decision to the device's stream if the stream, as it stands, still admits
+/// it: `device` first catches up with the alert events recorded since it was folded, and the
+/// decision is appended at exactly the version it was checked against, or checked again. A key
+/// already stored is this decision made before (a redelivery, a restart, another instance).
+/// Answers the id of the event this call stored, `None` if it stored none.
+pub(crate) async fn decide_on_stream(
+    store: &dyn EventStore,
+    id: &DeviceId,
+    device: &mut DeviceAlerts,
+    meta: &EventMeta,
     change: &DeviceEvent,
-    key: IdempotencyKey,
-) -> Result<(Uuid, bool), StoreError> {
+    key: &IdempotencyKey,
+) -> Result<Option<Uuid>, StoreError> {
     for _ in 0..MAX_APPEND_ATTEMPTS {
         let version = store.stream_version(id).await?;
+        if version > device.version {
+            catch_up(store, id, device, version).await?;
+            // Events other than alert ones moved the stream: the state is as of `version`.
+            device.version = version;
+        }
+        if !device.admits(change) {
+            return Ok(None);
+        }
         let event = NewEvent::new(meta.clone(), change, Some(key.clone()));
         match store
             .append(id, ExpectedVersion::Exactly(version), vec![event])
@@ -228,11 +294,11 @@ pub(crate) async fn append_decision(
                 let stored = committed
                     .first()
                     .expect("an append of one event commits one");
-                return Ok((stored.event_id, true));
+                device.evolve(change, stored.event_id);
+                device.version = stored.stream_seq;
+                return Ok(Some(stored.event_id));
             }
-            Ok(AppendOutcome::Duplicate(stored) | AppendOutcome::KeyReused(stored)) => {
-                return Ok((stored.event_id, false))
-            }
+            Ok(AppendOutcome::Duplicate(_) | AppendOutcome::KeyReused(_)) => return Ok(None),
             Err(StoreError::Conflict { .. }) => continue,
             Err(e) => return Err(e),
         }

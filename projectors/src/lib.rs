@@ -3,6 +3,7 @@
 //! alert evaluator turns readings into alert events; the notifier
 //! and the dispatcher deliver those to webhooks.
 
+pub mod alert_watch;
 pub mod alerts;
 pub mod apply;
 pub mod dead_letters;
@@ -13,11 +14,12 @@ pub mod projection;
 pub mod rebuild;
 pub mod relay;
 pub mod retention;
+pub mod rules;
 mod retry;
 pub mod runner;
-pub mod silence;
 pub mod sink;
 
+pub use alert_watch::AlertWatch;
 pub use alerts::{AlertConfig, AlertError, AlertEvaluator};
 pub use apply::{Applied, Applier};
 pub use dead_letters::{DeadLetterDesk, DeadLetterError};
@@ -29,6 +31,6 @@ pub use rebuild::{RebuildError, RebuildReport, Rebuilder};
 pub use relay::{Relay, RelayConfig};
 pub use retention::RawRetention;
 pub use retry::RetryPolicy;
+pub use rules::{RuleFollower, RulesHandle};
 pub use runner::{Projector, ProjectorConfig, ProjectorError, Touched};
-pub use silence::SilenceWatch;
 pub use sink::{OnRefused, SinkConfig, SinkRunError, SinkRunner};

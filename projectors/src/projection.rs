@@ -10,7 +10,7 @@ use watershed_domain::read_model::{
     AlertChange, BucketStats, ClearedBy, LatestValue, OpenAlert, RawRow, ReadModelDelta,
     Registration, Resolution, StreamAdvance,
 };
-use watershed_domain::DeviceId;
+use watershed_domain::{DeviceId, RetireReason};
 
 impl ProjectionError {
     /// The event that could not be projected: its stream and sequence.
@@ -172,6 +172,20 @@ fn apply(
             });
             out.lifecycle.push(device.clone());
         }
+        DeviceEvent::AlertRetired(a) => {
+            delta.alerts.push(AlertChange::Closed {
+                device: device.clone(),
+                rule: a.rule,
+                at: event.meta.recorded_at,
+                by: match a.reason {
+                    RetireReason::RuleDeleted => ClearedBy::RuleDeleted,
+                    RetireReason::DeviceDecommissioned => ClearedBy::Decommission,
+                },
+            });
+            out.lifecycle.push(device.clone());
+        }
+        // The rules stream is no device's; the alert evaluators follow it.
+        DeviceEvent::AlertRuleDefined(_) | DeviceEvent::AlertRuleDeleted(_) => {}
         DeviceEvent::AlertAcknowledged(a) => {
             delta.alerts.push(AlertChange::Acknowledged {
                 alert_id: a.alert_id,

@@ -111,7 +111,9 @@ impl From<AlertRecord> for AlertDto {
                     ClearedBy::Person { by, note } => {
                         (Some(at), reason, text(Some(by)), text(note), None)
                     }
-                    ClearedBy::Decommission => (Some(at), reason, None, None, None),
+                    ClearedBy::Decommission | ClearedBy::RuleDeleted => {
+                        (Some(at), reason, None, None, None)
+                    }
                 }
             }
         };

@@ -20,7 +20,6 @@ use clap::Args;
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
-use watershed_domain::AlertRules;
 
 use super::{quantiles, CloudServers, Database, Served, FLEET_PREFIX};
 use crate::alert_rules;
@@ -116,9 +115,8 @@ impl Arrivals {
 
 pub async fn run(args: BenchAlertsArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let rules: AlertRules = alert_rules::parse(RULES)?;
     let mut config = AppConfig {
-        alert_rules: Arc::new(rules),
+        alert_rules: alert_rules::parse(RULES, dir.path())?,
         ..AppConfig::ephemeral(dir.path(), &tokens::generate(), &tokens::generate())
     };
     let database = match args.cloud {

@@ -49,7 +49,7 @@ async fn wait_for_open_alerts(http: &reqwest::Client, base: &str, count: u64) ->
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_projectors_role_raises_and_clears_alerts_in_cosmos_db() {
-    let rules = watershed::alert_rules::parse(RULES).unwrap();
+    let rules = watershed::alert_rules::parse(RULES, std::path::Path::new(".")).unwrap();
     let cloud = Cloud::start_with_alert_rules(env!("CARGO_BIN_EXE_watershed"), rules).await;
     let http = reqwest::Client::new();
     let base = &cloud.front.base;

@@ -10,26 +10,23 @@ use tokio_util::sync::CancellationToken;
 use watershed_domain::event::ExpectedVersion;
 use watershed_domain::ports::{EventBus, EventStore, StoreError, StreamQuery};
 use watershed_domain::{AlertRules, DeviceEvent, DeviceId, RecordedEvent, RuleSpec};
-use watershed_projectors::{AlertConfig, AlertEvaluator};
+use watershed_projectors::{AlertConfig, AlertEvaluator, RulesHandle};
 
 use crate::events::{new_event, reading, readings, register, unique_device};
 use crate::eventually;
 
 const PATIENCE: Duration = Duration::from_secs(30);
 
-fn rules() -> Arc<AlertRules> {
+fn rules() -> RulesHandle {
     let too_hot = RuleSpec {
         name: "too-hot".to_owned(),
-        sensor: "temp".to_owned(),
+        sensor: Some("temp".to_owned()),
         above: Some(30.0),
-        below: None,
-        silent_for: None,
         clear_at: Some(28.0),
-        kind: None,
         message: Some("too hot".to_owned()),
-        severity: None,
+        ..RuleSpec::default()
     };
-    Arc::new(AlertRules::from_specs(vec![too_hot]).unwrap())
+    RulesHandle::fixed(AlertRules::from_specs(vec![too_hot]).unwrap())
 }
 
 /// Starts an evaluator of `group`; cancel the token to stop it.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 use watershed::adapters::{Events, PortUrls};
 use watershed::app::{App, AppConfig, Ports, Roles};
-use watershed_domain::AlertRules;
+use watershed_domain::RuleSpec;
 use watershed_infra::{CosmosEmulator, KafkaConfig};
 
 use crate::process::{spawn_watershed, Running};
@@ -62,7 +62,7 @@ impl Cloud {
 
     /// As `start`, with the projectors evaluating `rules`. They serve in this process rather than
     /// as a child: appending alerts needs the emulated event store, which only this process holds.
-    pub async fn start_with_alert_rules(bin: &'static str, rules: AlertRules) -> Self {
+    pub async fn start_with_alert_rules(bin: &'static str, rules: Vec<RuleSpec>) -> Self {
         let mut cloud = Self::deploy(bin, &[]).await;
         let roles = Roles {
             projectors: true,
@@ -70,7 +70,6 @@ impl Cloud {
         };
         let events = cosmos_events(&cloud.cosmos).await;
         let (dir, urls, group) = (&cloud.dir, &cloud.urls, &cloud.group);
-        let rules = Arc::new(rules);
         let projectors = serve_with(dir, urls, group, &events, roles, |config| {
             config.alert_rules = rules;
         })

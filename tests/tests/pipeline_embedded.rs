@@ -1172,9 +1172,10 @@ async fn alert_rules_raise_and_clear_alerts_that_the_dashboard_hears_of_live() {
     let rules = watershed::alert_rules::parse(
         "[[rule]]\nname = \"too-hot\"\nsensor = \"temp\"\nabove = 30\nclear_at = 28\n\
          message = \"Too hot\"\n",
+        std::path::Path::new("."),
     )
     .unwrap();
-    let app = spawn_app_with(|config| config.alert_rules = std::sync::Arc::new(rules)).await;
+    let app = spawn_app_with(|config| config.alert_rules = rules).await;
     let key = app.register("hot-1").await;
     let response = app.open_live_stream().await;
     let mut body = response.bytes_stream();

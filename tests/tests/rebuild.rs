@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use watershed::adapters::PortUrls;
 use watershed_domain::ports::{EventStore, ReadModel};
 use watershed_domain::read_model::{Points, Resolution, SeriesQuery};
-use watershed_domain::{AlertRules, DeviceId, PoisonPolicy, RuleSpec, SensorName};
+use watershed_domain::{DeviceId, PoisonPolicy, RuleSpec, SensorName};
 use watershed_infra::{SqliteEventStore, SqliteReadModel, StoreTailBus};
 use watershed_projectors::{ProjectionError, ProjectorConfig, ProjectorError};
 use watershed_tests::dead_letters::{append_reading, parking_projector, position, stream_of};
@@ -124,19 +124,15 @@ async fn keep_querying(app: Arc<TestApp>, stop: Arc<AtomicBool>) -> u64 {
     answered
 }
 
-fn alert_rules() -> Arc<AlertRules> {
-    let too_hot = RuleSpec {
+fn alert_rules() -> Vec<RuleSpec> {
+    vec![RuleSpec {
         name: "too-hot".to_owned(),
-        sensor: "temperature".to_owned(),
+        sensor: Some("temperature".to_owned()),
         above: Some(30.0),
-        below: None,
-        silent_for: None,
         clear_at: Some(28.0),
-        kind: None,
         message: Some("too hot".to_owned()),
-        severity: None,
-    };
-    Arc::new(AlertRules::from_specs(vec![too_hot]).expect("a valid rule"))
+        ..RuleSpec::default()
+    }]
 }
 
 async fn rebuild_while_running(read_model: Option<String>) {
