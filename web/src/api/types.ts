@@ -36,14 +36,24 @@ export interface Device {
   sensors: SensorReading[];
 }
 
+/**
+ * What broke a rule. `above` and `below`: a reading past the threshold, in the sensor's unit. `silent`:
+ * no reading for longer than the threshold, in seconds (the value too). `rate_above` and `rate_below`:
+ * the sensor's change in its unit per second. `anomaly`: a z-score; `model`: a model's score (no unit).
+ */
+export const CONDITIONS = ['above', 'below', 'silent', 'rate_above', 'rate_below', 'anomaly', 'model'] as const;
+
+export type Condition = (typeof CONDITIONS)[number];
+
 /** An alert rule that a reading broke and no later reading has cleared. */
 export interface OpenAlert {
   rule: string;
   sensor: string;
-  condition: 'above' | 'below';
+  condition: Condition;
   threshold: number;
-  /** The reading that raised it. */
+  /** The reading that raised it, or what the condition measures (see `CONDITIONS`). */
   value: number;
+  /** The sensor's unit (`s` for a silence). */
   unit: string | null;
   /** The rule's own text for people, if it has one. */
   message: string | null;
