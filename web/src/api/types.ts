@@ -88,6 +88,60 @@ export interface Alert extends OpenAlert {
   ack_note: string | null;
 }
 
+/** How a rule judges a sensor; its parameters are the `AlertRule` fields of the same group. */
+export const DETECTORS = ['threshold', 'rate', 'anomaly', 'silence', 'model'] as const;
+
+export type Detector = (typeof DETECTORS)[number];
+
+/**
+ * One rule of `GET /v1/alert-rules`. A field left out is not set; each detector reads only its own
+ * parameters. Its scope is one `device`, or every device of one `kind`, or (neither) every device.
+ */
+export interface AlertRule {
+  name: string;
+  severity: Severity;
+  detector: Detector;
+  /** Where in the rules stream it was last defined. */
+  revision: number;
+  defined_at: string;
+  /** Absent only for a silence of the whole device (no reading of any sensor). */
+  sensor?: string;
+  device?: string;
+  kind?: string;
+  message?: string;
+  /** threshold: raised by a reading strictly past either. */
+  above?: number;
+  below?: number;
+  /** rate: the change in the sensor's unit per second, over `window` seconds. */
+  rate_above?: number;
+  rate_below?: number;
+  window?: number;
+  /** anomaly: a reading's z-score against its smoothed history (`alpha`), after `warm_up` readings. */
+  zscore_above?: number;
+  alpha?: number;
+  warm_up?: number;
+  /** silence: seconds without a reading. */
+  silent_for?: number;
+  /** model: its score of the latest `inputs` readings. */
+  score_above?: number;
+  inputs?: number;
+  model?: RuleModel;
+  /** Where a raised alert clears, on the detector's scale (every detector but silence). */
+  clear_at?: number;
+}
+
+/** The model a `model` rule scores with, named by its content. */
+export interface RuleModel {
+  sha256: string;
+  bytes: number;
+}
+
+/** `GET /v1/alert-rules`: every rule, and the rules stream's position they are as of. */
+export interface AlertRuleList {
+  version: number;
+  rules: AlertRule[];
+}
+
 /** What an operator does to an alert; also the last segment of its path, `/v1/alerts/{id}/ack`. */
 export type AlertAction = 'ack' | 'clear';
 
