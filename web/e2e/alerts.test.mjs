@@ -1,7 +1,9 @@
 // Browser tests of the alerts page against the real Watershed server (WATERSHED_BIN), run with alert
 // rules of its own and no simulated fleet, so every alert is one a test raised with a reading: an alert
 // shows up live, is acknowledged with the admin token the page asks for, is raised again after its rule
-// cleared it and cleared by hand; filters and order stay in the address; the page fits a phone.
+// cleared it and cleared by hand; filters and order stay in the address; the rules the server holds
+// (GET /v1/alert-rules, admin token only) are listed once the page has the admin token, and one is
+// deleted after the page asks; the page fits a phone.
 // Every test fails on a console error or page error. Screenshots go to web/test-results/.
 
 import assert from 'node:assert/strict';
@@ -30,7 +32,40 @@ sensor = "pressure"
 below = 1.0
 clear_at = 1.2
 severity = "warning"
+
+# Never raises an alert here (no device has this kind, and the tests last less than an hour): the one
+# the tests delete, so no alert is cleared by its deletion.
+[[rule]]
+name = "boiler-quiet"
+sensor = "boiler"
+silent_for = 3600.0
+kind = "boiler"
+severity = "info"
 `;
+/** The rules as the Rules table shows them (from GET /v1/alert-rules), gravest first, then by name. */
+const RULE_ROWS = {
+  'boiler-hot': {
+    Rule: 'boiler-hot\nBoiler above 90 °C',
+    Severity: 'critical',
+    Scope: 'all devices',
+    Sensor: 'boiler',
+    Condition: 'above 90 (clears at 85)',
+  },
+  'low-pressure': {
+    Rule: 'low-pressure',
+    Severity: 'warning',
+    Scope: 'all devices',
+    Sensor: 'pressure',
+    Condition: 'below 1 (clears at 1.2)',
+  },
+  'boiler-quiet': {
+    Rule: 'boiler-quiet',
+    Severity: 'info',
+    Scope: 'kind boiler',
+    Sensor: 'boiler',
+    Condition: 'silent for 1 h',
+  },
+};
 const NAME = 'Ana (on call)';
 
 // Fail fast, before starting anything, when the binary or the build is missing.
@@ -57,9 +92,17 @@ const rowOnPage = (locator) =>
   }));
 
 const alertRow = (id) => page.locator(`.alert-table tr[data-alert-id="${id}"]`);
+const ruleRow = (name) => page.locator(`[data-testid=rules] tr[data-rule="${name}"]`);
+/** The names in the Rules table, in order. */
+const rulesOnPage = () => page.$$eval('[data-testid=rules] tbody tr', (rows) => rows.map((row) => row.dataset.rule));
+const rulesMessage = () => page.locator('[data-testid=rules-message]');
+const ruleDialog = () => page.locator('[data-testid=rule-action]');
 const dialog = () => page.locator('[data-testid=alert-action]');
 const submitButton = (verb) => dialog().getByRole('button', { name: verb, exact: true });
 const notice = () => page.locator('[data-testid=alerts-notice]');
+
+/** GET /v1/alert-rules, which takes the admin token only. */
+const rulesInApi = () => api(server, '/v1/alert-rules', { token: server.adminToken });
 
 /** Every alert the API lists, once `check` holds for them (the read models apply an action a moment after it). */
 const alertsOnceThey = (what, check) =>
@@ -91,12 +134,18 @@ describe('alerts page against the real server', () => {
   let secondId;
 
   it('lists an alert raised while it is open, and acknowledges it with the admin token it asks for', async () => {
+    // The page's own token is the read token: the server refuses it the rules, and later the acknowledgement.
+    errors.expect(/status of 403/);
     await page.goto(server.dashboardUrl);
     await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Alerts' }).click();
     await page.locator('[data-testid=alerts-message]', { hasText: 'No active alerts.' }).waitFor();
     assert.match(page.url(), /#\/alerts$/);
     assert.equal(await page.getByRole('link', { name: 'Alerts' }).getAttribute('aria-current'), 'page');
     assert.equal(await page.title(), 'Alerts · Watershed');
+    // The rules need the admin token: said, not an error, and nothing listed.
+    await rulesMessage().filter({ hasText: 'The alert rules need the admin token.' }).waitFor();
+    assert.ok(await page.getByRole('button', { name: 'Enter admin token' }).isVisible());
+    assert.equal((await rulesOnPage()).length, 0);
 
     await sendReading(server, boilerKey, 'boiler-1', { sensor: 'boiler', value: 95.5, unit: 'C' });
     const [raised] = await alertsOnceThey('the raised alert', (alerts) => alerts.length === 1);
@@ -118,11 +167,8 @@ describe('alerts page against the real server', () => {
     assert.match(raisedAt, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
     assert.deepEqual(actions, ['ack', 'clear']);
     assert.equal(await row.getByRole('link', { name: 'boiler-1' }).getAttribute('href'), '#/devices/boiler-1');
-    const rule = page.locator('[data-testid=rules] tr[data-rule="boiler-hot"]');
-    assert.equal(await rule.innerText(), 'boiler-hot\tcritical\tboiler\tabove 90 C\t1');
 
-    // The page's own token is the read token: the server refuses it, and the dialog asks for the admin token.
-    errors.expect(/status of 403/);
+    // The server refuses the read token, and the dialog asks for the admin token; a wrong one is refused too.
     errors.expect(/status of 401/);
     await row.getByRole('button', { name: 'Acknowledge boiler-hot on boiler-1' }).click();
     assert.equal(await dialog().getByRole('heading').textContent(), 'Acknowledge boiler-hot on boiler-1');
@@ -155,6 +201,19 @@ describe('alerts page against the real server', () => {
 
     const kept = await page.evaluate(() => JSON.stringify([{ ...localStorage }, { ...sessionStorage }, location.href]));
     assert.ok(!kept.includes(server.adminToken), 'the admin token is in no storage and not in the address');
+
+    // With the admin token held, the Rules table lists what the server holds, gravest first, then by name.
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=rules] tbody tr').length === 3);
+    assert.ok(await rulesMessage().isHidden());
+    const held = await rulesInApi();
+    assert.deepEqual((await rulesOnPage()).toSorted(), held.rules.map((r) => r.name).toSorted(), 'the API agrees');
+    assert.deepEqual(await rulesOnPage(), ['boiler-hot', 'low-pressure', 'boiler-quiet']);
+    assert.equal(await page.locator('[data-testid=rules]').getAttribute('data-version'), String(held.version));
+    for (const [name, cells] of Object.entries(RULE_ROWS)) {
+      const shown = await rowOnPage(ruleRow(name));
+      const active = name === 'boiler-hot' ? '1' : '0';
+      assert.deepEqual(shown, { cells: { ...cells, Active: active, Actions: 'Delete' }, actions: ['delete'] }, name);
+    }
     await screenshot(page, 'alerts-desktop');
   });
 
@@ -223,6 +282,8 @@ describe('alerts page against the real server', () => {
     assert.deepEqual(await order(), ['low-pressure']);
     assert.match(page.url(), /#\/alerts\?state=all&acknowledged=false&severity=warning&sort=severity$/);
 
+    // A reload forgets the admin token: the rules are asked for with the read token again, and refused.
+    errors.expect(/status of 403/);
     await page.reload();
     await page.locator('.alert-table tr[data-rule="low-pressure"]').waitFor();
     assert.deepEqual(await order(), ['low-pressure'], 'the same filter after a reload');
@@ -251,6 +312,51 @@ describe('alerts page against the real server', () => {
     await device.press('Enter');
     await page.waitForFunction(() => document.querySelectorAll('.alert-table tbody tr').length === 3);
     assert.ok(await page.locator('[data-testid=alerts-message]').isHidden());
+    await rulesMessage().filter({ hasText: 'The alert rules need the admin token.' }).waitFor();
+  });
+
+  it('shows the rules once given the admin token, and deletes one after asking', async () => {
+    // After the reload above the page holds no admin token: it is asked for here.
+    await page.getByRole('button', { name: 'Enter admin token' }).click();
+    assert.equal(await ruleDialog().getByRole('heading').textContent(), 'Show the alert rules');
+    await ruleDialog().getByLabel('Admin token').fill(server.adminToken);
+    await ruleDialog().getByRole('button', { name: 'Show rules', exact: true }).click();
+    await ruleDialog().waitFor({ state: 'hidden' });
+    await ruleRow('boiler-quiet').waitFor();
+    assert.deepEqual(await rulesOnPage(), ['boiler-hot', 'low-pressure', 'boiler-quiet']);
+    assert.equal(await ruleRow('low-pressure').getAttribute('data-active'), '1', 'its alert is active');
+    const before = await rulesInApi();
+
+    // Cancel leaves it be.
+    const remove = page.getByRole('button', { name: 'Delete rule boiler-quiet' });
+    await remove.click();
+    assert.equal(await ruleDialog().getByRole('heading').textContent(), 'Delete rule boiler-quiet');
+    assert.match(await ruleDialog().locator('p').first().textContent(), /^boiler silent for 1 h, kind boiler\./);
+    assert.ok(await ruleDialog().getByLabel('Admin token').isHidden(), 'the admin token is held');
+    await screenshot(page, 'alerts-rule-delete');
+    await ruleDialog().getByRole('button', { name: 'Cancel' }).click();
+    await ruleDialog().waitFor({ state: 'hidden' });
+    assert.ok(await ruleRow('boiler-quiet').isVisible());
+    assert.ok(
+      (await rulesInApi()).rules.some((r) => r.name === 'boiler-quiet'),
+      'not deleted',
+    );
+
+    await remove.click();
+    await ruleDialog().getByRole('button', { name: 'Delete', exact: true }).click();
+    await ruleDialog().waitFor({ state: 'hidden' });
+    await ruleRow('boiler-quiet').waitFor({ state: 'detached' });
+    assert.equal(await notice().textContent(), 'Rule boiler-quiet deleted.');
+    assert.deepEqual(await rulesOnPage(), ['boiler-hot', 'low-pressure']);
+    const after = await rulesInApi();
+    assert.deepEqual(after.rules.map((r) => r.name).toSorted(), ['boiler-hot', 'low-pressure']);
+    assert.ok(after.version > before.version, `the rules' version moved on from ${before.version}`);
+    // It stays gone through the next polls.
+    await page.waitForFunction(
+      (version) => document.querySelector('[data-testid=rules]').dataset.version === String(version),
+      after.version,
+    );
+    assert.deepEqual(await rulesOnPage(), ['boiler-hot', 'low-pressure']);
   });
 
   it('fits a phone screen', async () => {

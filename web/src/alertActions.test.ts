@@ -56,6 +56,12 @@ describe('afterRefusal', () => {
     expect(refusal.message).toContain('a read or analyst token cannot change anything');
   });
 
+  it('names what the token may not do', () => {
+    expect(afterRefusal(readOnly, false, 'delete alert rules').message).toMatch(
+      /^This dashboard's token may not delete alert rules \(a read or analyst/,
+    );
+  });
+
   it('forgets an admin token the server did not take, and asks again', () => {
     for (const error of [unknown, readOnly]) {
       const refusal = afterRefusal(error, true);

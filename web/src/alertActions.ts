@@ -46,7 +46,7 @@ export function checkActionInput(by: string, note: string): ActionInput {
 }
 
 export interface Refusal {
-  /** Show the admin token field: the token sent may not act on alerts. */
+  /** Show the admin token field: the token sent may not do this. */
   askAdminToken: boolean;
   /** The admin token held was refused: forget it. */
   forgetAdminToken: boolean;
@@ -54,11 +54,12 @@ export interface Refusal {
 }
 
 /**
- * What follows a failed action. Sent with the page's own token (normally the read token), a 403 means
- * it needs the admin token. Sent with an admin token, a 401 or 403 means that one is wrong. Anything
- * else (a 404 for an alert the read models dropped, a 503) is said as the server said it.
+ * What follows a failed action that only the admin token may take (`deed`, as in "may not act on
+ * alerts"). Sent with the page's own token (normally the read token), a 403 means it needs the admin
+ * token. Sent with an admin token, a 401 or 403 means that one is wrong. Anything else (a 404 for an
+ * alert the read models dropped, a 503) is said as the server said it.
  */
-export function afterRefusal(error: unknown, withAdminToken: boolean): Refusal {
+export function afterRefusal(error: unknown, withAdminToken: boolean, deed = 'act on alerts'): Refusal {
   const said = describeError(error);
   const status = error instanceof ApiError ? error.status : 0;
   if (withAdminToken && (status === 401 || status === 403)) {
@@ -72,7 +73,7 @@ export function afterRefusal(error: unknown, withAdminToken: boolean): Refusal {
     return {
       askAdminToken: true,
       forgetAdminToken: false,
-      message: `This dashboard's token may not act on alerts (${said}). Enter the admin token that watershed up printed.`,
+      message: `This dashboard's token may not ${deed} (${said}). Enter the admin token that watershed up printed.`,
     };
   }
   return { askAdminToken: false, forgetAdminToken: false, message: said };

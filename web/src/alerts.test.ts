@@ -1,6 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import type { OpenAlert } from './api/types';
-import { actedOn, alertsTooltip, describeAlert, describeState, fleetOpenAlerts, formatAlertCount } from './alerts';
+import type { Alert, OpenAlert } from './api/types';
+import {
+  actedOn,
+  alertsTooltip,
+  describeAlert,
+  describeBreach,
+  describeLimit,
+  describeState,
+  describeValue,
+  fleetOpenAlerts,
+  formatAlertCount,
+  onSensorScale,
+} from './alerts';
 import { alert as listed } from './fixtures';
 
 function alert(overrides: Partial<OpenAlert> = {}): OpenAlert {
@@ -48,6 +59,58 @@ describe('describeAlert', () => {
   });
 });
 
+/** An alert of each condition, as the server raises them: a rate in the sensor's unit per second, a silence in seconds. */
+const RAISED_BY = {
+  above: alert(),
+  below: alert({ condition: 'below', threshold: 1, value: 0.6, unit: 'bar' }),
+  silent: alert({ condition: 'silent', threshold: 60, value: 75, unit: 's' }),
+  rate_above: alert({ condition: 'rate_above', threshold: 0.5, value: 0.62, unit: '°C' }),
+  rate_below: alert({ condition: 'rate_below', threshold: -0.5, value: -0.8, unit: '°C' }),
+  anomaly: alert({ condition: 'anomaly', threshold: 4, value: 4.3, unit: 'C' }),
+  model: alert({ condition: 'model', threshold: 0.9, value: 0.97, unit: null }),
+} satisfies Record<OpenAlert['condition'], OpenAlert>;
+
+describe('the words for a condition', () => {
+  it('say what the alert measured, its limit, and both in a line', () => {
+    const words = Object.values(RAISED_BY).map((a) => [
+      describeValue(a),
+      describeLimit(a.condition, a.threshold, a.unit),
+      describeBreach(a),
+    ]);
+    expect(words).toEqual([
+      ['27.1 C', 'above 26 C', '27.1 C (limit 26 C)'],
+      ['0.6 bar', 'below 1 bar', '0.6 bar (limit 1 bar)'],
+      ['silent for 1 min 15 s', 'silent for over 1 min', 'silent for 1 min 15 s (limit 1 min)'],
+      ['rising 0.62 °C/s', 'rising faster than 0.5 °C/s', 'rising 0.62 °C/s (limit 0.5 °C/s)'],
+      ['falling 0.8 °C/s', 'falling faster than 0.5 °C/s', 'falling 0.8 °C/s (limit 0.5 °C/s)'],
+      // A z-score and a model's score have no unit, whatever the sensor's.
+      ['z-score 4.3', 'z-score above 4', 'z-score 4.3 (limit 4)'],
+      ['model score 0.97', 'model score above 0.9', 'model score 0.97 (limit 0.9)'],
+    ]);
+  });
+
+  it('give a rate against its direction as a signed rate, and one without a unit per second', () => {
+    expect(describeLimit('rate_above', -1, 'C')).toBe('rate above -1 C/s');
+    expect(describeLimit('rate_below', 0.1, null)).toBe('rate below 0.1/s');
+    expect(describeBreach(alert({ condition: 'rate_below', threshold: 0.1, value: 0.05, unit: null }))).toBe(
+      'rising 0.05/s (limit 0.1/s)',
+    );
+    expect(describeValue(alert({ condition: 'rate_above', value: 0, unit: null }))).toBe('rising 0/s');
+  });
+
+  it('tell which thresholds are readings a chart can draw', () => {
+    expect(Object.keys(RAISED_BY).filter((c) => onSensorScale(c as OpenAlert['condition']))).toEqual([
+      'above',
+      'below',
+    ]);
+  });
+
+  it('describe an alert without a message by its limit', () => {
+    expect(describeAlert(RAISED_BY.rate_above)).toBe('temperature rising faster than 0.5 °C/s');
+    expect(describeAlert(RAISED_BY.anomaly)).toBe('temperature z-score above 4');
+  });
+});
+
 describe('alertsTooltip', () => {
   it('lists each alert by rule, one a line', () => {
     const alerts = [
@@ -75,6 +138,16 @@ describe('describeState', () => {
     expect(describeState(listed({ state: 'cleared', clear_reason: 'decommissioned' }))).toBe(
       'cleared: device decommissioned',
     );
+  });
+
+  it("says the value that cleared it on its condition's scale", () => {
+    const cleared = (overrides: Partial<Alert>) =>
+      describeState(listed({ state: 'cleared', clear_reason: 'rule', clear_value: 0.2, ...overrides }));
+    expect(cleared({ condition: 'rate_above', unit: '°C' })).toBe('cleared by its rule at 0.2 °C/s');
+    expect(cleared({ condition: 'anomaly', clear_value: 1.5 })).toBe('cleared by its rule at z-score 1.5');
+    expect(cleared({ condition: 'model', clear_value: 0.5 })).toBe('cleared by its rule at model score 0.5');
+    // The reading that ends a silence is in the sensor's unit, which a silence (in seconds) does not carry.
+    expect(cleared({ condition: 'silent', unit: 's', clear_value: 21.5 })).toBe('cleared by a new reading');
   });
 });
 

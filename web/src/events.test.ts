@@ -72,6 +72,22 @@ describe('summarizeEvent', () => {
     );
   });
 
+  it('says what else a rule measured against its limit', () => {
+    const raised = { rule: 'heating-fast', sensor: 'temperature', unit: '°C', message: null };
+    expect(summary('AlertRaised', { ...raised, condition: 'rate_above', threshold: 0.5, value: 0.62 })).toBe(
+      'raised: heating-fast on temperature rising 0.62 °C/s (limit 0.5 °C/s)',
+    );
+    expect(summary('AlertRaised', { ...raised, condition: 'anomaly', threshold: 4, value: 4.3, message: 'Odd' })).toBe(
+      'raised: heating-fast on temperature z-score 4.3 (limit 4) — Odd',
+    );
+    expect(summary('AlertRaised', { ...raised, condition: 'model', threshold: 0.9, value: 0.97 })).toBe(
+      'raised: heating-fast on temperature model score 0.97 (limit 0.9)',
+    );
+    expect(summary('AlertRaised', { ...raised, condition: 'silent', threshold: 60, value: 90, unit: 's' })).toBe(
+      'raised: heating-fast on temperature silent for 1 min 30 s (limit 1 min)',
+    );
+  });
+
   it('says which rule a reading cleared, and at what value', () => {
     const cleared = {
       rule: 'too-hot',

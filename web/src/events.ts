@@ -1,6 +1,7 @@
 /** One-line summaries of a device's stored events, for the device page's history table. */
 
-import type { Envelope } from './api/types';
+import { describeBreach, onSensorScale } from './alerts';
+import { CONDITIONS, type Envelope } from './api/types';
 import { formatNumber, formatValue } from './format';
 
 type Payload = Record<string, unknown>;
@@ -36,11 +37,17 @@ const summaries: Record<string, (payload: Payload) => string> = {
   },
   DeviceDisabled: withReason('disabled'),
   DeviceEnabled: () => 'enabled',
-  // 'raised: too-hot on temperature 27.1 C > 26 — Server room too hot': the reading against the threshold it crossed.
+  // 'raised: too-hot on temperature 27.1 C > 26 — Server room too hot': the reading against the threshold it
+  // crossed; or what else the rule measures against its limit, 'spike on temperature rising 0.62 C/s (limit 0.5 C/s)'.
   AlertRaised: (p) => {
-    const sign = p.condition === 'above' ? '>' : p.condition === 'below' ? '<' : null;
-    const threshold = sign && typeof p.threshold === 'number' ? ` ${sign} ${formatNumber(p.threshold)}` : '';
     const message = text(p.message) ? ` — ${text(p.message)}` : '';
+    const condition = CONDITIONS.find((c) => c === p.condition);
+    if (condition && !onSensorScale(condition) && typeof p.value === 'number' && typeof p.threshold === 'number') {
+      const measured = describeBreach({ condition, threshold: p.threshold, value: p.value, unit: text(p.unit) });
+      return `raised: ${alertSource(p)} ${measured}${message}`;
+    }
+    const sign = condition === 'above' ? '>' : condition === 'below' ? '<' : null;
+    const threshold = sign && typeof p.threshold === 'number' ? ` ${sign} ${formatNumber(p.threshold)}` : '';
     return `raised: ${alertReading(p)}${threshold}${message}`;
   },
   AlertCleared: (p) => `cleared: ${alertReading(p)}`,
@@ -56,10 +63,15 @@ export function summarizeEvent(event: Pick<Envelope, 'event_type' | 'payload'>):
   return json.length > 80 ? `${json.slice(0, 79)}…` : json;
 }
 
+/** Which rule, on which sensor: 'too-hot on temperature'. */
+function alertSource(p: Payload): string {
+  return [text(p.rule) ?? 'alert', text(p.sensor) && `on ${text(p.sensor)}`].filter(Boolean).join(' ');
+}
+
 /** Which rule, on which sensor, at what reading: 'too-hot on temperature 27.1 C'. */
 function alertReading(p: Payload): string {
   const value = typeof p.value === 'number' ? formatValue(p.value, text(p.unit)) : null;
-  return [text(p.rule) ?? 'alert', text(p.sensor) && `on ${text(p.sensor)}`, value].filter(Boolean).join(' ');
+  return [alertSource(p), value].filter(Boolean).join(' ');
 }
 
 function text(value: unknown): string | null {

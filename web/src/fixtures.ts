@@ -1,6 +1,6 @@
 /** Data the unit tests share; the app never imports this. */
 
-import type { Alert } from './api/types';
+import type { Alert, AlertRule } from './api/types';
 
 /** An active, unacknowledged alert as `GET /v1/alerts` lists it, with `overrides`. */
 export function alert(overrides: Partial<Alert> = {}): Alert {
@@ -26,6 +26,20 @@ export function alert(overrides: Partial<Alert> = {}): Alert {
     acknowledged_at: null,
     acknowledged_by: null,
     ack_note: null,
+    ...overrides,
+  };
+}
+
+/** A threshold rule for every device as `GET /v1/alert-rules` lists it, with `overrides`. */
+export function rule(overrides: Partial<AlertRule> = {}): AlertRule {
+  return {
+    name: 'boiler-hot',
+    severity: 'major',
+    detector: 'threshold',
+    revision: 1,
+    defined_at: '2026-12-01T03:00:00Z',
+    sensor: 'boiler',
+    above: 90,
     ...overrides,
   };
 }

@@ -1,14 +1,16 @@
 /**
- * The dashboard's client for Watershed's API (the reads, and acting on alerts): every call sends a bearer
- * token and turns failures into `ApiError`.
+ * The dashboard's client for Watershed's API (the reads, acting on alerts, listing and deleting alert
+ * rules): every call sends a bearer token and turns failures into `ApiError`.
  */
 
 import { parseActionDone, parseAlertList } from './parseAlerts';
+import { parseRuleList } from './parseRules';
 import type {
   Alert,
   AlertAction,
   AlertActionDone,
   AlertActionRequest,
+  AlertRuleList,
   Device,
   Envelope,
   ErrorBody,
@@ -94,6 +96,19 @@ export class ApiClient {
     return parseActionDone(await this.request(path, { method: 'POST', body, token }));
   }
 
+  /**
+   * `GET /v1/alert-rules`, which only the admin token may read: `token` as for `actOnAlert`. A server
+   * older than the rules API answers 404.
+   */
+  async alertRules(token: string | null): Promise<AlertRuleList> {
+    return parseRuleList(await this.request('/v1/alert-rules', { token }));
+  }
+
+  /** `DELETE /v1/alert-rules/{name}` with the admin token (`token` as for `actOnAlert`); 404 when there is none by that name. */
+  async deleteAlertRule(name: string, token: string | null): Promise<void> {
+    await this.request(`/v1/alert-rules/${encodeURIComponent(name)}`, { method: 'DELETE', token });
+  }
+
   /** The live stream's address. The token goes in the query because EventSource cannot send headers. */
   streamUrl(): string {
     return this.url('/v1/stream', { access_token: this.token() ?? '' });
@@ -125,6 +140,8 @@ export class ApiClient {
     } catch {
       throw new ApiError(0, 'unreachable', `cannot reach the API${this.base ? ` at ${this.base}` : ''}`);
     }
+    // 204 (a deletion) has no body to read.
+    if (response.status === 204) return undefined;
     if (response.ok) return response.json();
     const failure = await errorFrom(response);
     // Only a refusal of the page's own token brings up the token form; a token passed in is the caller's.
@@ -135,7 +152,7 @@ export class ApiClient {
 
 interface RequestOptions {
   params?: Record<string, string> | URLSearchParams;
-  method?: 'GET' | 'POST';
+  method?: 'GET' | 'POST' | 'DELETE';
   /** Sent as JSON. */
   body?: unknown;
   /** A token other than the page's own (the admin token); null for the page's own. */

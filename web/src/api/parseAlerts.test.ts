@@ -32,6 +32,19 @@ describe('parseAlertList', () => {
     expect(parseAlertList({ alerts: [] })).toEqual([]);
   });
 
+  it('takes every condition a rule may raise an alert for', () => {
+    for (const condition of ['above', 'below', 'silent', 'rate_above', 'rate_below', 'anomaly', 'model']) {
+      expect(parseAlertList({ alerts: [{ ...RAISED, condition }] })[0]!.condition).toBe(condition);
+    }
+    expect(() => parseAlertList({ alerts: [{ ...RAISED, condition: 'wobbly' }] })).toThrow(
+      'alerts[0].condition is "wobbly", not one of above, below, silent, rate_above, rate_below, anomaly, model',
+    );
+  });
+
+  it('ignores fields it does not know, as a newer server may send', () => {
+    expect(parseAlertList({ alerts: [{ ...RAISED, retired_by: 'rule deleted' }] })).toEqual([RAISED]);
+  });
+
   it('reads a nullable field left out as null', () => {
     const { unit: _unit, clear_note: _note, ...rest } = RAISED;
     const [alert] = parseAlertList({ alerts: [rest] });

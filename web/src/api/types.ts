@@ -36,14 +36,24 @@ export interface Device {
   sensors: SensorReading[];
 }
 
+/**
+ * What broke a rule. `above` and `below`: a reading past the threshold, in the sensor's unit. `silent`:
+ * no reading for longer than the threshold, in seconds (the value too). `rate_above` and `rate_below`:
+ * the sensor's change in its unit per second. `anomaly`: a z-score; `model`: a model's score (no unit).
+ */
+export const CONDITIONS = ['above', 'below', 'silent', 'rate_above', 'rate_below', 'anomaly', 'model'] as const;
+
+export type Condition = (typeof CONDITIONS)[number];
+
 /** An alert rule that a reading broke and no later reading has cleared. */
 export interface OpenAlert {
   rule: string;
   sensor: string;
-  condition: 'above' | 'below';
+  condition: Condition;
   threshold: number;
-  /** The reading that raised it. */
+  /** The reading that raised it, or what the condition measures (see `CONDITIONS`). */
   value: number;
+  /** The sensor's unit (`s` for a silence). */
   unit: string | null;
   /** The rule's own text for people, if it has one. */
   message: string | null;
@@ -76,6 +86,60 @@ export interface Alert extends OpenAlert {
   acknowledged_at: string | null;
   acknowledged_by: string | null;
   ack_note: string | null;
+}
+
+/** How a rule judges a sensor; its parameters are the `AlertRule` fields of the same group. */
+export const DETECTORS = ['threshold', 'rate', 'anomaly', 'silence', 'model'] as const;
+
+export type Detector = (typeof DETECTORS)[number];
+
+/**
+ * One rule of `GET /v1/alert-rules`. A field left out is not set; each detector reads only its own
+ * parameters. Its scope is one `device`, or every device of one `kind`, or (neither) every device.
+ */
+export interface AlertRule {
+  name: string;
+  severity: Severity;
+  detector: Detector;
+  /** Where in the rules stream it was last defined. */
+  revision: number;
+  defined_at: string;
+  /** Absent only for a silence of the whole device (no reading of any sensor). */
+  sensor?: string;
+  device?: string;
+  kind?: string;
+  message?: string;
+  /** threshold: raised by a reading strictly past either. */
+  above?: number;
+  below?: number;
+  /** rate: the change in the sensor's unit per second, over `window` seconds. */
+  rate_above?: number;
+  rate_below?: number;
+  window?: number;
+  /** anomaly: a reading's z-score against its smoothed history (`alpha`), after `warm_up` readings. */
+  zscore_above?: number;
+  alpha?: number;
+  warm_up?: number;
+  /** silence: seconds without a reading. */
+  silent_for?: number;
+  /** model: its score of the latest `inputs` readings. */
+  score_above?: number;
+  inputs?: number;
+  model?: RuleModel;
+  /** Where a raised alert clears, on the detector's scale (every detector but silence). */
+  clear_at?: number;
+}
+
+/** The model a `model` rule scores with, named by its content. */
+export interface RuleModel {
+  sha256: string;
+  bytes: number;
+}
+
+/** `GET /v1/alert-rules`: every rule, and the rules stream's position they are as of. */
+export interface AlertRuleList {
+  version: number;
+  rules: AlertRule[];
 }
 
 /** What an operator does to an alert; also the last segment of its path, `/v1/alerts/{id}/ack`. */

@@ -3,10 +3,10 @@
  * how long ago (the exact time on hover). A quiet line when there are none.
  */
 
-import { describeAlert } from '../alerts';
+import { describeAlert, describeValue, onSensorScale } from '../alerts';
 import type { OpenAlert } from '../api/types';
 import { el, setText } from '../dom';
-import { formatAgo, formatTimestamp, formatValue } from '../format';
+import { formatAgo, formatTimestamp } from '../format';
 
 export class AlertList {
   private readonly heading = el('h2', { id: 'open-alerts' }, 'Open alerts');
@@ -53,8 +53,9 @@ export class AlertList {
       'li',
       { 'data-rule': alert.rule, 'data-sensor': alert.sensor },
       el('strong', { class: 'rule' }, alert.rule),
-      `: ${describeAlert(alert)} · reading `,
-      el('span', { class: 'value' }, formatValue(alert.value, alert.unit)),
+      // 'reading 95.5 C', but 'rising 0.62 C/s' or 'z-score 4.3' for what is not a reading.
+      `: ${describeAlert(alert)} · ${onSensorScale(alert.condition) ? 'reading ' : ''}`,
+      el('span', { class: 'value' }, describeValue(alert)),
       ' · ',
       time,
     );

@@ -1,14 +1,14 @@
 /**
- * One alert in the alerts table: severity, device, rule, sensor, the reading against the threshold,
+ * One alert in the alerts table: severity, device, rule, sensor, what it measured against its limit,
  * when raised, where it stands, who has acted on it, and the buttons for what is left to do. Made
  * afresh when the alert changes; the page keeps the row while it does not.
  */
 
 import { ACTION_WORDS, actionsFor } from '../alertActions';
-import { actedOn, describeState } from '../alerts';
+import { actedOn, describeLimit, describeState, describeValue } from '../alerts';
 import type { Alert, AlertAction } from '../api/types';
 import { el } from '../dom';
-import { formatTimestamp, formatValue } from '../format';
+import { formatTimestamp } from '../format';
 import { deviceHref } from '../routes';
 import { severityBadge } from './labels';
 
@@ -31,8 +31,8 @@ export function alertRow(alert: Alert, act: (alert: Alert, action: AlertAction) 
     [el('strong', {}, alert.rule), alert.message && el('span', { class: 'details' }, alert.message)],
     alert.sensor,
     [
-      el('span', { class: 'value' }, formatValue(alert.value, alert.unit)),
-      el('span', { class: 'details' }, `${alert.condition} ${formatValue(alert.threshold, alert.unit)}`),
+      el('span', { class: 'value' }, describeValue(alert)),
+      el('span', { class: 'details' }, describeLimit(alert.condition, alert.threshold, alert.unit)),
     ],
     time(alert.raised_at),
     [el('span', { class: 'state' }, describeState(alert)), alert.cleared_at && time(alert.cleared_at)],

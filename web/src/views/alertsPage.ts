@@ -1,6 +1,6 @@
 /**
  * The alerts: every alert the filter lets through (active ones by default), newest or gravest first,
- * each with Acknowledge and Clear while they apply, and below them the rules the alerts show.
+ * each with Acknowledge and Clear while they apply, and below them the alert rules (for the admin token).
  * The filter and order stay in the address. The live stream says when a device's alerts open or close,
  * which refreshes the list; acknowledgements are not announced there, so it is also polled gently.
  */
@@ -63,7 +63,7 @@ export class AlertsView implements View {
   private readonly notice = el('p', { class: 'notice', role: 'status', 'data-testid': 'alerts-notice' });
   private readonly message = el('p', { class: 'message', 'data-testid': 'alerts-message' }, 'Loading alerts…');
   private readonly devices = el('datalist', { id: 'alert-devices' });
-  private readonly rules = new RulesTable();
+  private readonly rules: RulesTable;
   private readonly dialog: AlertActionDialog;
   private readonly pollTimer: number;
   private liveTimer: number | undefined;
@@ -77,6 +77,7 @@ export class AlertsView implements View {
     this.dialog = new AlertActionDialog(api, operator, (alert, action, request, answer) =>
       this.done(alert, action, request, answer),
     );
+    this.rules = new RulesTable(api, operator, (name) => this.ruleDeleted(name));
     document.title = 'Alerts · Watershed';
     this.element = el(
       'section',
@@ -110,6 +111,7 @@ export class AlertsView implements View {
     window.clearInterval(this.pollTimer);
     window.clearTimeout(this.liveTimer);
     this.dialog.element.close();
+    this.rules.close();
   }
 
   private controls(): HTMLElement {
@@ -192,12 +194,17 @@ export class AlertsView implements View {
       this.listed = [];
       this.loaded = false;
       this.loadError = null;
-      void this.load();
+      void this.loadAlerts();
     }
     this.render();
   }
 
+  /** The alerts and the rules; a failure of either is shown on its own. */
   private async load(): Promise<void> {
+    await Promise.all([this.loadAlerts(), this.rules.load()]);
+  }
+
+  private async loadAlerts(): Promise<void> {
     const generation = ++this.generation;
     try {
       const [listed, active] = await Promise.all([
@@ -238,6 +245,12 @@ export class AlertsView implements View {
     void this.load();
   }
 
+  /** A rule was deleted from this page: the server clears its active alerts, which the list shows a moment later. */
+  private ruleDeleted(name: string): void {
+    setText(this.notice, `Rule ${name} deleted.`);
+    void this.loadAlerts();
+  }
+
   private render(): void {
     const shown = sortAlerts(
       applyAccepted(this.listed, this.accepted).filter((alert) => matchesFilter(alert, this.filter)),
@@ -260,9 +273,8 @@ export class AlertsView implements View {
     }
     this.table.hidden = shown.length === 0;
 
-    // Before the first answer it would say no rule ever raised an alert; after a change of filter the
-    // active alerts it counts are still the latest known.
-    if (this.loaded) this.rules.show(applyAccepted([...this.listed, ...this.active], this.accepted));
+    // After a change of filter the active alerts it counts are still the latest known.
+    this.rules.countActive(applyAccepted([...this.listed, ...this.active], this.accepted));
     const ids = [...new Set([...this.listed, ...this.active].map((alert) => alert.device_id))].sort();
     if (ids.join('\n') !== [...this.devices.options].map((option) => option.value).join('\n')) {
       this.devices.replaceChildren(...ids.map((id) => el('option', { value: id })));

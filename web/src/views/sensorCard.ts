@@ -3,6 +3,7 @@
  * marked while one of the device's open alerts is on this sensor.
  */
 
+import { onSensorScale } from '../alerts';
 import type { OpenAlert, SensorReading } from '../api/types';
 import { SensorChart } from '../charts/sensorChart';
 import { el, setText } from '../dom';
@@ -36,11 +37,14 @@ export class SensorCard {
     showLatestValue(this.value, this.element, reading);
   }
 
-  /** Marks the card and draws the thresholds when some of the device's open alerts are on this sensor. */
+  /**
+   * Marks the card when some of the device's open alerts are on this sensor, and draws their thresholds
+   * that are readings (not a rate, a silence or a score, which the chart's axis does not measure).
+   */
   showAlerts(alerts: readonly OpenAlert[]): void {
     const mine = alerts.filter((alert) => alert.sensor === this.sensor);
     this.element.classList.toggle('sensor-card--alerting', mine.length > 0);
-    this.chart.setThresholds(mine.map((alert) => alert.threshold));
+    this.chart.setThresholds(mine.filter((alert) => onSensorScale(alert.condition)).map((alert) => alert.threshold));
   }
 
   /** Says what the chart does not show; null hides the note. */
