@@ -903,13 +903,13 @@ impl AlertRules {
     }
 
     fn decided(rule: &AlertRule, open: Option<Opened>, verdict: Verdict<'_>) -> DeviceEvent {
-        // A rate is in the reading's unit per second; a z-score or a score has none.
+        // The sensor's unit, which a rate is per second of; a z-score or a score has none.
         let unit = |reading: &Reading| match rule.condition {
-            Condition::Above | Condition::Below | Condition::Silent => reading.unit.clone(),
-            Condition::RateAbove | Condition::RateBelow => reading
-                .unit
-                .as_ref()
-                .and_then(|u| Unit::parse(format!("{u}/s")).ok()),
+            Condition::Above
+            | Condition::Below
+            | Condition::Silent
+            | Condition::RateAbove
+            | Condition::RateBelow => reading.unit.clone(),
             Condition::Anomaly | Condition::Model => None,
         };
         let value = |m: f64| Value::try_from(m).expect("measures are finite");
@@ -1385,7 +1385,7 @@ mod tests {
     }
 
     #[test]
-    fn a_falling_rate_is_negative_and_carries_the_unit_per_second() {
+    fn a_falling_rate_is_negative_and_carries_the_sensors_unit() {
         let falling = RuleSpec {
             rate_below: Some(-1.0),
             ..spec("draining", "level")
@@ -1409,7 +1409,7 @@ mod tests {
             "sorted by measured_at within the batch"
         );
         assert_eq!(raised.condition, Condition::RateBelow);
-        assert_eq!(raised.unit.as_ref().unwrap().as_str(), "cm/s");
+        assert_eq!(raised.unit.as_ref().unwrap().as_str(), "cm", "per second, as the condition says");
     }
 
     #[test]

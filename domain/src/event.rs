@@ -76,11 +76,14 @@ pub struct SensorsAdded {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertRaised {
     pub rule: RuleName,
+    /// The sensor read; for a silence of the whole device, the one that spoke last.
     pub sensor: SensorName,
     pub condition: Condition,
     pub threshold: f64,
-    /// The reading that raised it.
+    /// What the rule measured: the reading, or its rate (per second), z-score, model score or
+    /// seconds of silence.
     pub value: Value,
+    /// The sensor's unit (a rate is in it per second); none for a z-score or a model score.
     pub unit: Option<Unit>,
     pub message: Option<Label>,
     pub measured_at: DateTime<Utc>,

@@ -130,6 +130,8 @@ export function describeState(alert: Alert): string {
       return 'cleared by hand';
     case 'decommissioned':
       return 'cleared: device decommissioned';
+    case 'rule_deleted':
+      return 'cleared: its rule was deleted';
     case null:
       return 'cleared';
   }

@@ -25,6 +25,15 @@ describe('summarizeEvent', () => {
     );
   });
 
+  it('says why an alert was retired', () => {
+    expect(summary('AlertRetired', { rule: 'too-hot', reason: 'rule_deleted' })).toBe(
+      'retired: too-hot, its rule was deleted',
+    );
+    expect(summary('AlertRetired', { rule: 'too-hot', reason: 'device_decommissioned' })).toBe(
+      'retired: too-hot, device decommissioned',
+    );
+  });
+
   it('gives the decommissioning reason when there is one', () => {
     expect(summary('DeviceDecommissioned', { reason: 'replaced' })).toBe('decommissioned: replaced');
     expect(summary('DeviceDecommissioned', { reason: null })).toBe('decommissioned');

@@ -51,6 +51,9 @@ const summaries: Record<string, (payload: Payload) => string> = {
     return `raised: ${alertReading(p)}${threshold}${message}`;
   },
   AlertCleared: (p) => `cleared: ${alertReading(p)}`,
+  // Ended without its rule: 'retired: too-hot, its rule was deleted'.
+  AlertRetired: (p) =>
+    `retired: ${text(p.rule) ?? 'alert'}, ${p.reason === 'rule_deleted' ? 'its rule was deleted' : 'device decommissioned'}`,
   SensorsAdded: (p) => `new sensors: ${texts(p.sensors).join(', ')}`,
 };
 

@@ -8,7 +8,7 @@ import { Fields } from './fields';
 import { CONDITIONS, SEVERITIES, type Alert, type AlertActionDone } from './types';
 
 const STATES = ['active', 'cleared'] as const;
-const CLEAR_REASONS = ['rule', 'manual', 'decommissioned'] as const;
+const CLEAR_REASONS = ['rule', 'manual', 'decommissioned', 'rule_deleted'] as const;
 
 /** The `alerts` of a `GET /v1/alerts` answer. */
 export function parseAlertList(body: unknown): Alert[] {

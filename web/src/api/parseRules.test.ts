@@ -55,14 +55,23 @@ const MODEL = {
   sensor: 'vibration',
   score_above: 0.9,
   inputs: 8,
-  model: { sha256: '3f2a9c1e'.repeat(8), bytes: 1234 },
+  model_sha256: '3f2a9c1e'.repeat(8),
+  model_bytes: 1234,
   clear_at: 0.7,
 };
 const ALL = [THRESHOLD, RATE, ANOMALY, SILENCE, MODEL];
 
 describe('parseRuleList', () => {
   it('takes an answer as it is, every detector with its parameters', () => {
-    expect(parseRuleList({ version: 7, rules: ALL })).toEqual({ version: 7, rules: ALL });
+    const { model_sha256, model_bytes, ...scored } = MODEL;
+    const parsed = [
+      THRESHOLD,
+      RATE,
+      ANOMALY,
+      SILENCE,
+      { ...scored, model: { sha256: model_sha256, bytes: model_bytes } },
+    ];
+    expect(parseRuleList({ version: 7, rules: ALL })).toEqual({ version: 7, rules: parsed });
     expect(parseRuleList({ version: 0, rules: [] })).toEqual({ version: 0, rules: [] });
   });
 
@@ -89,8 +98,8 @@ describe('parseRuleList', () => {
     expect(list({ ...RATE, window: '60' })).toThrow('rules[1].window is "60", not a number');
     expect(list({ ...ANOMALY, warm_up: 2.5 })).toThrow('rules[1].warm_up is 2.5, not a whole number');
     expect(list({ ...THRESHOLD, device: 7 })).toThrow('rules[1].device is 7, not a string');
-    expect(list({ ...MODEL, model: { sha256: 'ab' } })).toThrow('rules[1].model.bytes is missing, not a whole number');
-    expect(list({ ...MODEL, model: 'ab' })).toThrow('rules[1].model is not an object');
+    expect(list({ ...MODEL, model_bytes: 'ab' })).toThrow('rules[1].model_bytes');
+    expect(list({ ...MODEL, model_sha256: 12 })).toThrow('rules[1].model_sha256');
     const { name: _name, ...nameless } = SILENCE;
     expect(list(nameless)).toThrow('rules[1].name is missing, not a string');
   });

@@ -38,11 +38,14 @@ function parseRule(f: Fields): AlertRule {
     silent_for: number('silent_for'),
     score_above: number('score_above'),
     inputs: count('inputs'),
-    model: f.optional('model', (n) => f.object(n, parseModel)),
+    model: parseModel(f),
     clear_at: number('clear_at'),
   };
 }
 
-function parseModel(f: Fields): RuleModel {
-  return { sha256: f.string('sha256'), bytes: f.integer('bytes') };
+/** A model rule's model, which the answer names by `model_sha256` and `model_bytes` (never its bytes). */
+function parseModel(f: Fields): RuleModel | undefined {
+  const sha256 = f.optional('model_sha256', (n) => f.string(n));
+  const bytes = f.optional('model_bytes', (n) => f.integer(n));
+  return sha256 === undefined || bytes === undefined ? undefined : { sha256, bytes };
 }

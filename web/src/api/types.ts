@@ -66,7 +66,7 @@ export const SEVERITIES = ['critical', 'major', 'minor', 'warning', 'info'] as c
 export type Severity = (typeof SEVERITIES)[number];
 
 /** `rule`: a reading came back past `clear_at`; `manual`: someone cleared it; `decommissioned`: its device was. */
-export type ClearReason = 'rule' | 'manual' | 'decommissioned';
+export type ClearReason = 'rule' | 'manual' | 'decommissioned' | 'rule_deleted';
 
 /** One alert of `GET /v1/alerts`: what raised it, as an open alert says, and what has happened to it since. */
 export interface Alert extends OpenAlert {
