@@ -86,8 +86,8 @@ pub struct AlertDto {
     #[serde(flatten)]
     pub raised: OpenAlertDto,
     pub cleared_at: Option<DateTime<Utc>>,
-    /// `rule` (a reading came back), `manual` or `decommissioned`.
-    #[schema(pattern = "^(rule|manual|decommissioned)$")]
+    /// `rule` (a reading came back), `manual`, `decommissioned` or `rule_deleted`.
+    #[schema(pattern = "^(rule|manual|decommissioned|rule_deleted)$")]
     pub clear_reason: Option<&'static str>,
     /// Who cleared it by hand.
     pub cleared_by: Option<String>,

@@ -47,8 +47,9 @@ pub fn router(state: RuleState) -> OpenApiRouter {
 /// A rule as it stands: what was defined (without the model's bytes), and where.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RuleView {
-    #[serde(flatten)]
-    pub spec: RuleSpec,
+    /// The definition, as `POST` and `PUT` take it; a model rule's `model` is left out (see
+    /// `model_sha256`).
+    pub rule: RuleSpec,
     /// `threshold`, `rate`, `anomaly`, `silence` or `model`.
     #[schema(example = "threshold", pattern = "^(threshold|rate|anomaly|silence|model)$")]
     pub detector: &'static str,
@@ -70,7 +71,7 @@ impl From<&DefinedRule> for RuleView {
             _ => None,
         };
         Self {
-            spec: RuleSpec {
+            rule: RuleSpec {
                 model: None,
                 ..defined.spec.clone()
             },

@@ -206,7 +206,7 @@ describe('alerts page against the real server', () => {
     await page.waitForFunction(() => document.querySelectorAll('[data-testid=rules] tbody tr').length === 3);
     assert.ok(await rulesMessage().isHidden());
     const held = await rulesInApi();
-    assert.deepEqual((await rulesOnPage()).toSorted(), held.rules.map((r) => r.name).toSorted(), 'the API agrees');
+    assert.deepEqual((await rulesOnPage()).toSorted(), held.rules.map((r) => r.rule.name).toSorted(), 'the API agrees');
     assert.deepEqual(await rulesOnPage(), ['boiler-hot', 'low-pressure', 'boiler-quiet']);
     assert.equal(await page.locator('[data-testid=rules]').getAttribute('data-version'), String(held.version));
     for (const [name, cells] of Object.entries(RULE_ROWS)) {
@@ -338,7 +338,7 @@ describe('alerts page against the real server', () => {
     await ruleDialog().waitFor({ state: 'hidden' });
     assert.ok(await ruleRow('boiler-quiet').isVisible());
     assert.ok(
-      (await rulesInApi()).rules.some((r) => r.name === 'boiler-quiet'),
+      (await rulesInApi()).rules.some((r) => r.rule.name === 'boiler-quiet'),
       'not deleted',
     );
 
@@ -349,7 +349,7 @@ describe('alerts page against the real server', () => {
     assert.equal(await notice().textContent(), 'Rule boiler-quiet deleted.');
     assert.deepEqual(await rulesOnPage(), ['boiler-hot', 'low-pressure']);
     const after = await rulesInApi();
-    assert.deepEqual(after.rules.map((r) => r.name).toSorted(), ['boiler-hot', 'low-pressure']);
+    assert.deepEqual(after.rules.map((r) => r.rule.name).toSorted(), ['boiler-hot', 'low-pressure']);
     assert.ok(after.version > before.version, `the rules' version moved on from ${before.version}`);
     // It stays gone through the next polls.
     await page.waitForFunction(

@@ -59,7 +59,12 @@ const MODEL = {
   model_bytes: 1234,
   clear_at: 0.7,
 };
-const ALL = [THRESHOLD, RATE, ANOMALY, SILENCE, MODEL];
+/** A rule as the answer nests it: its definition under `rule`, beside where it stands. */
+function wire(flat: Record<string, unknown>): Record<string, unknown> {
+  const { detector, revision, defined_at, model_sha256, model_bytes, ...rule } = flat;
+  return { rule, detector, revision, defined_at, model_sha256, model_bytes };
+}
+const ALL = [THRESHOLD, RATE, ANOMALY, SILENCE, MODEL].map(wire);
 
 describe('parseRuleList', () => {
   it('takes an answer as it is, every detector with its parameters', () => {
@@ -76,32 +81,38 @@ describe('parseRuleList', () => {
   });
 
   it('leaves out what is not set, null or absent alike', () => {
-    const [rule] = parseRuleList({ version: 1, rules: [{ ...THRESHOLD, kind: null, message: undefined }] }).rules;
+    const [rule] = parseRuleList({ version: 1, rules: [wire({ ...THRESHOLD, kind: null, message: undefined })] }).rules;
     expect(rule!.kind).toBeUndefined();
     expect(rule!.message).toBeUndefined();
     expect(rule!.sensor).toBe('temperature');
   });
 
   it('ignores fields it does not know, as a newer server may send', () => {
-    const [rule] = parseRuleList({ version: 1, rules: [{ ...SILENCE, hysteresis: 3 }] }).rules;
+    const [rule] = parseRuleList({ version: 1, rules: [{ ...wire(SILENCE), hysteresis: 3 }] }).rules;
     expect(rule).not.toHaveProperty('hysteresis');
   });
 
+  it('reads a severity left out of the definition as major, the default', () => {
+    const { severity: _severity, ...unsaid } = SILENCE;
+    expect(parseRuleList({ version: 1, rules: [wire(unsaid)] }).rules[0]!.severity).toBe('major');
+  });
+
   it('names the field that is not as the contract says, and what it held', () => {
-    const list = (rule: object) => () => parseRuleList({ version: 7, rules: [THRESHOLD, rule] });
+    const list = (rule: Record<string, unknown>) => () =>
+      parseRuleList({ version: 7, rules: [wire(THRESHOLD), wire(rule)] });
     expect(list({ ...RATE, detector: 'fuzzy' })).toThrow(
       'rules[1].detector is "fuzzy", not one of threshold, rate, anomaly, silence, model',
     );
-    expect(list({ ...RATE, severity: 'fatal' })).toThrow('rules[1].severity is "fatal"');
+    expect(list({ ...RATE, severity: 'fatal' })).toThrow('rules[1].rule.severity is "fatal"');
     expect(list({ ...RATE, revision: 4.5 })).toThrow('rules[1].revision is 4.5, not a whole number');
     expect(list({ ...RATE, defined_at: 'yesterday' })).toThrow('rules[1].defined_at is "yesterday", not a time');
-    expect(list({ ...RATE, window: '60' })).toThrow('rules[1].window is "60", not a number');
-    expect(list({ ...ANOMALY, warm_up: 2.5 })).toThrow('rules[1].warm_up is 2.5, not a whole number');
-    expect(list({ ...THRESHOLD, device: 7 })).toThrow('rules[1].device is 7, not a string');
+    expect(list({ ...RATE, window: '60' })).toThrow('rules[1].rule.window is "60", not a number');
+    expect(list({ ...ANOMALY, warm_up: 2.5 })).toThrow('rules[1].rule.warm_up is 2.5, not a whole number');
+    expect(list({ ...THRESHOLD, device: 7 })).toThrow('rules[1].rule.device is 7, not a string');
     expect(list({ ...MODEL, model_bytes: 'ab' })).toThrow('rules[1].model_bytes');
     expect(list({ ...MODEL, model_sha256: 12 })).toThrow('rules[1].model_sha256');
     const { name: _name, ...nameless } = SILENCE;
-    expect(list(nameless)).toThrow('rules[1].name is missing, not a string');
+    expect(list(nameless)).toThrow('rules[1].rule.name is missing, not a string');
   });
 
   it('refuses an answer without its version or its list', () => {

@@ -13,16 +13,24 @@ export function parseRuleList(body: unknown): AlertRuleList {
   return { version: f.integer('version'), rules: f.list('rules', parseRule) };
 }
 
+/** One rule: its definition under `rule`, as `POST` takes it, beside where it stands. */
 function parseRule(f: Fields): AlertRule {
+  return {
+    ...f.object('rule', parseDefinition),
+    detector: f.oneOf('detector', DETECTORS),
+    revision: f.integer('revision'),
+    defined_at: f.time('defined_at'),
+    model: parseModel(f),
+  };
+}
+
+function parseDefinition(f: Fields) {
   const text = (name: string) => f.optional(name, (n) => f.string(n));
   const number = (name: string) => f.optional(name, (n) => f.number(n));
   const count = (name: string) => f.optional(name, (n) => f.integer(n));
   return {
     name: f.string('name'),
-    severity: f.oneOf('severity', SEVERITIES),
-    detector: f.oneOf('detector', DETECTORS),
-    revision: f.integer('revision'),
-    defined_at: f.time('defined_at'),
+    severity: f.optional('severity', (n) => f.oneOf(n, SEVERITIES)) ?? 'major',
     sensor: text('sensor'),
     device: text('device'),
     kind: text('kind'),
@@ -38,7 +46,6 @@ function parseRule(f: Fields): AlertRule {
     silent_for: number('silent_for'),
     score_above: number('score_above'),
     inputs: count('inputs'),
-    model: parseModel(f),
     clear_at: number('clear_at'),
   };
 }
