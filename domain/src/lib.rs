@@ -34,11 +34,11 @@ pub use event::{
     DecodeError, DeviceEvent, EventMeta, ExpectedVersion, NewEvent, ReadingsRecorded,
     RecordedEvent, SensorsAdded, DECODE_VERSION, EVENT_TYPES,
 };
-pub use model::{ModelError, ModelRuntime, OnnxModel, Scorer};
 pub use generations::{Generations, Rebuild, RebuildPhase, RebuildRefused};
 pub use history::{HistoryFilter, HistoryPage, TimeRange};
 pub use idempotency::{IdempotencyKey, PayloadDigest, Recalled};
 pub use ids::{BatchId, DeviceId, Label, RuleName, SensorName, Tag, Unit};
+pub use model::{ModelError, ModelRuntime, OnnxModel, Scorer};
 pub use reading::{Reading, ReadingBatch, Value, MAX_READINGS_PER_BATCH};
 pub use validation::ValidationError;
 pub use webhooks::{
