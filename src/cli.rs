@@ -21,6 +21,7 @@ use crate::bench::pipeline::{self, BenchPipelineArgs};
 use crate::dead_letters::{self, DeadLetterCommand};
 use crate::device_limits;
 use crate::devices::{self, DevicesCommand};
+use crate::models::{self, ModelsCommand};
 use crate::rebuild;
 use crate::simulate::{self, FleetConfig};
 use crate::sinks::SplunkArgs;
@@ -68,6 +69,9 @@ enum Action {
     /// Import devices from a CSV or NDJSON file, all or none, or export them to one.
     #[command(subcommand)]
     Devices(DevicesCommand),
+    /// Try an ONNX model the way a model alert rule scores with it.
+    #[command(subcommand)]
+    Models(ModelsCommand),
     /// Print a signed device token (IoT Hub's SAS format) for HTTP `Authorization` or an MQTT password.
     Token(TokenArgs),
     /// Create or upgrade the stores' schemas, then exit.
@@ -551,6 +555,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Action::Devices(command) => devices::run(command).await,
+        Action::Models(command) => models::run(command),
         Action::Token(args) => {
             println!("{}", args.mint()?);
             Ok(())

@@ -12,6 +12,7 @@ pub mod dead_letters;
 pub mod device_limits;
 pub mod devices;
 mod health;
+pub mod models;
 pub mod progress;
 pub mod prometheus;
 pub mod rebuild;
