@@ -448,8 +448,11 @@ impl App {
                 retention.run(shutdown.clone()),
             )));
             let store = required(&ports.events, "event store").store;
-            let (follower, rules) =
-                RuleFollower::new(Arc::clone(&store), Arc::clone(&models), Duration::from_secs(1));
+            let (follower, rules) = RuleFollower::new(
+                Arc::clone(&store),
+                Arc::clone(&models),
+                Duration::from_secs(1),
+            );
             background.push(AbortOnDropHandle::new(tokio::spawn(
                 follower.run(shutdown.clone()),
             )));

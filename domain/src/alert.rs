@@ -1409,7 +1409,11 @@ mod tests {
             "sorted by measured_at within the batch"
         );
         assert_eq!(raised.condition, Condition::RateBelow);
-        assert_eq!(raised.unit.as_ref().unwrap().as_str(), "cm", "per second, as the condition says");
+        assert_eq!(
+            raised.unit.as_ref().unwrap().as_str(),
+            "cm",
+            "per second, as the condition says"
+        );
     }
 
     #[test]

@@ -95,7 +95,10 @@ impl AlertWatch {
             .alerts(&active)
             .await
             .map_err(|e| e.to_string())?;
-        for orphan in alerts.into_iter().filter(|a| rules.get(&a.alert.rule).is_none()) {
+        for orphan in alerts
+            .into_iter()
+            .filter(|a| rules.get(&a.alert.rule).is_none())
+        {
             let key = IdempotencyKey::internal(format!(
                 "alert:{}:retired:{}",
                 orphan.alert.rule, orphan.alert_id

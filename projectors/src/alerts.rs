@@ -152,7 +152,11 @@ impl AlertEvaluator {
             }
         };
         for change in rules.evaluate(id, device, &recorded.readings) {
-            let key = IdempotencyKey::internal(format!("alert:{}:{}", rule_of(&change), event.stream_seq));
+            let key = IdempotencyKey::internal(format!(
+                "alert:{}:{}",
+                rule_of(&change),
+                event.stream_seq
+            ));
             let meta = EventMeta {
                 event_id: Uuid::now_v7(),
                 occurred_at: event.meta.occurred_at,

@@ -14,8 +14,8 @@ pub mod projection;
 pub mod rebuild;
 pub mod relay;
 pub mod retention;
-pub mod rules;
 mod retry;
+pub mod rules;
 pub mod runner;
 pub mod sink;
 

@@ -102,7 +102,9 @@ impl RuleFollower {
             match catch_up(&*self.store, &mut book).await {
                 Ok(changed) if changed || self.tx.borrow().is_none() => self.publish(&book),
                 Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "reading the alert rules failed; trying again"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the alert rules failed; trying again")
+                }
             }
         }
     }
@@ -113,7 +115,11 @@ impl RuleFollower {
         for (rule, error) in rules.load_models(&*self.runtime, &loaded) {
             tracing::error!(%rule, %error, "the rule's model does not load; the rule raises nothing");
         }
-        tracing::info!(rules = rules.len(), version = book.version, "alert rules in force");
+        tracing::info!(
+            rules = rules.len(),
+            version = book.version,
+            "alert rules in force"
+        );
         metrics::gauge!("watershed_alert_rules").set(rules.len() as f64);
         self.tx.send_replace(Some(Arc::new(rules)));
     }

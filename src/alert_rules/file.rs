@@ -67,10 +67,14 @@ mod tests {
 
     #[test]
     fn mistakes_are_named() {
-        let unknown =
-            parse("[[rule]]\nname = \"x\"\nsensor = \"t\"\nabove = 1\nabov = 2\n", Path::new(".")).unwrap_err();
+        let unknown = parse(
+            "[[rule]]\nname = \"x\"\nsensor = \"t\"\nabove = 1\nabov = 2\n",
+            Path::new("."),
+        )
+        .unwrap_err();
         assert!(format!("{unknown:#}").contains("abov"), "{unknown:#}");
-        let neither = parse("[[rule]]\nname = \"hot\"\nsensor = \"t\"\n", Path::new(".")).unwrap_err();
+        let neither =
+            parse("[[rule]]\nname = \"hot\"\nsensor = \"t\"\n", Path::new(".")).unwrap_err();
         assert_eq!(
             neither.to_string(),
             "rule hot: needs exactly one of `above`, `below`, `rate_above`, `rate_below`, \

@@ -51,7 +51,10 @@ pub struct RuleView {
     /// `model_sha256`).
     pub rule: RuleSpec,
     /// `threshold`, `rate`, `anomaly`, `silence` or `model`.
-    #[schema(example = "threshold", pattern = "^(threshold|rate|anomaly|silence|model)$")]
+    #[schema(
+        example = "threshold",
+        pattern = "^(threshold|rate|anomaly|silence|model)$"
+    )]
     pub detector: &'static str,
     /// The rules stream's position of the event that defined it as it is.
     pub revision: u64,

@@ -4,8 +4,6 @@
 //! processes would have); the projectors run as a child `watershed projectors` process, or in this
 //! process when they append alerts to the emulated store.
 
-use std::sync::Arc;
-
 use tokio::task::JoinHandle;
 use watershed::adapters::{Events, PortUrls};
 use watershed::app::{App, AppConfig, Ports, Roles};

@@ -9,7 +9,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use watershed_tests::eventually;
-use watershed_tests::harness::{spawn_app_on_with, spawn_app_with, TestApp, ADMIN_TOKEN, READ_TOKEN};
+use watershed_tests::harness::{
+    spawn_app_on_with, spawn_app_with, TestApp, ADMIN_TOKEN, READ_TOKEN,
+};
 
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -20,8 +22,16 @@ fn imported() -> Vec<watershed_domain::RuleSpec> {
     watershed::alert_rules::parse(RULES_FILE, std::path::Path::new(".")).unwrap()
 }
 
-async fn admin(app: &TestApp, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let mut request = app.http.request(method, app.url(path)).bearer_auth(ADMIN_TOKEN);
+async fn admin(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = app
+        .http
+        .request(method, app.url(path))
+        .bearer_auth(ADMIN_TOKEN);
     if let Some(body) = body {
         request = request.json(&body);
     }
@@ -50,7 +60,13 @@ fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-async fn send(app: &TestApp, device: &str, key: &str, batch: &str, readings: &[(f64, DateTime<Utc>)]) {
+async fn send(
+    app: &TestApp,
+    device: &str,
+    key: &str,
+    batch: &str,
+    readings: &[(f64, DateTime<Utc>)],
+) {
     let body = json!({
         "batch_id": batch,
         "readings": readings.iter().map(|(value, at)| json!({
@@ -77,7 +93,7 @@ async fn alerts_of(app: &TestApp, device: &str) -> Vec<(String, String, Value)> 
             )
         })
         .collect();
-    alerts.sort();
+    alerts.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
     alerts
 }
 
@@ -94,7 +110,9 @@ async fn wait_for_alerts(app: &TestApp, device: &str, expected: &[(&str, &str, V
 
 /// The device's stored event types, oldest first.
 async fn event_types(app: &TestApp, device: &str) -> Vec<String> {
-    let (_, events) = app.get(&format!("/v1/devices/{device}/events?limit=100")).await;
+    let (_, events) = app
+        .get(&format!("/v1/devices/{device}/events?limit=100"))
+        .await;
     let mut types: Vec<String> = events["events"]
         .as_array()
         .unwrap()
@@ -126,11 +144,20 @@ async fn rules_changed_through_the_api_reach_the_evaluator_and_outlive_a_restart
     // Mistakes are refused with the field named, and record nothing.
     let post = |body: Value| admin(&app, reqwest::Method::POST, "/v1/alert-rules", Some(body));
     for (body, field) in [
-        (json!({"name": "x", "sensor": "temp", "rate_above": 1, "alpha": 0.5}), "alpha"),
+        (
+            json!({"name": "x", "sensor": "temp", "rate_above": 1, "alpha": 0.5}),
+            "alpha",
+        ),
         (json!({"name": "x", "sensor": "temp"}), ""),
         (json!({"name": "x", "rate_above": 1}), "sensor"),
-        (json!({"name": "no spaces", "sensor": "temp", "above": 1}), "name"),
-        (json!({"name": "x", "sensor": "temp", "score_above": 0.5, "model": "bm90IGEgbW9kZWw="}), "model"),
+        (
+            json!({"name": "no spaces", "sensor": "temp", "above": 1}),
+            "name",
+        ),
+        (
+            json!({"name": "x", "sensor": "temp", "score_above": 0.5, "model": "bm90IGEgbW9kZWw="}),
+            "model",
+        ),
     ] {
         let (status, error) = post(body.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {error}");
@@ -139,7 +166,11 @@ async fn rules_changed_through_the_api_reach_the_evaluator_and_outlive_a_restart
     }
     let (status, error) = post(json!({"name": "too-hot", "sensor": "temp", "above": 1})).await;
     assert_eq!(status, StatusCode::CONFLICT, "{error}");
-    assert_eq!(rules(&app).await["version"], 1, "nothing refused was recorded");
+    assert_eq!(
+        rules(&app).await["version"],
+        1,
+        "nothing refused was recorded"
+    );
 
     // A rate rule for one device.
     let (status, created) = post(json!({
@@ -158,11 +189,26 @@ async fn rules_changed_through_the_api_reach_the_evaluator_and_outlive_a_restart
     for device in ["hot-1", "hot-2"] {
         let key = app.register(device).await;
         send(&app, device, &key, "b1", &[(20.0, t0)]).await;
-        send(&app, device, &key, "b2", &[(40.0, t0 + chrono::Duration::seconds(5))]).await;
+        send(
+            &app,
+            device,
+            &key,
+            "b2",
+            &[(40.0, t0 + chrono::Duration::seconds(5))],
+        )
+        .await;
         keys.push(key);
     }
     let active = || json!(null);
-    wait_for_alerts(&app, "hot-1", &[("heating-fast", "active", active()), ("too-hot", "active", active())]).await;
+    wait_for_alerts(
+        &app,
+        "hot-1",
+        &[
+            ("heating-fast", "active", active()),
+            ("too-hot", "active", active()),
+        ],
+    )
+    .await;
     wait_for_alerts(&app, "hot-2", &[("too-hot", "active", active())]).await;
     let (_, listed) = app.get("/v1/alerts?device=hot-1").await;
     let rate = listed["alerts"]
@@ -177,10 +223,22 @@ async fn rules_changed_through_the_api_reach_the_evaluator_and_outlive_a_restart
 
     // A new definition records a new revision; the same one again records nothing.
     let replacement = json!({"name": "too-hot", "sensor": "temp", "above": 50});
-    let (status, replaced) = admin(&app, reqwest::Method::PUT, "/v1/alert-rules/too-hot", Some(replacement.clone())).await;
+    let (status, replaced) = admin(
+        &app,
+        reqwest::Method::PUT,
+        "/v1/alert-rules/too-hot",
+        Some(replacement.clone()),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{replaced}");
     assert_eq!(replaced["revision"], 3);
-    let (_, again) = admin(&app, reqwest::Method::PUT, "/v1/alert-rules/too-hot", Some(replacement)).await;
+    let (_, again) = admin(
+        &app,
+        reqwest::Method::PUT,
+        "/v1/alert-rules/too-hot",
+        Some(replacement),
+    )
+    .await;
     assert_eq!(again["revision"], 3);
     let (status, _) = admin(
         &app,
@@ -189,15 +247,39 @@ async fn rules_changed_through_the_api_reach_the_evaluator_and_outlive_a_restart
         Some(json!({"name": "other", "sensor": "temp", "above": 50})),
     )
     .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "the body names another rule");
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "the body names another rule"
+    );
 
     // Deleting a rule retires its active alerts, with that reason, on every device.
-    let (status, _) = admin(&app, reqwest::Method::DELETE, "/v1/alert-rules/too-hot", None).await;
+    let (status, _) = admin(
+        &app,
+        reqwest::Method::DELETE,
+        "/v1/alert-rules/too-hot",
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = admin(&app, reqwest::Method::DELETE, "/v1/alert-rules/too-hot", None).await;
+    let (status, _) = admin(
+        &app,
+        reqwest::Method::DELETE,
+        "/v1/alert-rules/too-hot",
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let retired = || json!("rule_deleted");
-    wait_for_alerts(&app, "hot-1", &[("heating-fast", "active", active()), ("too-hot", "cleared", retired())]).await;
+    wait_for_alerts(
+        &app,
+        "hot-1",
+        &[
+            ("heating-fast", "active", active()),
+            ("too-hot", "cleared", retired()),
+        ],
+    )
+    .await;
     wait_for_alerts(&app, "hot-2", &[("too-hot", "cleared", retired())]).await;
     assert_eq!(
         event_types(&app, "hot-2").await.last().map(String::as_str),
@@ -234,7 +316,12 @@ async fn a_decommission_retires_the_open_alerts_in_its_own_append() {
         ["AlertRetired", "DeviceDecommissioned"],
         "one append: {types:?}"
     );
-    wait_for_alerts(&app, "doomed", &[("too-hot", "cleared", json!("decommissioned"))]).await;
+    wait_for_alerts(
+        &app,
+        "doomed",
+        &[("too-hot", "cleared", json!("decommissioned"))],
+    )
+    .await;
     app.stop().await;
 }
 
@@ -255,8 +342,16 @@ async fn a_silence_of_the_whole_device_is_raised_by_the_clock_and_ended_by_any_r
     wait_for_alerts(&app, "quiet-1", &[("device-quiet", "active", json!(null))]).await;
     let (_, listed) = app.get("/v1/alerts?device=quiet-1").await;
     assert_eq!(listed["alerts"][0]["condition"], "silent");
-    assert_eq!(listed["alerts"][0]["sensor"], "temp", "named by the sensor that spoke last");
+    assert_eq!(
+        listed["alerts"][0]["sensor"], "temp",
+        "named by the sensor that spoke last"
+    );
     send(&app, "quiet-1", &key, "b2", &[(21.0, Utc::now())]).await;
-    wait_for_alerts(&app, "quiet-1", &[("device-quiet", "cleared", json!("rule"))]).await;
+    wait_for_alerts(
+        &app,
+        "quiet-1",
+        &[("device-quiet", "cleared", json!("rule"))],
+    )
+    .await;
     app.stop().await;
 }
