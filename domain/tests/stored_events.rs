@@ -2,7 +2,9 @@
 //! as stored, then those the releases of 2026-12-01 added (alert severities, silences, alert ids
 //! on clears, acknowledgements and clears by hand, key rotations with an overlap; still version
 //! 1, since every field they added has a default), then the registry's events of 2026-12-01
-//! (rename, move, retag, disable, enable, the device's own limits): they must read back to the same meaning forever. A change to an event's shape
+//! (rename, move, retag, disable, enable, the device's own limits), then the alert rules as events
+//! (a rule defined and deleted, a rate alert, an alert retired with its rule): they must read back
+//! to the same meaning forever. A change to an event's shape
 //! that breaks this needs a new schema version and an upcaster in `DeviceEvent::decode`; the
 //! fixture is never edited to fit new code.
 
@@ -155,4 +157,32 @@ fn stored_events_keep_their_meaning() {
         (limits.readings_per_second, limits.readings_per_day),
         (Some(50), None)
     );
+
+    let DeviceEvent::AlertRuleDefined(defined) = &events[20] else {
+        panic!("a rule defined twenty-first")
+    };
+    let rule = watershed_domain::AlertRule::try_from(defined.rule.clone()).expect("a valid rule");
+    assert_eq!(
+        (rule.condition, rule.threshold, rule.clear_at),
+        (Condition::RateAbove, 0.5, 0.1)
+    );
+    assert_eq!(
+        rule.detector,
+        watershed_domain::Detector::Rate { window_secs: 60.0 }
+    );
+    let DeviceEvent::AlertRaised(rate) = &events[21] else {
+        panic!("a rate alert twenty-second")
+    };
+    assert_eq!(
+        (rate.condition, rate.value.get()),
+        (Condition::RateAbove, 0.7)
+    );
+    let DeviceEvent::AlertRetired(retired) = &events[22] else {
+        panic!("a retirement twenty-third")
+    };
+    assert_eq!(retired.reason, watershed_domain::RetireReason::RuleDeleted);
+    let DeviceEvent::AlertRuleDeleted(deleted) = &events[23] else {
+        panic!("a rule deleted twenty-fourth")
+    };
+    assert_eq!(deleted.name.as_str(), "heating-fast");
 }

@@ -52,7 +52,9 @@ pub struct BenchAlertsArgs {
     servers: CloudServers,
 }
 
-/// The rules: the probe's threshold, and the deadman device's silence of 2 s.
+/// The rules: the probe's threshold, the deadman device's silence of 2 s, and a rate and an
+/// anomaly rule over the background fleet's temperatures, so every background batch is judged by
+/// detectors that keep memory, as a fleet with such rules would be.
 const RULES: &str = r#"
 [[rule]]
 name = "probe-hot"
@@ -60,6 +62,20 @@ sensor = "probe"
 above = 50.0
 clear_at = 40.0
 severity = "critical"
+
+[[rule]]
+name = "fleet-heating-fast"
+sensor = "temperature"
+rate_above = 5.0
+window = 30.0
+severity = "info"
+
+[[rule]]
+name = "fleet-odd-temperature"
+sensor = "temperature"
+zscore_above = 8.0
+clear_at = 3.0
+severity = "info"
 
 [[rule]]
 name = "beat-lost"
