@@ -302,7 +302,12 @@ pub(crate) async fn decide_on_stream(
                 device.version = stored.stream_seq;
                 return Ok(Some(stored.event_id));
             }
-            Ok(AppendOutcome::Duplicate(_) | AppendOutcome::KeyReused(_)) => return Ok(None),
+            // Decided before (a redelivery, a replay by another group): the state follows it
+            // as if made now, so the batches after it are judged as they were then.
+            Ok(AppendOutcome::Duplicate(stored) | AppendOutcome::KeyReused(stored)) => {
+                device.evolve(change, stored.event_id);
+                return Ok(None);
+            }
             Err(StoreError::Conflict { .. }) => continue,
             Err(e) => return Err(e),
         }

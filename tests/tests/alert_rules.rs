@@ -355,3 +355,60 @@ async fn a_silence_of_the_whole_device_is_raised_by_the_clock_and_ended_by_any_r
     .await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_model_rule_scores_the_newest_readings_as_python_does() {
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/models/fixtures");
+    let bytes = std::fs::read(format!("{fixtures}/random_forest.onnx")).unwrap();
+    let model = watershed_domain::OnnxModel::from_bytes(bytes).unwrap();
+    let window: Vec<f64> = serde_json::from_str(
+        std::fs::read_to_string(format!("{fixtures}/windows.ndjson"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    // onnxruntime's score of that window, written with the fixture.
+    let expected: f64 = std::fs::read_to_string(format!("{fixtures}/scores.txt"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    let app = spawn_app_with(|_| {}).await;
+    let (status, created) = admin(
+        &app,
+        reqwest::Method::POST,
+        "/v1/alert-rules",
+        Some(json!({
+            "name": "wearing-out", "sensor": "temp", "score_above": 0.5, "inputs": window.len(),
+            "model": model.to_base64(),
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["model_sha256"], model.sha256_hex());
+    assert!(created["rule"].get("model").is_none(), "the bytes are not echoed");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let key = app.register("worn-1").await;
+    let t0 = Utc::now() - chrono::Duration::seconds(60);
+    // Sent newest first: the model is given them oldest first all the same.
+    let readings: Vec<(f64, DateTime<Utc>)> = window
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, v)| (*v, t0 + chrono::Duration::seconds(i as i64)))
+        .collect();
+    send(&app, "worn-1", &key, "w1", &readings).await;
+    wait_for_alerts(&app, "worn-1", &[("wearing-out", "active", json!(null))]).await;
+    let (_, listed) = app.get("/v1/alerts?device=worn-1").await;
+    let alert = &listed["alerts"][0];
+    assert_eq!(alert["condition"], "model");
+    let score = alert["value"].as_f64().unwrap();
+    assert!((score - expected).abs() < 1e-6, "tract {score}, onnxruntime {expected}");
+    app.stop().await;
+}
