@@ -319,39 +319,38 @@ impl TryFrom<RuleSpec> for AlertRule {
             return Err(invalid(field, "must be a finite number".to_owned()));
         }
         // Each detector's own settings, refused on the others so a typo is not silently ignored.
-        let only = |setting: &str, present: bool, allowed: bool| {
+        let rate = matches!(condition, Condition::RateAbove | Condition::RateBelow);
+        for (setting, present, allowed) in [
+            ("window", spec.window.is_some(), rate),
+            (
+                "alpha",
+                spec.alpha.is_some(),
+                condition == Condition::Anomaly,
+            ),
+            (
+                "warm_up",
+                spec.warm_up.is_some(),
+                condition == Condition::Anomaly,
+            ),
+            ("model", spec.model.is_some(), condition == Condition::Model),
+            (
+                "inputs",
+                spec.inputs.is_some(),
+                condition == Condition::Model,
+            ),
+            (
+                "clear_at",
+                spec.clear_at.is_some(),
+                condition != Condition::Silent,
+            ),
+        ] {
             if present && !allowed {
-                Err(invalid(
+                return Err(invalid(
                     setting,
                     format!("does not apply to a `{field}` rule"),
-                ))
-            } else {
-                Ok(())
+                ));
             }
-        };
-        let rate = matches!(condition, Condition::RateAbove | Condition::RateBelow);
-        only("window", spec.window.is_some(), rate)?;
-        only(
-            "alpha",
-            spec.alpha.is_some(),
-            condition == Condition::Anomaly,
-        )?;
-        only(
-            "warm_up",
-            spec.warm_up.is_some(),
-            condition == Condition::Anomaly,
-        )?;
-        only("model", spec.model.is_some(), condition == Condition::Model)?;
-        only(
-            "inputs",
-            spec.inputs.is_some(),
-            condition == Condition::Model,
-        )?;
-        only(
-            "clear_at",
-            spec.clear_at.is_some(),
-            condition != Condition::Silent,
-        )?;
+        }
         let detector = match condition {
             Condition::Above | Condition::Below => Detector::Threshold,
             Condition::Silent => {

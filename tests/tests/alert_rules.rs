@@ -47,6 +47,13 @@ async fn rules(app: &TestApp) -> Value {
     list
 }
 
+/// Defines a rule through the API; answers the rule as it stands.
+async fn create(app: &TestApp, rule: Value) -> Value {
+    let (status, created) = admin(app, reqwest::Method::POST, "/v1/alert-rules", Some(rule)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    created
+}
+
 fn names(list: &Value) -> Vec<&str> {
     list["rules"]
         .as_array()
@@ -173,12 +180,14 @@ async fn rules_changed_through_the_api_reach_the_evaluator_and_outlive_a_restart
     );
 
     // A rate rule for one device.
-    let (status, created) = post(json!({
-        "name": "heating-fast", "sensor": "temp", "device": "hot-1",
-        "rate_above": 1.0, "window": 10, "clear_at": 0.1, "severity": "warning",
-    }))
+    let created = create(
+        &app,
+        json!({
+            "name": "heating-fast", "sensor": "temp", "device": "hot-1",
+            "rate_above": 1.0, "window": 10, "clear_at": 0.1, "severity": "warning",
+        }),
+    )
     .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
     assert_eq!(created["detector"], "rate");
     assert_eq!(created["revision"], 2);
     // The evaluators read the rules stream every second.
@@ -328,14 +337,11 @@ async fn a_decommission_retires_the_open_alerts_in_its_own_append() {
 #[tokio::test]
 async fn a_silence_of_the_whole_device_is_raised_by_the_clock_and_ended_by_any_reading() {
     let app = spawn_app_with(|_| {}).await;
-    let (status, created) = admin(
+    let created = create(
         &app,
-        reqwest::Method::POST,
-        "/v1/alert-rules",
-        Some(json!({"name": "device-quiet", "silent_for": 3, "severity": "minor"})),
+        json!({"name": "device-quiet", "silent_for": 3, "severity": "minor"}),
     )
     .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
     assert!(created["rule"].get("sensor").is_none(), "{created}");
     let key = app.register("quiet-1").await;
     send(&app, "quiet-1", &key, "b1", &[(20.0, Utc::now())]).await;
@@ -379,19 +385,19 @@ async fn a_model_rule_scores_the_newest_readings_as_python_does() {
         .unwrap();
 
     let app = spawn_app_with(|_| {}).await;
-    let (status, created) = admin(
+    let created = create(
         &app,
-        reqwest::Method::POST,
-        "/v1/alert-rules",
-        Some(json!({
+        json!({
             "name": "wearing-out", "sensor": "temp", "score_above": 0.5, "inputs": window.len(),
             "model": model.to_base64(),
-        })),
+        }),
     )
     .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
     assert_eq!(created["model_sha256"], model.sha256_hex());
-    assert!(created["rule"].get("model").is_none(), "the bytes are not echoed");
+    assert!(
+        created["rule"].get("model").is_none(),
+        "the bytes are not echoed"
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
     let key = app.register("worn-1").await;
@@ -409,6 +415,9 @@ async fn a_model_rule_scores_the_newest_readings_as_python_does() {
     let alert = &listed["alerts"][0];
     assert_eq!(alert["condition"], "model");
     let score = alert["value"].as_f64().unwrap();
-    assert!((score - expected).abs() < 1e-6, "tract {score}, onnxruntime {expected}");
+    assert!(
+        (score - expected).abs() < 1e-6,
+        "tract {score}, onnxruntime {expected}"
+    );
     app.stop().await;
 }
